@@ -1,0 +1,73 @@
+"""Mean estimation: incremental and streaming (seed article 7; Zhao, ch. 6.1).
+
+Samples x_1, x_2, ... of a random variable X (numbers or vectors). Equations:
+
+(1) batch mean          w_{k+1} = (1/k) sum_{i=1}^{k} x_i
+(2) incremental mean    w_{k+1} = w_k - (1/k) (w_k - x_k),        k = 1, 2, ...;  w_1 arbitrary.
+    (2) equals (1) for every k >= 1: the first step has weight 1 and discards w_1.
+(3) general step sizes  w_{k+1} = w_k - a_k (w_k - x_k)
+    = prod_{j<=k} (1 - a_j) w_1 + sum_{i<=k} a_i prod_{i<j<=k} (1 - a_j) x_i,
+    a weighted average of w_1 and the samples (weights sum to 1).
+(4) block form, for a stream of chunks: after k samples with mean w, a chunk of m samples with
+    mean xbar gives  w <- w + (m / (k + m)) (xbar - w),  i.e. (2) applied to m samples at once.
+    Its memory is one chunk, whatever the stream's length.
+
+Arrays of Python Fractions (dtype object) are computed exactly; floats in their own precision.
+"""
+
+import numpy as np
+
+from impl import _checks
+
+
+def incremental_mean(x, w1=0.0):
+    """Iterates w_1, ..., w_{n+1} of (2) for samples x of shape (n, ...); shape (n+1, ...)."""
+    x = _checks.samples("x", x)
+    w = _checks.start("w1", w1, x.shape[1:])
+    dtype = np.result_type(x, np.asarray(w))
+    iterates = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=dtype)
+    iterates[0] = w
+    for k in range(1, x.shape[0] + 1):
+        w = w - (w - x[k - 1]) / k  # (2)
+        iterates[k] = w
+    return iterates
+
+
+def weighted_iterate(x, a, w1=0.0):
+    """Iterates w_1, ..., w_{n+1} of (3) for samples x and step sizes a_1..a_n (positive)."""
+    x = _checks.samples("x", x)
+    a = _checks.steps("a", a)
+    if a.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"a: {a.shape[0]} step sizes for {x.shape[0]} samples; need one per sample"
+        )
+    w = _checks.start("w1", w1, x.shape[1:])
+    dtype = np.result_type(x, np.asarray(w), a)
+    iterates = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=dtype)
+    iterates[0] = w
+    for k in range(1, x.shape[0] + 1):
+        w = w - a[k - 1] * (w - x[k - 1])  # (3)
+        iterates[k] = w
+    return iterates
+
+
+def streaming_mean(chunks):
+    """Mean and count of a stream of sample chunks (arrays of shape (m, ...)) by the block form (4)."""
+    w, k, shape = None, 0, None
+    for i, chunk in enumerate(chunks):
+        chunk = np.asarray(chunk)
+        if chunk.ndim == 0:
+            raise ValueError(f"chunks: chunk {i} is a scalar; expected an array of samples")
+        if shape is not None and chunk.shape[1:] != shape:
+            raise ValueError(
+                f"chunks: chunk {i} has sample shape {chunk.shape[1:]}, expected {shape}"
+            )
+        shape, m = chunk.shape[1:], chunk.shape[0]
+        if m == 0:
+            continue
+        xbar = chunk.mean(axis=0)
+        w = xbar if w is None else w + (m / (k + m)) * (xbar - w)  # (4)
+        k += m
+    if k == 0:
+        raise ValueError("chunks: empty stream; at least one sample is needed")
+    return w, k

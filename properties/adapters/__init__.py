@@ -1,0 +1,43 @@
+"""Implementations under test.
+
+A *family* is the set of functions that one topic's properties call (for example `sa`,
+stochastic approximation; see sa.py for its interface). An *adapter* is any object with those
+functions. Every property receives its family's adapter from a fixture of the same name, so the
+same properties audit another implementation when it is selected:
+
+    pytest --target sa=off-by-one-mean            # an adapter registered in ADAPTERS
+    pytest --target sa=mypackage.adapters:Mine    # any importable object
+    python -m properties.audit --target sa=...    # the same, for the audit report
+
+Without --target each family runs against the project's reference implementation (impl/).
+"""
+
+import importlib
+
+FAMILIES = {"sa": "properties.adapters.sa"}
+
+
+def parse(specs):
+    """['family=adapter', ...] -> {family: adapter spec}; ValueError on malformed input."""
+    targets = {}
+    for spec in specs:
+        family, sep, name = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--target: expected FAMILY=ADAPTER, got {spec!r}")
+        if family not in FAMILIES:
+            raise ValueError(f"--target: unknown family {family!r}; known: {sorted(FAMILIES)}")
+        targets[family] = name
+    return targets
+
+
+def resolve(family, name="reference"):
+    """The adapter object `name` of `family`: a registered name or 'module:attribute'."""
+    module = importlib.import_module(FAMILIES[family])
+    if name in module.ADAPTERS:
+        return module.ADAPTERS[name]
+    if ":" in name:
+        path, attr = name.split(":", 1)
+        return getattr(importlib.import_module(path), attr)
+    raise ValueError(
+        f"--target: {family} has no adapter {name!r}; registered: {sorted(module.ADAPTERS)}"
+    )

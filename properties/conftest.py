@@ -1,0 +1,114 @@
+"""Suite-wide pytest wiring: Hypothesis profiles, the `claim` marker and its validation, evidence
+collection, failure classification for the audit, the statistical budget, and --target."""
+
+import pytest
+
+from properties import adapters, catalogue, evidence, profiles, stats
+
+profiles.register()
+TARGETS = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--target",
+        action="append",
+        default=[],
+        metavar="FAMILY=ADAPTER",
+        help="run a family's properties against another implementation (properties/adapters)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "claim(*ids, refutes=()): catalogue claims this property checks or refutes"
+    )
+    try:
+        config.stash[TARGETS] = adapters.parse(config.getoption("--target"))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def pytest_collection_modifyitems(config, items):
+    _, claims = catalogue.load()
+    marks = {item.nodeid: catalogue.marked(item) for item in items}
+    try:
+        catalogue.check_marks(claims, marks)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with evidence.collecting() as ev:
+        try:
+            return (yield)
+        finally:
+            item.user_properties.append(("evidence", ev.as_dict()))
+
+
+def _failure_kind(exc):
+    if isinstance(exc, evidence.ClaimNotRefuted):
+        return "not-refuted"
+    if isinstance(exc, AssertionError):
+        return "assertion"
+    if isinstance(exc, BaseExceptionGroup):
+        kinds = {_failure_kind(e) for e in exc.exceptions}
+        return kinds.pop() if len(kinds) == 1 else "exception"
+    return "exception"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and call.excinfo is not None:
+        exc = call.excinfo.value
+        notes = getattr(exc, "__notes__", [])
+        report.user_properties.append(
+            (
+                "failure",
+                {
+                    "when": call.when,
+                    "kind": _failure_kind(exc) if call.when == "call" else "exception",
+                    "message": f"{type(exc).__name__}: {exc}"[:2000],
+                    "counterexample": "\n".join(
+                        n for n in notes if n.startswith(("Falsifying", "Failing"))
+                    )
+                    or None,
+                },
+            )
+        )
+    return report
+
+
+def pytest_sessionstart(session):
+    stats.reset()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if stats.checks_made > stats.MAX_CHECKS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(
+            f"\nstatistical budget exceeded: {stats.checks_made} checks > {stats.MAX_CHECKS}; "
+            f"the run's false-alarm bound {stats.checks_made * stats.ALPHA:.1e} is over "
+            f"{stats.SUITE_FALSE_ALARM:g}. Lower the examples of statistical properties."
+        )
+
+
+def pytest_terminal_summary(terminalreporter):
+    if stats.checks_made:
+        terminalreporter.write_line(
+            f"statistical checks: {stats.checks_made} at alpha = {stats.ALPHA:g} each; "
+            f"chance-failure bound for this run {stats.checks_made * stats.ALPHA:.1e} "
+            f"(budget {stats.SUITE_FALSE_ALARM:g}); Hypothesis profile {profiles.active()}"
+        )
+
+
+def _adapter(config, family):
+    return adapters.resolve(family, config.stash[TARGETS].get(family, "reference"))
+
+
+@pytest.fixture(scope="session")
+def sa(pytestconfig):
+    """The stochastic-approximation implementation under test (family `sa`)."""
+    return _adapter(pytestconfig, "sa")

@@ -1,0 +1,89 @@
+"""Statistical checks with a stated false-alarm probability, inside a suite-wide budget.
+
+Budget: one run of the whole suite may fail by chance with probability at most
+SUITE_FALSE_ALARM = 1e-3. Each check runs at ALPHA = SUITE_FALSE_ALARM / MAX_CHECKS = 1e-6, and
+the conftest fails the run if it made more than MAX_CHECKS checks, so by the union bound a run
+with every claim true fails by chance with probability <= checks * ALPHA <= 1e-3. Under the `ci`
+profile every seed comes from a derandomized Hypothesis draw, so CI runs are reproducible.
+
+Every check raises AssertionError (a property failure) with the statistic, the p-value and
+the sample size, and records the smallest p-value it saw as evidence.
+"""
+
+import numpy as np
+from scipy import stats as sps
+
+from properties import evidence
+
+SUITE_FALSE_ALARM = 1e-3
+MAX_CHECKS = 1000
+ALPHA = SUITE_FALSE_ALARM / MAX_CHECKS
+
+checks_made = 0
+
+
+def reset():
+    global checks_made
+    checks_made = 0
+
+
+def _check(p_value, what, detail, alpha):
+    """Count one check; fail when p < alpha."""
+    global checks_made
+    checks_made += 1
+    evidence.current().worst(f"{what}: min p-value", float(p_value), larger_is_worse=False)
+    if p_value < alpha:
+        raise AssertionError(f"{what}: {detail}; p = {p_value:.3g} < alpha = {alpha:g}")
+
+
+def binomial_at_most(count, n, p0, *, what, alpha=ALPHA):
+    """Exact one-sided test of H0: count ~ Binomial(n, p) with p <= p0 (rejects large counts)."""
+    p_value = sps.binom.sf(count - 1, n, p0)
+    _check(
+        p_value, what, f"{count} of {n} events where p <= {p0:g} allows about {n * p0:.1f}", alpha
+    )
+
+
+def binomial_exceeds(count, n, p0, *, what, alpha=ALPHA):
+    """Negative control: assert that H0 (p <= p0) IS rejected by the count (at level alpha).
+
+    It fails (AssertionError) when the count is too small to reject H0, i.e. the wrong variant
+    would have passed the property. Its own chance failure is 1 - power; see binomial_power.
+    """
+    global checks_made
+    checks_made += 1
+    p_value = sps.binom.sf(count - 1, n, p0)
+    evidence.current().worst(f"{what}: max p-value", float(p_value))
+    if p_value >= alpha:
+        raise AssertionError(
+            f"{what}: {count} of {n} events do not reject p <= {p0:g} "
+            f"(p = {p_value:.3g} >= {alpha:g})"
+        )
+
+
+def binomial_power(n, p0, p1, alpha=ALPHA):
+    """P(binomial_at_most rejects) when the true probability is p1."""
+    critical = sps.binom.isf(alpha, n, p0)  # smallest c with P(X > c | p0) <= alpha
+    while sps.binom.sf(critical - 1, n, p0) >= alpha:
+        critical += 1
+    return float(sps.binom.sf(critical - 1, n, p1))
+
+
+def normal_law(x, mean, var, *, what, alpha=ALPHA):
+    """Test that x holds i.i.d. draws of N(mean, var): z-test of the mean and chi-square test of
+    the spread, each two-sided at alpha/2 (one check)."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    z = (x - mean) / np.sqrt(var)
+    z_mean = z.mean() * np.sqrt(n)
+    p_mean = 2 * sps.norm.sf(abs(z_mean))
+    q = float(np.sum(z**2))
+    p_var = 2 * min(sps.chi2.cdf(q, n), sps.chi2.sf(q, n))
+    p_value = min(1.0, 2 * min(p_mean, p_var))
+    _check(
+        p_value,
+        what,
+        f"n = {n}, standardized mean {z_mean:.2f} (N(0,1) expected), "
+        f"sum z^2 = {q:.1f} (chi2({n}) expected, mean {n})",
+        alpha,
+    )

@@ -1,0 +1,386 @@
+"""SA-02, SA-03, SA-04: Robbins-Monro (impl/rl/approximation/robbins_monro.py).
+
+Convergence is checked at finite K through the mean-square bound of the RM proof:
+E e_K^2 <= V_K (robbins_monro.py, eq. 2), so P(|e_K| > delta) <= V_K / delta^2 (Markov). We run
+K = the first index with V_K <= P0 delta^2 and test the count of |e_K| > delta among R replicas
+against Binomial(R, P0) (stats.binomial_at_most, alpha = 1e-6). A wrong recursion (a sign,
+a missing step size) diverges and fails it. The negative controls run the same check on step
+sizes that break the RM conditions and show that it rejects them, with the power computed
+exactly from the Gaussian law of the linear case (eq. 3).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from impl.rl.approximation import robbins_monro as rm
+from properties import stats
+from properties.catalogue import claim
+from properties.evidence import current, figure, refute
+from properties.profiles import statistical
+from properties.strategies import exact_numbers, floats, seeds
+from properties.tolerances import assert_close
+
+P0 = 0.25  # Markov bound's exceedance probability at the checked K
+R = 200  # replicas per Monte Carlo experiment
+SHAPES = {  # h with 0 <= h' <= 1, so g = c1 e + (c2 - c1) h(e) has c1 <= g' <= c2
+    "linear": lambda e: e,
+    "tanh": np.tanh,
+    "sine": lambda e: (e + np.sin(e)) / 2,
+}
+
+
+def first_index_below(v, level):
+    """Smallest 1-based k with v_k <= level (v holds v_1, v_2, ...), or None."""
+    hit = np.flatnonzero(v <= level)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def exceed_count(e, delta):
+    return int(np.sum(~(np.abs(e) <= delta)))  # nan/inf count as exceeding
+
+
+@claim("SA-02")
+@statistical()
+@given(
+    c1=floats(0.25, 2.0),
+    ratio=floats(1.0, 3.0),
+    shape=st.sampled_from(sorted(SHAPES)),
+    q=floats(0.6, 1.5),
+    p=floats(0.6, 1.0),
+    s=floats(0.0, 1.0),
+    noise=st.sampled_from(rm.NOISES),
+    w_star=floats(-5, 5),
+    e1=floats(0.5, 20),
+    sign=st.sampled_from([-1, 1]),
+    seed=seeds,
+)
+def test_rm_converges_under_the_rm_conditions(
+    sa, c1, ratio, shape, q, p, s, noise, w_star, e1, sign, seed
+):
+    c2, a, delta = c1 * ratio, q / c1, 0.25
+    h = SHAPES[shape]
+    g = lambda w: c1 * (w - w_star) + (c2 - c1) * h(w - w_star)  # noqa: E731
+    v = rm.mean_square_bound(rm.power_steps(200_000, a, p), c1, c2, s, e1**2)
+    K = first_index_below(v, P0 * delta**2)
+    assert K is not None, "parameter ranges must admit a K with V_K <= P0 delta^2"
+    g_tilde = rm.noisy_oracle(g, seed.numpy(), s, noise)
+    w = sa.robbins_monro(
+        g_tilde, np.full(R, w_star + sign * e1), rm.power_steps(K - 1, a, p), keep=[K]
+    )[0]
+    count = exceed_count(w - w_star, delta)
+    current().record(K=K, delta=delta, R=R, exceed=count)
+    stats.binomial_at_most(count, R, P0, what="RM |w_K - w*| > delta")
+    current().summary = (
+        f"a_k = a/k^p: |w_K - w*| <= {delta} in >= 75% of {R} runs at the K the bound gives"
+    )
+
+
+def _linear_runs(sa, a, c, s, e1, seed, keep):
+    g_tilde = rm.noisy_oracle(lambda w: c * w, seed.numpy(), s, "normal")
+    return sa.robbins_monro(g_tilde, np.full(400, e1), a, keep=keep)
+
+
+STEPS = {
+    "1/k^p": lambda K, x, c: rm.power_steps(K, x / c, 0.75 + 0.25 * (x > 1)),
+    "summable": lambda K, x, c: rm.power_steps(K, min(x, 0.9) / c, 2.0),
+    "constant": lambda K, x, c: rm.constant_steps(K, min(x, 1.5) / (4 * c)),
+}
+
+
+@claim("SA-02")
+@statistical()
+@given(
+    kind=st.sampled_from(sorted(STEPS)),
+    x=floats(0.3, 2.0),
+    c=floats(0.2, 3.0),
+    s=floats(0.1, 2.0),
+    e1=floats(1.0, 10.0),
+    seed=seeds,
+)
+def test_rm_linear_gaussian_iterates_follow_the_exact_law(sa, kind, x, c, s, e1, seed):
+    """Linear g, Gaussian noise: e_k ~ N(m_k, v_k) exactly (eq. 3) for every step-size family."""
+    a = STEPS[kind](2000, x, c)
+    m, v = rm.linear_gaussian_law(a, c, s, e1)
+    checkpoints = [10, 100, 1000, 2001]
+    w = _linear_runs(sa, a, c, s, e1, seed, checkpoints)
+    for row, k in zip(w, checkpoints, strict=True):
+        stats.normal_law(row, m[k - 1], v[k - 1], what=f"e_k law, {kind} steps")
+    current().summary = (
+        "iterates match the exact N(m_k, v_k) law at k = 10..2001 for all three step families"
+    )
+
+
+@claim("SA-02")
+@statistical()
+@given(x=floats(0.1, 0.9), c=floats(0.2, 3.0), s=floats(0.1, 1.0), e1=floats(2.0, 20.0), seed=seeds)
+def test_negative_control_summable_steps_stop_short(sa, x, c, s, e1, seed):
+    """a_k = (x/c)/k^2: sum a_k < inf, and w_k stalls at e_1 sin(pi sqrt x)/(pi sqrt x) from w*."""
+    K = 20_000
+    a = rm.power_steps(K, x / c, 2.0)
+    m, v = rm.linear_gaussian_law(a, c, s, e1)
+    limit = e1 * math.sin(math.pi * math.sqrt(x)) / (math.pi * math.sqrt(x))  # eq. 4
+    # Truncation: prod_(k>K) (1 - x/k^2) = exp(-x/K) (1 + O(1/K^2)), relative gap <= 2x/K;
+    # rounding: each of the K factors and products carries <= 3u relative error.
+    assert abs(m[-1] - limit) <= (2 * x / K + 3 * K * 2.0**-53) * abs(limit)
+    # The convergence check of test_rm_converges_under_the_rm_conditions at delta = |limit| / 2:
+    delta = abs(limit) / 2
+    p1 = sps.norm.sf(delta, loc=abs(m[-1]), scale=math.sqrt(v[-1])) + sps.norm.cdf(
+        -delta, abs(m[-1]), math.sqrt(v[-1])
+    )
+    assert stats.binomial_power(400, P0, p1) >= 1 - stats.ALPHA, (
+        "design: the control must have power"
+    )
+    e = _linear_runs(sa, a, c, s, e1, seed, [K + 1])[0]
+    stats.binomial_exceeds(
+        exceed_count(e, delta), 400, P0, what="summable steps: |e_K| > |e_inf|/2"
+    )
+    current().record(limit_fraction=limit / e1)
+    current().summary = (
+        "summable steps stall at e_1 sin(pi sqrt x)/(pi sqrt x); the convergence check rejects them"
+    )
+
+
+@claim("SA-02")
+@statistical()
+@given(
+    ac=floats(0.05, 1.0), c=floats(0.2, 3.0), s=floats(0.1, 2.0), e1=floats(1.0, 10.0), seed=seeds
+)
+def test_negative_control_constant_step_keeps_fluctuating(sa, ac, c, s, e1, seed):
+    """a_k = a: v_k -> a s^2 / (c (2 - a c)), proportional to a for small a c; never 0."""
+    for a in (ac / c, ac / (4 * c)):
+        K = int(math.ceil(40 / (a * c)))  # (1 - a c)^(2K) <= e^-80: the transient is gone
+        steps = rm.constant_steps(2 * K, a)
+        m, v = rm.linear_gaussian_law(steps, c, s, e1)
+        v_inf = a * s**2 / (c * (2 - a * c))
+        # Recursion vs closed form: transient (1 - ac)^(2K) <= e^-80, rounding <= 11u per step
+        # (see test_error_vs_k_for_the_three_step_families).
+        assert abs(v[K] - v_inf) <= (11 * K * 2.0**-53 + math.exp(-80)) * v_inf
+        e = _linear_runs(sa, steps, c, s, e1, seed, [K + 1, 2 * K + 1])
+        stats.normal_law(e[0], m[K], v[K], what="constant step: e_K law at K")
+        stats.normal_law(e[1], m[2 * K], v[2 * K], what="constant step: e_2K law (no decay)")
+        # The convergence check at delta = sqrt(v_inf)/2 rejects: p1 = 2 Phi(-1/2) = 0.617 > P0.
+        delta = math.sqrt(v_inf) / 2
+        assert stats.binomial_power(400, P0, 2 * sps.norm.sf(0.5)) >= 1 - stats.ALPHA
+        stats.binomial_exceeds(
+            exceed_count(e[1], delta), 400, P0, what="constant step: |e| > sqrt(v_inf)/2"
+        )
+    ratio = (2 - ac / 4) / (2 - ac) * 4
+    current().record(variance_ratio_a_vs_a_over_4=ratio)
+    current().summary = (
+        "constant step: variance a s^2/(c(2-ac)) at K and 2K; quartering a divides it by ~4"
+    )
+
+
+@claim("SA-02")
+def test_error_vs_k_for_the_three_step_families(sa):
+    """The report's log-log figure, c = s = 1, e_1 = 10: a_k = 1/k, 0.5/k^2, 0.1 and 0.025."""
+    from properties.strategies import Seed
+
+    K = 10_000
+    families = {
+        "a_k = 1/k": rm.power_steps(K, 1.0, 1.0),
+        "a_k = 0.5/k^2 (summable)": rm.power_steps(K, 0.5, 2.0),
+        "a_k = 0.1 (constant)": rm.constant_steps(K, 0.1),
+        "a_k = 0.025 (constant)": rm.constant_steps(K, 0.025),
+    }
+    ks = np.unique(np.geomspace(1, K + 1, 60).astype(int))
+    curves = {}
+    for i, (name, a) in enumerate(families.items()):
+        m, v = rm.linear_gaussian_law(a, 1.0, 1.0, 10.0)
+        e = _linear_runs(sa, a, 1.0, 1.0, 10.0, Seed(i), ks)
+        stats.normal_law(e[-1], m[-1], v[-1], what=f"{name}: e_K law")
+        curves[name] = (np.sqrt(np.mean(e**2, axis=1)), np.sqrt(m[ks - 1] ** 2 + v[ks - 1]))
+    rms = {name: theory[-1] for name, (_, theory) in curves.items()}
+    # Theory at K = 1e4 (exact law): 1/k gives E e^2 = v_{K+1} = 1/K exactly; the others plateau.
+    # Budget of the float64 recursion v <- r^2 v + a^2: r = 1 - 1/k carries <= 4u relative error
+    # (k >= 2), r^2 v adds 9u + u, a^2 3u, the sum u: the relative error grows by <= 11u a step,
+    # so <= 11 K u after K steps.
+    assert_close(
+        rms["a_k = 1/k"] ** 2, 1 / K, ulps=11 * K, scale=1 / K, what="E e_K^2 for a_k = 1/k"
+    )
+    assert rms["a_k = 0.5/k^2 (summable)"] > 3.5
+    assert rms["a_k = 0.1 (constant)"] ** 2 / rms["a_k = 0.025 (constant)"] ** 2 > 4 * 0.9
+    current().record(**{f"rms e_K, {n}": float(r) for n, r in rms.items()})
+
+    def draw(fig):
+        ax = fig.subplots()
+        for name, (observed, theory) in curves.items():
+            (line,) = ax.loglog(ks, observed, label=name)
+            ax.loglog(ks, theory, ls=":", color=line.get_color())
+        ax.set_xlabel("k")
+        ax.set_ylabel("RMS |w_k - w*| over 400 runs (dotted: exact)")
+        ax.set_title("Robbins-Monro on g(w) = w - w*, N(0,1) noise, w_1 - w* = 10")
+        ax.legend()
+
+    figure("sa02_error_vs_k", draw)
+    current().summary = "RMS error: 1/sqrt(k) for 1/k; plateaus for summable and constant steps"
+
+
+# SA-03: the article's examples --------------------------------------------------------------
+
+
+def _tanh_run(sa, w1, a):
+    return sa.robbins_monro(lambda w, k: np.tanh(w - 1.0), np.array(w1), a)
+
+
+@claim("SA-03.tanh")
+def test_article_tanh_example(sa):
+    K = 100_000
+    w = _tanh_run(sa, 3.0, rm.power_steps(K, 1.0, 1.0))
+    assert abs(w[1] - 2.036) <= 5e-4, f"first step {w[1]} is not 2.036 to three decimals"
+    e = w - 1.0
+    assert np.all(np.diff(w) < 0), "not monotone"
+    assert np.all(e > 0), "overshoot below the root"
+    # Convergence: for 0 < e <= 2, tanh(e) >= (tanh(2)/2) e, so e_{k+1} <= (1 - c/k) e_k with
+    # c = tanh(2)/2: e_k <= 2 prod_{j<k} (1 - c/j) -> 0. Rounding: 1e-12 relative.
+    c = math.tanh(2.0) / 2
+    bound = 2 * np.concatenate([[1.0], np.cumprod(1 - c / np.arange(1, K + 1))])
+    assert np.all(e <= bound * (1 + 1e-12))
+    current().record(w2=float(w[1]), w_K=float(w[-1]), K=K)
+
+    def draw(fig):
+        ax = fig.subplots()
+        ax.plot(np.arange(1, 51), w[:50], marker=".", label="w_k")
+        ax.axhline(1.0, color="k", ls=":", label="root w* = 1")
+        ax.set_xlabel("k")
+        ax.set_ylabel("w_k")
+        ax.set_title("RM on g(w) = tanh(w - 1), w_1 = 3, a_k = 1/k, no noise")
+        ax.legend()
+
+    figure("sa03_tanh_iterates", draw)
+    current().summary = (
+        f"w_2 = {w[1]:.4f}; strictly decreasing, never below 1; w_K - 1 = {e[-1]:.1e} at K = 1e5"
+    )
+
+
+@claim("SA-03.tanh")
+@given(w1=floats(1.0, 50.0, exclude_min=True), a=floats(0.01, 1.0))
+def test_tanh_no_overshoot_for_any_start_and_gain_up_to_one(sa, w1, a):
+    # 0 < a_k tanh(e) < e for e > 0 and a_k <= 1: every step moves down and stays above 1.
+    w = _tanh_run(sa, w1, rm.power_steps(300, a, 1.0))
+    assert np.all(w[1:] <= w[:-1]) and np.all(w >= 1.0)
+
+
+def test_negative_control_tanh_overshoots_with_gain_three():
+    # The no-overshoot argument needs a_k <= 1 (roughly): a_1 = 3 from w_1 = 1.5 lands below 1.
+    w = rm.robbins_monro(lambda w, k: np.tanh(w - 1.0), np.array(1.5), rm.power_steps(3, 3.0, 1.0))
+    assert w[1] < 1.0
+
+
+CUBE_ROOT_5 = 5 ** (1 / 3)
+
+
+def _cubic_runs(sa, a, s, seed, K, replicas=1):
+    g_tilde = rm.noisy_oracle(lambda w: w**3 - 5, seed.numpy(), s, "normal")
+    return sa.robbins_monro(g_tilde, np.zeros(replicas), rm.power_steps(K, a, 1.0))
+
+
+@claim(refutes="SA-03.cubic")
+def test_article_cubic_example_diverges_with_a_k_one_over_k(sa):
+    def converges(case):
+        s, seed = case
+        w = _cubic_runs(sa, 1.0, s, seed, 1000)[:, 0]
+        return bool(np.isfinite(w[-1]) and abs(w[-1] - CUBE_ROOT_5) < 0.1)
+
+    s, seed = refute(st.tuples(floats(0.0, 1.0), seeds), converges, claim="SA-03.cubic")
+    w = _cubic_runs(sa, 1.0, s, seed, 6)[:, 0]
+    current().record(noise_std=s, first_iterates=[float(x) for x in w[:5]])
+    current().summary = (
+        f"diverges: w_1..w_5 = {', '.join(f'{x:.4g}' for x in w[:5])} (w_3 = 5 - 60 overshoots; "
+        "a_k g'(w) = 75/2 at w = 5)"
+    )
+
+    def draw(fig):
+        ax1, ax2 = fig.subplots(1, 2)
+        ax1.plot(np.arange(1, 6), w[:5], marker="o")
+        ax1.set_yscale("symlog")
+        ax1.set_title("a_k = 1/k: diverges")
+        small = _cubic_runs(sa, 0.1, 1.0, seed, 200, replicas=5)
+        ax2.plot(np.arange(1, 202), small)
+        ax2.axhline(CUBE_ROOT_5, color="k", ls=":", label="5^(1/3)")
+        ax2.set_title("a_k = 0.1/k, N(0,1) noise: converges")
+        ax2.legend()
+        for ax in (ax1, ax2):
+            ax.set_xlabel("k")
+        ax1.set_ylabel("w_k")
+
+    figure("sa03_cubic_iterates", draw, size=(9, 3.6))
+
+
+@claim("SA-03.cubic-small-gain")
+@statistical()
+@given(s=floats(0.0, 1.0), seed=seeds)
+def test_cubic_example_converges_with_gain_a_k_point_one_over_k(sa, s, seed):
+    # No theorem covers this g (g' = 3w^2 is unbounded); the finite check is an operational
+    # reading of "converges": at K = 20000, |w_K - 5^(1/3)| <= 0.05 in all but P = 1% of runs
+    # (locally a g'(w*) = 0.88 > 1/2, so the RMS error there is about 1e-3 * s).
+    K, delta, p = 20_000, 0.05, 0.01
+    w = _cubic_runs(sa, 0.1, s, seed, K, replicas=R)[-1]
+    count = exceed_count(w - CUBE_ROOT_5, delta)
+    current().record(exceed=count, R=R, K=K, delta=delta)
+    stats.binomial_at_most(count, R, p, what="cubic, a_k = 0.1/k: |w_K - 5^(1/3)| > 0.05")
+    current().summary = (
+        f"a_k = 0.1/k: within {delta} of 5^(1/3) at K = {K} in all but {count} of {R} runs"
+    )
+
+
+# SA-04: mean estimation is RM --------------------------------------------------------------
+
+
+@claim("SA-04")
+@given(
+    values=st.lists(exact_numbers(), min_size=1, max_size=8),
+    weights=st.lists(st.integers(1, 20), min_size=8, max_size=8),
+    w=exact_numbers(),
+)
+def test_mean_estimation_is_rm_with_g_w_minus_mean(values, weights, w):
+    """X uniform over a finite multiset: E[w - X] = w - E[X] = g(w) exactly, so the observation
+    g~(w, x) = w - x is g(w) plus the zero-mean noise eta = E[X] - x; g' = 1 (c1 = c2 = 1)."""
+    from fractions import Fraction
+
+    p = [Fraction(wt, sum(weights[: len(values)])) for wt in weights[: len(values)]]
+    mean = sum(pi * xi for pi, xi in zip(p, values, strict=True))
+    assert sum(pi * (w - xi) for pi, xi in zip(p, values, strict=True)) == w - mean
+    assert sum(pi * (mean - xi) for pi, xi in zip(p, values, strict=True)) == 0
+
+
+@claim("SA-04")
+@given(
+    x=st.lists(floats(-1e6, 1e6), min_size=1, max_size=50),
+    w1=floats(-1e6, 1e6),
+    a=st.lists(floats(1e-3, 1.0), min_size=50, max_size=50),
+)
+def test_mean_iteration_equals_rm_iteration_bitwise(sa, x, w1, a):
+    """w_{k+1} = w_k - a_k (w_k - x_k) is RM with g~(w_k) = w_k - x_k: the same floating-point
+    operations in the same order, so the iterates agree bit for bit (tolerance 0)."""
+    x, a = np.array(x), np.array(a[: len(x)])
+    direct = sa.weighted_iterate(x, a, w1)
+    via_rm = sa.robbins_monro(lambda w, k: w - x[k - 1], np.float64(w1), a)
+    assert_close(via_rm, direct, ulps=0, what="RM iterate - mean iterate")
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda: rm.robbins_monro(lambda w, k: w, 0.0, []), "a"),
+        (lambda: rm.robbins_monro(lambda w, k: w, 0.0, [1.0, -1.0]), "a"),
+        (lambda: rm.robbins_monro(lambda w, k: w, 0.0, [1.0, np.nan]), "a"),
+        (lambda: rm.robbins_monro(lambda w, k: w, np.inf, [1.0]), "w1"),
+        (lambda: rm.robbins_monro(lambda w, k: w, 0.0, [1.0], keep=[3]), "keep"),
+        (lambda: rm.power_steps(0), "n"),
+        (lambda: rm.power_steps(3, a=0.0), "a"),
+        (lambda: rm.power_steps(3, p=np.nan), "p"),
+        (lambda: rm.constant_steps(3, a=-0.1), "a"),
+        (lambda: rm.noisy_oracle(np.tanh, None, noise="cauchy"), "noise"),
+        (lambda: rm.noisy_oracle(np.tanh, None, s=-1.0), "s"),
+        (lambda: rm.mean_square_bound([1.0], 2.0, 1.0, 1.0, 1.0), "c1"),
+    ],
+)
+def test_bad_input_names_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()
