@@ -61,6 +61,12 @@ def binomial_exceeds(count, n, p0, *, what, alpha=ALPHA):
         )
 
 
+def binomial_two_sided(count, n, p, *, what, alpha=ALPHA):
+    """Exact two-sided test of H0: count ~ Binomial(n, p)."""
+    p_value = sps.binomtest(count, n, p).pvalue
+    _check(p_value, what, f"{count} of {n} events where about {n * p:.1f} are expected", alpha)
+
+
 def binomial_power(n, p0, p1, alpha=ALPHA):
     """P(binomial_at_most rejects) when the true probability is p1."""
     critical = sps.binom.isf(alpha, n, p0)  # smallest c with P(X > c | p0) <= alpha

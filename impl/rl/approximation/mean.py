@@ -52,7 +52,7 @@ def weighted_iterate(x, a, w1=0.0):
 
 
 def streaming_mean(chunks):
-    """Mean and count of a stream of sample chunks (arrays of shape (m, ...)) by the block form (4)."""
+    """Mean and count of a stream of chunks (arrays of shape (m, ...)) by the block form (4)."""
     w, k, shape = None, 0, None
     for i, chunk in enumerate(chunks):
         chunk = np.asarray(chunk)

@@ -1,0 +1,219 @@
+"""The audit's outputs: claims.json (a stable interface), report.md, and the terminal table.
+
+claims.json = {"run": {...}, "summary": {verdict: count}, "claims": [entry, ...]} where each entry
+has the fields dashboards read: id, article, statement, verdict, expected, properties, evidence
+(plus matches, time_s, and parts/parent for claims split into parts).
+"""
+
+import json
+
+from rich.table import Table
+
+from properties import catalogue
+
+COLOURS = {
+    "holds": "green",
+    "fails": "red",
+    "conditional": "yellow",
+    "not checked": "dim",
+    "error": "magenta",
+}
+
+
+def _first_line(text):
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def _property_evidence(nodeid, result):
+    ev, failure = result["evidence"] or {}, result["failure"]
+    entry = {"outcome": result["outcome"], "time_s": round(result["duration"], 3)}
+    entry.update({k: v for k, v in ev.items() if v})
+    if failure:
+        entry["failure"] = failure["message"]
+        if failure.get("counterexample"):
+            entry["counterexample"] = failure["counterexample"]
+    return entry
+
+
+def _leaf_entry(claim, marks, results, selected):
+    nodeids = [n for n, (sup, ref) in marks.items() if claim.id in sup + ref and n in results]
+    outcomes = [
+        ("supports" if claim.id in marks[n][0] else "refutes", results[n]["outcome"])
+        for n in nodeids
+    ]
+    verdict = catalogue.leaf_verdict(outcomes) if claim.id in selected else "not checked"
+    by_property = {n: _property_evidence(n, results[n]) for n in nodeids}
+    summaries, counterexamples, figures = [], [], []
+    for n, ev in by_property.items():
+        role = "supports" if claim.id in marks[n][0] else "refutes"
+        if ev["outcome"] in ("assertion", "exception") and role == "supports":
+            summaries.append(_first_line(ev.get("failure")))
+        elif ev.get("summary"):
+            summaries.append(ev["summary"])
+        counterexamples += [ev[k] for k in ("counterexample",) if ev.get(k)]
+        figures += [f"figures/{f}" for f in ev.get("figures", [])]
+    return {
+        "verdict": verdict,
+        "properties": nodeids,
+        "evidence": {
+            "summary": "; ".join(dict.fromkeys(s for s in summaries if s)),
+            "counterexample": "\n\n".join(counterexamples) or None,
+            "figures": figures,
+            "by_property": by_property,
+        },
+        "time_s": round(sum(results[n]["duration"] for n in nodeids), 3),
+    }
+
+
+def claim_entries(articles, claims, selected, marks, results):
+    """One entry per catalogue claim, parts after their parent, in catalogue order."""
+    entries = {}
+    for cid in catalogue.leaves(claims):
+        entries[cid] = _leaf_entry(claims[cid], marks, results, selected)
+    for cid in claims:
+        parts = catalogue.parts(claims, cid)
+        if parts:
+            verdict = catalogue.aggregate([entries[p]["verdict"] for p in parts])
+            entries[cid] = {
+                "verdict": verdict,
+                "properties": sorted({n for p in parts for n in entries[p]["properties"]}),
+                "evidence": {
+                    "summary": "; ".join(
+                        f"{p.split('.', 1)[1]}: {entries[p]['verdict']}" for p in parts
+                    ),
+                    "counterexample": None,
+                    "figures": [f for p in parts for f in entries[p]["evidence"]["figures"]],
+                    "by_property": {},
+                },
+                "time_s": round(sum(entries[p]["time_s"] for p in parts), 3),
+                "parts": parts,
+            }
+    out = []
+    for cid, claim in claims.items():
+        e = entries[cid]
+        checked = e["verdict"] != "not checked"
+        out.append(
+            {
+                "id": cid,
+                "article": claim.article,
+                "article_title": articles[claim.article],
+                "statement": claim.statement,
+                "verdict": e["verdict"],
+                "expected": claim.expected,
+                "matches": (not checked) or e["verdict"] == claim.expected,
+                "properties": e["properties"],
+                "evidence": e["evidence"],
+                "time_s": e["time_s"],
+                **({"parts": e["parts"]} if "parts" in e else {}),
+                **({"parent": claim.parent} if claim.parent else {}),
+            }
+        )
+    return out
+
+
+def summary(entries):
+    counts = {v: 0 for v in catalogue.VERDICTS}
+    for e in entries:
+        counts[e["verdict"]] += 1
+    return counts
+
+
+def write(out, run, articles, entries):
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"run": run, "summary": summary(entries), "claims": entries}
+    (out / "claims.json").write_text(
+        json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8"
+    )
+    (out / "report.md").write_text(markdown(run, articles, entries), encoding="utf-8")
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(run, articles, entries):
+    s = run["statistics"]
+    lines = [
+        "# Audit of the articles' claims",
+        "",
+        f"Generated {run['generated']} by `{run['command'].strip()}`: Hypothesis profile `{run['profile']}`, "
+        f"implementations {run['targets'] or 'reference (impl/)'}, {run['duration_s']:.0f} s.",
+        f"Statistical checks: {s['checks']} at alpha = {s['alpha_per_check']:g} each; the chance of a "
+        f"false alarm in this run is at most {s['chance_failure_bound']:.1e} (budget {s['budget']:g}).",
+        "",
+        "## Summary",
+        "",
+        "| Article | claims | " + " | ".join(catalogue.VERDICTS) + " |",
+        "|---|---|" + "---|" * len(catalogue.VERDICTS),
+    ]
+    for key, title in articles.items():
+        rows = [e for e in entries if e["article"] == key and "parent" not in e]
+        counts = summary(rows)
+        lines.append(
+            f"| {title} | {len(rows)} | "
+            + " | ".join(str(counts[v]) for v in catalogue.VERDICTS)
+            + " |"
+        )
+    lines += ["", "## Claims", "", "| ID | Verdict | Expected | Evidence |", "|---|---|---|---|"]
+    for e in entries:
+        mark = "" if e["matches"] else " **(differs)**"
+        lines.append(
+            f"| {e['id']} | {e['verdict']}{mark} | {e['expected']} | {_cell(e['evidence']['summary'])} |"
+        )
+    lines += ["", "## Evidence of the checked claims", ""]
+    for e in entries:
+        if e["verdict"] == "not checked":
+            continue
+        lines += [
+            f"### {e['id']}: {e['verdict']} (expected {e['expected']})",
+            "",
+            f"> {e['statement']}",
+            "",
+        ]
+        for nodeid, ev in e["evidence"]["by_property"].items():
+            lines.append(f"- `{nodeid}`: {ev['outcome']} in {ev['time_s']:.2f} s")
+            if ev.get("summary"):
+                lines.append(f"  - {ev['summary']}")
+            for name, value in ev.get("numbers", {}).items():
+                lines.append(f"  - {name}: {value}")
+            for note in ev.get("notes", []):
+                lines.append(f"  - {note}")
+            if ev.get("failure"):
+                lines += [
+                    "",
+                    "  ```",
+                    *("  " + ln for ln in str(ev["failure"]).splitlines()),
+                    "  ```",
+                ]
+        if e["evidence"]["counterexample"]:
+            lines += [
+                "",
+                "Minimal counterexample:",
+                "",
+                "```",
+                e["evidence"]["counterexample"],
+                "```",
+            ]
+        for fig in e["evidence"]["figures"]:
+            lines += ["", f"![{fig}]({fig})"]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(console, articles, entries):
+    table = Table(title="Claims", show_lines=False)
+    for name in ("ID", "Article", "Verdict", "Expected", "Evidence"):
+        table.add_column(name, overflow="ellipsis", no_wrap=True)
+    for e in entries:
+        colour = COLOURS[e["verdict"]]
+        expected = e["expected"] if e["matches"] else f"[bold red]{e['expected']}[/]"
+        table.add_row(
+            e["id"],
+            e["article"],
+            f"[{colour}]{e['verdict']}[/]",
+            expected,
+            _first_line(e["evidence"]["summary"])[:110],
+        )
+    console.print(table)
+    counts = summary(entries)
+    console.print(", ".join(f"[{COLOURS[v]}]{v}: {n}[/]" for v, n in counts.items()))
