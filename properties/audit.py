@@ -79,6 +79,24 @@ class Collector:
             self.progress.advance(self.task)
 
 
+class _Marks:
+    def __init__(self):
+        self.marks = {}
+
+    def pytest_collection_modifyitems(self, items):
+        self.marks.update({item.nodeid: catalogue.marked(item) for item in items})
+
+
+def collect_marks():
+    """{nodeid: (supports, refutes)} for every property of the suite, without running them."""
+    plugin = _Marks()
+    args = [str(HERE), "--collect-only", "-p", "no:terminal", "--rootdir", str(HERE.parent)]
+    code = pytest.main(args, plugins=[plugin])
+    if code != pytest.ExitCode.OK:
+        raise RuntimeError(f"collecting the properties failed (pytest exit {int(code)})")
+    return plugin.marks
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m properties.audit", description=__doc__.split("\n")[0]
@@ -177,8 +195,9 @@ def main(argv=None):
     if args.strict:
         bad += [e for e in entries if e["verdict"] == "not checked" and e["id"] in selected]
     console.print(
-        f"{len(collector.results)} properties in {elapsed:.0f} s; statistical checks {stats.checks_made} "
-        f"(chance-failure bound {stats.checks_made * stats.ALPHA:.1e}); report in {out}/"
+        f"{len(collector.results)} properties in {elapsed:.0f} s; statistical checks "
+        f"{stats.checks_made} (chance-failure bound {stats.checks_made * stats.ALPHA:.1e}); "
+        f"report in {out}/"
     )
     if bad:
         console.print(

@@ -6,7 +6,9 @@ has the fields dashboards read: id, article, statement, verdict, expected, prope
 """
 
 import json
+import math
 
+import numpy as np
 from rich.table import Table
 
 from properties import catalogue
@@ -78,9 +80,9 @@ def claim_entries(articles, claims, selected, marks, results):
                 "verdict": verdict,
                 "properties": sorted({n for p in parts for n in entries[p]["properties"]}),
                 "evidence": {
-                    "summary": "; ".join(
-                        f"{p.split('.', 1)[1]}: {entries[p]['verdict']}" for p in parts
-                    ),
+                    "summary": ""
+                    if verdict == "not checked"
+                    else "; ".join(f"{p.split('.', 1)[1]}: {entries[p]['verdict']}" for p in parts),
                     "counterexample": None,
                     "figures": [f for p in parts for f in entries[p]["evidence"]["figures"]],
                     "by_property": {},
@@ -118,12 +120,26 @@ def summary(entries):
     return counts
 
 
+def _plain(value):
+    """JSON-safe copy: numpy scalars as Python numbers, non-finite floats as strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 def write(out, run, articles, entries):
     out.mkdir(parents=True, exist_ok=True)
-    data = {"run": run, "summary": summary(entries), "claims": entries}
-    (out / "claims.json").write_text(
-        json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8"
-    )
+    data = _plain({"run": run, "summary": summary(entries), "claims": entries})
+    text = json.dumps(data, indent=1, allow_nan=False)
+    (out / "claims.json").write_text(text + "\n", encoding="utf-8")
     (out / "report.md").write_text(markdown(run, articles, entries), encoding="utf-8")
 
 
@@ -136,10 +152,12 @@ def markdown(run, articles, entries):
     lines = [
         "# Audit of the articles' claims",
         "",
-        f"Generated {run['generated']} by `{run['command'].strip()}`: Hypothesis profile `{run['profile']}`, "
+        f"Generated {run['generated']} by `{run['command'].strip()}`: "
+        f"Hypothesis profile `{run['profile']}`, "
         f"implementations {run['targets'] or 'reference (impl/)'}, {run['duration_s']:.0f} s.",
-        f"Statistical checks: {s['checks']} at alpha = {s['alpha_per_check']:g} each; the chance of a "
-        f"false alarm in this run is at most {s['chance_failure_bound']:.1e} (budget {s['budget']:g}).",
+        f"Statistical checks: {s['checks']} at alpha = {s['alpha_per_check']:g} each; the chance "
+        f"of a false alarm in this run is at most {s['chance_failure_bound']:.1e} "
+        f"(budget {s['budget']:g}).",
         "",
         "## Summary",
         "",
@@ -157,9 +175,8 @@ def markdown(run, articles, entries):
     lines += ["", "## Claims", "", "| ID | Verdict | Expected | Evidence |", "|---|---|---|---|"]
     for e in entries:
         mark = "" if e["matches"] else " **(differs)**"
-        lines.append(
-            f"| {e['id']} | {e['verdict']}{mark} | {e['expected']} | {_cell(e['evidence']['summary'])} |"
-        )
+        evidence = _cell(e["evidence"]["summary"])
+        lines.append(f"| {e['id']} | {e['verdict']}{mark} | {e['expected']} | {evidence} |")
     lines += ["", "## Evidence of the checked claims", ""]
     for e in entries:
         if e["verdict"] == "not checked":
@@ -202,8 +219,9 @@ def markdown(run, articles, entries):
 
 def print_table(console, articles, entries):
     table = Table(title="Claims", show_lines=False)
-    for name in ("ID", "Article", "Verdict", "Expected", "Evidence"):
-        table.add_column(name, overflow="ellipsis", no_wrap=True)
+    for name, width in (("ID", 24), ("Article", 7), ("Verdict", 11), ("Expected", 11)):
+        table.add_column(name, min_width=width, no_wrap=True)
+    table.add_column("Evidence", overflow="ellipsis", no_wrap=True, ratio=1)
     for e in entries:
         colour = COLOURS[e["verdict"]]
         expected = e["expected"] if e["matches"] else f"[bold red]{e['expected']}[/]"

@@ -1,0 +1,132 @@
+"""The claim catalogue and the verdict rules (properties/catalogue.py)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from properties import catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS_MD = ROOT.parent / "shared" / "CLAIMS.md"
+# Claims per article in CLAIMS.md (81 in all), so a clone without ../shared still checks coverage.
+COUNTS = {"DDIM": 11, "CKPT": 6, "SDE": 8, "PACK": 7, "FLOW": 9, "CFG": 6, "SA": 7, "SD": 5,
+          "MC": 7, "RL": 8, "FA": 7}  # fmt: skip
+ARTICLES, CLAIMS = catalogue.load()
+
+
+def test_catalogue_holds_every_claim_of_every_article():
+    top = [c for c in CLAIMS if "." not in c]
+    assert set(ARTICLES) == set(COUNTS)
+    for key, n in COUNTS.items():
+        assert [c for c in top if c.startswith(key + "-")] == [
+            f"{key}-{i:02d}" for i in range(1, n + 1)
+        ]
+
+
+@pytest.mark.skipif(
+    not CLAIMS_MD.exists(), reason="../shared/CLAIMS.md is not beside this checkout"
+)
+def test_catalogue_matches_claims_md():
+    ids = re.findall(r"^- ([A-Z]+-\d{2}) (.*)$", CLAIMS_MD.read_text(encoding="utf-8"), re.M)
+    assert [i for i, _ in ids] == [c for c in CLAIMS if "." not in c]
+    for cid, statement in ids:
+        assert CLAIMS[cid].statement == statement.strip(), cid
+
+
+def test_ids_parts_and_expected_verdicts_are_consistent():
+    for cid, c in CLAIMS.items():
+        assert re.fullmatch(r"[A-Z]+-\d{2}(\.[a-z0-9-]+)?", cid), cid
+        assert c.expected in catalogue.EXPECTABLE
+        if c.parent:
+            assert c.parent in CLAIMS, f"{cid} has no parent entry"
+        parts = catalogue.parts(CLAIMS, cid)
+        if parts:
+            assert c.expected == catalogue.aggregate([CLAIMS[p].expected for p in parts]), cid
+        else:
+            assert c.expected != "conditional", (
+                f"{cid}: a claim without parts cannot be conditional"
+            )
+
+
+def test_select_expands_parents_to_their_parts():
+    assert catalogue.select(CLAIMS, ["SA-03"]) == {
+        "SA-03.tanh",
+        "SA-03.cubic",
+        "SA-03.cubic-small-gain",
+    }
+    assert catalogue.select(CLAIMS, ["SA-0[12]"]) == {"SA-01", "SA-02"}
+    assert catalogue.select(CLAIMS, ["nothing"]) == set()
+
+
+def test_check_marks_rejects_unknown_ids_and_parents_with_parts():
+    catalogue.check_marks(CLAIMS, {"t::ok": (("SA-01",), ("SA-03.cubic",))})
+    with pytest.raises(ValueError, match="unknown claim id 'XX-99'"):
+        catalogue.check_marks(CLAIMS, {"t::bad": (("XX-99",), ())})
+    with pytest.raises(ValueError, match="name a part"):
+        catalogue.check_marks(CLAIMS, {"t::parent": ((), ("SA-03",))})
+
+
+@pytest.mark.parametrize(
+    "results, verdict",
+    [
+        ([], "not checked"),
+        ([("supports", "skipped")], "not checked"),
+        ([("supports", "passed")], "holds"),
+        ([("supports", "passed"), ("supports", "assertion")], "fails"),
+        ([("refutes", "passed")], "fails"),
+        ([("refutes", "not-refuted")], "holds"),
+        ([("supports", "passed"), ("refutes", "assertion")], "error"),
+        ([("supports", "assertion"), ("supports", "exception")], "error"),
+    ],
+)
+def test_leaf_verdict(results, verdict):
+    assert catalogue.leaf_verdict(results) == verdict
+
+
+@pytest.mark.parametrize(
+    "parts, verdict",
+    [
+        (["holds", "holds"], "holds"),
+        (["fails", "fails"], "fails"),
+        (["holds", "fails"], "conditional"),
+        (["holds", "not checked"], "not checked"),
+        (["holds", "error"], "error"),
+    ],
+)
+def test_aggregate(parts, verdict):
+    assert catalogue.aggregate(parts) == verdict
+
+
+def _all_marks():
+    code = "import json; from properties import audit; print(json.dumps(audit.collect_marks()))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_every_claim_of_a_started_article_has_a_property():
+    """Articles are implemented whole: once one claim of an article has a property, all must."""
+    marks = _all_marks()
+    named = {cid for supports, refutes in marks.values() for cid in supports + refutes}
+    started = {cid.split("-")[0] for cid in named}
+    missing = [c for c in catalogue.leaves(CLAIMS) if c.split("-")[0] in started and c not in named]
+    assert not missing, f"claims of started articles without a property: {missing}"
+
+
+def test_a_property_naming_an_unknown_claim_fails_the_run(tmp_path):
+    test = tmp_path / "test_unknown.py"
+    test.write_text(
+        "import pytest\n\n@pytest.mark.claim('XX-99')\ndef test_x():\n    assert True\n",
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "pytest", str(test), "-p", "properties.conftest"]
+    run = subprocess.run(
+        [*command, "--rootdir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
+    assert "unknown claim id 'XX-99'" in run.stdout + run.stderr
