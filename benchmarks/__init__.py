@@ -1,0 +1,1 @@
+"""asv benchmarks, one module per impl/ topic."""
