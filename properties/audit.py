@@ -111,8 +111,8 @@ def parse_args(argv):
     parser.add_argument(
         "--profile",
         choices=sorted(profiles.PROFILES),
-        default="ci",
-        help="Hypothesis profile (default: ci)",
+        default=os.environ.get("HYPOTHESIS_PROFILE") or "ci",
+        help="Hypothesis profile (default: $HYPOTHESIS_PROFILE, else ci)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("report"), help="report folder (default: report)"
