@@ -16,6 +16,7 @@ with H_k = {Delta_k, Delta_{k-1}, ..., eta_{k-1}, ...}.  sum_k beta_k = inf is n
 import numpy as np
 
 from impl import _checks
+from impl._recursion import iterate
 
 
 def dvoretzky(delta1, alpha, beta, eta, keep=None):
@@ -31,17 +32,12 @@ def dvoretzky(delta1, alpha, beta, eta, keep=None):
     delta = np.asarray(delta1, dtype=float)
     if not np.all(np.isfinite(delta)):
         raise ValueError("delta1: must be finite")
-    n = alpha.shape[0]
-    keep = _checks.keep_indices("keep", keep, n + 1)
-    out = np.empty((keep.size, *delta.shape))
-    slot = {int(k): i for i, k in enumerate(keep)}
-    if 1 in slot:
-        out[slot[1]] = delta
-    for k in range(1, n + 1):
-        delta = (1 - alpha[k - 1]) * delta + beta[k - 1] * eta(delta, k)  # (1)
-        if k + 1 in slot:
-            out[slot[k + 1]] = delta
-    return out
+    return iterate(
+        lambda delta, k: (1 - alpha[k - 1]) * delta + beta[k - 1] * eta(delta, k),  # (1)
+        delta,
+        alpha.shape[0],
+        keep,
+    )
 
 
 def second_moment(r, b, s, v1):

@@ -24,6 +24,7 @@ sum a_k = inf (the iterates stop short); a constant a breaks sum a_k^2 < inf (th
 import numpy as np
 
 from impl import _checks
+from impl._recursion import iterate
 from impl.rl.approximation.dvoretzky import second_moment
 
 NOISES = ("normal", "uniform", "rademacher")
@@ -39,18 +40,8 @@ def robbins_monro(g_tilde, w1, a, keep=None):
     w = np.asarray(w1, dtype=float)
     if not np.all(np.isfinite(w)):
         raise ValueError("w1: must be finite")
-    n = a.shape[0]
-    keep = _checks.keep_indices("keep", keep, n + 1)
-    out = np.empty((keep.size, *w.shape))
-    slot = {int(k): i for i, k in enumerate(keep)}
-    if 1 in slot:
-        out[slot[1]] = w
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, n + 1):
-            w = w - a[k - 1] * g_tilde(w, k)  # (1)
-            if k + 1 in slot:
-                out[slot[k + 1]] = w
-    return out
+        return iterate(lambda w, k: w - a[k - 1] * g_tilde(w, k), w, a.shape[0], keep)  # (1)
 
 
 def power_steps(n, a=1.0, p=1.0):
