@@ -77,6 +77,16 @@ class Collector:
             result["failure"] = failure
         if report.when == "teardown":
             self.progress.advance(self.task)
+            if not self.progress.console.is_terminal:  # a log, not a live bar: one line each
+                done = int(self.progress.tasks[0].completed)
+                total = int(self.progress.tasks[0].total)
+                self.progress.console.print(
+                    f"[{done}/{total}] {report.nodeid} {result['outcome']} "
+                    f"({result['duration']:.1f} s)",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
 
 class _Marks:
@@ -132,7 +142,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     articles, claims = catalogue.load()
     selected = catalogue.select(claims, args.claims)
     if not selected:
