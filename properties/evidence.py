@@ -1,4 +1,4 @@
-"""Evidence that properties leave for the audit report: numbers, notes, counterexamples, figures.
+"""Evidence that properties leave for the audit: numbers, a summary, counterexamples, figures.
 
 The conftest opens one Evidence per test (`collecting`); helpers and tests write to `current()`.
 Outside a test, writes go to a scratch Evidence and are dropped. Figures are drawn only when the
@@ -16,7 +16,7 @@ FIGURE_DIR = None  # pathlib.Path set by the audit runner
 
 class Evidence:
     def __init__(self):
-        self.numbers, self.notes, self.figures = {}, [], []
+        self.numbers, self.figures = {}, []
         self.summary = None
         self.counterexample = None
 
@@ -30,15 +30,10 @@ class Evidence:
         if old is None or (value > old if larger_is_worse else value < old):
             self.numbers[name] = value
 
-    def note(self, text):
-        if text not in self.notes:
-            self.notes.append(text)
-
     def as_dict(self):
         return {
             "summary": self.summary,
             "numbers": dict(self.numbers),
-            "notes": list(self.notes),
             "counterexample": self.counterexample,
             "figures": list(self.figures),
         }

@@ -193,8 +193,6 @@ def markdown(run, articles, entries):
                 lines.append(f"  - {ev['summary']}")
             for name, value in ev.get("numbers", {}).items():
                 lines.append(f"  - {name}: {value}")
-            for note in ev.get("notes", []):
-                lines.append(f"  - {note}")
             if ev.get("failure"):
                 lines += [
                     "",
