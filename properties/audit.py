@@ -209,6 +209,12 @@ def main(argv=None):
         f"{stats.checks_made} (chance-failure bound {stats.checks_made * stats.ALPHA:.1e}); "
         f"report in {out}/"
     )
+    if stats.checks_made > stats.MAX_CHECKS:
+        console.print(
+            f"[red]{stats.checks_made} statistical checks exceed the budget of "
+            f"{stats.MAX_CHECKS} (properties/stats.py)[/]"
+        )
+        return 1
     if bad:
         console.print(
             f"[red]{len(bad)} claim(s) differ from the catalogue or errored: "
