@@ -112,3 +112,9 @@ def _adapter(config, family):
 def sa(pytestconfig):
     """The stochastic-approximation implementation under test (family `sa`)."""
     return _adapter(pytestconfig, "sa")
+
+
+@pytest.fixture(scope="session")
+def rl(pytestconfig):
+    """The tabular-RL implementation under test (family `rl`)."""
+    return _adapter(pytestconfig, "rl")

@@ -67,6 +67,21 @@ def binomial_two_sided(count, n, p, *, what, alpha=ALPHA):
     _check(p_value, what, f"{count} of {n} events where about {n * p:.1f} are expected", alpha)
 
 
+def hoeffding_radius(n, lo, hi, alpha=ALPHA):
+    """t with P(|mean of n i.i.d. draws in [lo, hi] - their expectation| >= t) <= alpha."""
+    return (hi - lo) * np.sqrt(np.log(2 / alpha) / (2 * n))
+
+
+def mean_within(mean, expected, n, lo, hi, *, what, slack=0.0, alpha=ALPHA):
+    """Hoeffding's two-sided test that a mean of n draws in [lo, hi] has expectation within
+    `slack` of `expected` (slack covers a known bias bound, e.g. truncation)."""
+    radius = hoeffding_radius(n, lo, hi, alpha)
+    gap = max(0.0, abs(mean - expected) - slack)
+    p_value = min(1.0, 2 * np.exp(-2 * n * (gap / (hi - lo)) ** 2)) if gap > 0 else 1.0
+    _check(p_value, what, f"mean {mean:.6g} vs {expected:.6g} +- {slack:.2g} (Hoeffding radius "
+           f"{radius:.3g} at n = {n})", alpha)  # fmt: skip
+
+
 def binomial_power(n, p0, p1, alpha=ALPHA):
     """P(binomial_at_most rejects) when the true probability is p1."""
     critical = sps.binom.isf(alpha, n, p0)  # smallest c with P(X > c | p0) <= alpha

@@ -14,7 +14,7 @@ Without --target each family runs against the project's reference implementation
 
 import importlib
 
-FAMILIES = {"sa": "properties.adapters.sa"}
+FAMILIES = {"sa": "properties.adapters.sa", "rl": "properties.adapters.rl"}
 
 
 def parse(specs):

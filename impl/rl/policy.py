@@ -1,0 +1,47 @@
+"""Policies as (S, A) matrices: deterministic, greedy and epsilon-greedy (Zhao, ch. 2 and 5).
+
+(1) deterministic pi(a|s) = [a = mu(s)]
+(2) greedy from q: mu(s) = argmax_a q(s, a) (the lowest index among ties)
+(3) epsilon-greedy from q (seed article 9, MC-05), |A| actions, eps in [0, 1]:
+        pi(a|s) = 1 - eps (|A| - 1) / |A|   for a = argmax_a q(s, a)
+                = eps / |A|                 otherwise;
+    rows sum to 1, eps = 0 is greedy, eps = 1 uniform, and
+        sum_a pi(a|s) q(s, a) = (1 - eps) max_a q(s, a) + eps mean_a q(s, a).
+Arrays of Fractions (dtype object) are handled exactly.
+"""
+
+import numpy as np
+
+
+def deterministic(actions, n_actions):
+    """(1): the (S, A) matrix of the policy s -> actions[s]."""
+    actions = np.asarray(actions)
+    if actions.ndim != 1 or actions.dtype.kind not in "iu":
+        raise ValueError(f"actions: expected a 1-D integer array, got shape {actions.shape}")
+    if actions.size and (actions.min() < 0 or actions.max() >= n_actions):
+        raise ValueError(f"actions: indices must lie in [0, {n_actions - 1}]")
+    pi = np.zeros((actions.size, n_actions))
+    pi[np.arange(actions.size), actions] = 1.0
+    return pi
+
+
+def greedy_actions(q):
+    """(2): argmax_a q(s, a) per state (lowest index among ties)."""
+    q = np.asarray(q)
+    if q.ndim != 2 or 0 in q.shape:
+        raise ValueError(f"q: expected a non-empty (S, A) array, got shape {q.shape}")
+    return np.argmax(q, axis=1)
+
+
+def epsilon_greedy(q, epsilon):
+    """(3): the epsilon-greedy (S, A) policy of q."""
+    if not 0 <= epsilon <= 1:
+        raise ValueError(f"epsilon: must lie in [0, 1], got {epsilon!r}")
+    q = np.asarray(q)
+    best = greedy_actions(q)
+    n_actions = q.shape[1]
+    dtype = object if q.dtype == object or not isinstance(epsilon, float | int) else float
+    pi = np.empty(q.shape, dtype=dtype)
+    pi[:] = epsilon / n_actions
+    pi[np.arange(q.shape[0]), best] = 1 - epsilon * (n_actions - 1) / n_actions
+    return pi

@@ -1,0 +1,176 @@
+"""RL-01, RL-02, RL-03 (the operator), RL-08: Bellman equations (impl/rl/bellman.py).
+
+Value tolerances come from the contraction bounds of properties/rl_bounds.py: a computed v is
+within ||T v - v|| / (1 - gamma) of the fixed point (plus the rounding of that residual).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import find, given
+from hypothesis import strategies as st
+
+from impl.rl import bellman, policy
+from impl.rl.mdp import MDP
+from properties.catalogue import claim
+from properties.evidence import current
+from properties.rl_bounds import U, policy_value_bound
+from properties.strategies import floats, grid_worlds, random_mdps, seeds
+from properties.tolerances import assert_close
+
+
+def random_policy(mdp, seed):
+    return seed.numpy().dirichlet(np.ones(mdp.n_actions), size=mdp.n_states)
+
+
+def solve_residual_budget(mdp, v):
+    """Residual of a backward-stable LU solve of (I - gamma P_pi) v = r_pi: Wilkinson's bound
+    3 S u g ||A|| ||v|| with growth g <= 2 for this diagonally dominant matrix, ||A||_inf <= 2,
+    plus the rounding of r_pi: 16 S u (||v|| + max |r|) covers both."""
+    return 16 * mdp.n_states * U * (np.abs(v).max() + np.abs(mdp.reward).max())
+
+
+@claim("RL-01")
+@given(model=random_mdps(), seed=seeds)
+def test_closed_form_is_the_limit_of_iterative_evaluation(rl, model, seed):
+    mdp = model.mdp()
+    pi = random_policy(mdp, seed)
+    v = rl.evaluate(mdp, pi)
+    residual = np.abs(bellman.evaluation_sweep(mdp, pi, v) - v).max()
+    assert residual <= solve_residual_budget(mdp, v), "closed form: residual above the LU bound"
+    eps = policy_value_bound(mdp, pi, v)  # ||v - v_pi|| <= eps
+    sweeps = 60
+    history = rl.evaluate_iterative(mdp, pi, sweeps)
+    # ||v_k - v_pi|| <= gamma^k ||v_0 - v_pi||; each sweep's rounding delta adds at most
+    # delta / (1 - gamma) in total; comparing with v (not v_pi) costs eps twice.
+    delta = (mdp.next_state.shape[2] + 3) * U * (np.abs(mdp.reward).max() + np.abs(history).max())
+    err0 = np.abs(history[0] - v).max() + eps
+    k = np.arange(sweeps + 1)
+    bound = mdp.gamma**k * err0 + eps + delta / (1 - mdp.gamma)
+    assert_close(np.abs(history - v).max(axis=1), np.zeros(sweeps + 1), ulps=0, abs_floor=bound,
+                 what="||v_k - v_pi|| vs gamma^k ||v_0 - v_pi||")  # fmt: skip
+    current().summary = (
+        "iterative evaluation contracts by gamma per sweep onto (I - gamma P_pi)^-1 r_pi"
+    )
+
+
+@claim("RL-01")
+def test_negative_control_transposed_transition_matrix(rl):
+    """v = (I - gamma P_pi^T)^-1 r_pi (a tempting transpose) fails the closed-form check above:
+    Hypothesis finds the smallest MDP on which its Bellman residual exceeds the LU budget."""
+
+    def passes(case):
+        model, seed = case
+        mdp = model.mdp()
+        pi = random_policy(mdp, seed)
+        P = mdp.policy_matrix(pi).toarray()
+        wrong = np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P.T, mdp.policy_reward(pi))
+        residual = np.abs(bellman.evaluation_sweep(mdp, pi, wrong) - wrong).max()
+        return residual <= solve_residual_budget(mdp, wrong)
+
+    model, seed = find(st.tuples(random_mdps(max_states=8), seeds), lambda c: not passes(c))
+    current().record(transpose_rejected_on=f"{model!r}, {seed!r}")
+
+
+@claim("RL-02")
+@given(model=random_mdps(max_states=12), seed=seeds)
+def test_v_is_the_policy_average_of_q_and_q_is_one_backup(rl, model, seed):
+    mdp = model.mdp()
+    pi = random_policy(mdp, seed)
+    v = rl.evaluate(mdp, pi)
+    q = rl.q_from_v(mdp, v)
+    eps_v = policy_value_bound(mdp, pi, v)
+    # v(s) = sum_a pi(a|s) q(s, a): the two sides differ by the residual of v (<= (1-gamma) eps_v)
+    assert_close(bellman.v_from_q(pi, q), v, ulps=0, abs_floor=(1 - mdp.gamma) * eps_v + 1e-300,
+                 what="sum_a pi q - v")  # fmt: skip
+    # Independently: q_pi solves q = r + gamma P Pi q over state-action pairs (a dense solve).
+    S, A = mdp.n_states, mdp.n_actions
+    P = mdp.transition_tensor().reshape(S * A, S)
+    Pi = np.zeros((S, S * A))
+    Pi[np.repeat(np.arange(S), A), np.arange(S * A)] = pi.ravel()
+    q_sa = np.linalg.solve(np.eye(S * A) - mdp.gamma * P @ Pi, mdp.expected_reward().ravel())
+    residual = np.abs(mdp.expected_reward().ravel() + mdp.gamma * P @ (Pi @ q_sa) - q_sa).max()
+    eps_q = (residual + (S * A + 3) * U * (np.abs(q_sa).max() + np.abs(mdp.reward).max())) / (
+        1 - mdp.gamma
+    )
+    # q from v is off by gamma eps_v (one backup of an eps_v-accurate v) plus its rounding
+    backup_rounding = (
+        (mdp.next_state.shape[2] + 3) * U * (np.abs(mdp.reward).max() + np.abs(v).max())
+    )
+    assert_close(q.ravel(), q_sa, ulps=0, abs_floor=mdp.gamma * eps_v + eps_q + backup_rounding,
+                 what="q from one backup of v_pi - q_pi (state-action system)")  # fmt: skip
+    current().summary = (
+        "v = sum_a pi q and q = one backup of v_pi, against the state-action Bellman system"
+    )
+
+
+@claim("RL-03")
+@given(model=random_mdps(), seed=seeds, scale=floats(0.01, 100.0))
+def test_optimality_operator_is_a_gamma_contraction(rl, model, seed, scale):
+    mdp = model.mdp()
+    rng = seed.numpy()
+    v, w = scale * rng.standard_normal((2, mdp.n_states))
+    tv, tw = rl.optimality_operator(mdp, v)[0], rl.optimality_operator(mdp, w)[0]
+    # |max_a x_a - max_a y_a| <= max_a |x_a - y_a| exactly; two backups round by <= delta each
+    delta = (mdp.next_state.shape[2] + 3) * U * (np.abs(mdp.reward).max() + np.abs([v, w]).max())
+    lhs, rhs = np.abs(tv - tw).max(), mdp.gamma * np.abs(v - w).max()
+    assert_close(lhs, 0.0, ulps=0, abs_floor=rhs + 2 * delta, what="||Tv - Tw|| - gamma ||v - w||")
+    current().summary = "||Tv - Tw|| <= gamma ||v - w|| on random MDPs and value vectors"
+
+
+@claim("RL-03")
+def test_negative_control_undiscounted_operator_is_not_a_contraction():
+    """With gamma = 1 (not allowed by MDP) T(v + c) = T v + c: the ratio is 1, not < 1."""
+    mdp = MDP.from_dense(np.ones((1, 1, 1)), np.zeros((1, 1)), 0.5)
+    T1 = lambda v: mdp.expected_reward().max(axis=1) + (mdp.transition_tensor() @ v).max(axis=1)  # noqa: E731
+    v = np.array([0.0])
+    assert np.abs(T1(v + 1.0) - T1(v)).max() == 1.0 == np.abs((v + 1.0) - v).max()
+    with pytest.raises(ValueError, match="^gamma: "):
+        MDP.from_dense(np.ones((1, 1, 1)), np.zeros((1, 1)), 1.0)
+
+
+@claim("RL-08")
+@given(world=grid_worlds(), seed=seeds)
+def test_staying_at_the_target_returns_r_target_over_one_minus_gamma(rl, world, seed):
+    mdp = world.mdp()
+    pi = random_policy(mdp, seed)
+    t = world.state(world.target)
+    pi[t] = 0.0
+    pi[t, world.actions.index("stay")] = 1.0
+    v = rl.evaluate(mdp, pi)
+    expected = world.r_target / (1 - world.gamma)
+    assert_close(v[t], expected, ulps=0, abs_floor=policy_value_bound(mdp, pi, v) + 4 * U * abs(expected),
+                 what="v(target) - r_target / (1 - gamma)")  # fmt: skip
+    # The return of the trajectory itself: sum_{t<L} gamma^t r = r (1 - gamma^L) / (1 - gamma).
+    from impl.rl.monte_carlo import returns
+
+    L = 200
+    g0 = returns(np.full(L, world.r_target), world.gamma)[0]
+    assert_close(g0, world.r_target * (1 - world.gamma**L) / (1 - world.gamma), ulps=4 * L,
+                 scale=abs(expected), what="discounted return of L target rewards")  # fmt: skip
+    current().summary = "v(target) = r_target / (1 - gamma) under any policy that stays there"
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (
+            lambda: bellman.evaluate_iterative(
+                MDP.from_dense(np.ones((1, 1, 1)), [[0.0]], 0.5), [[1.0]], -1
+            ),
+            "sweeps",
+        ),
+        (lambda: bellman.evaluate(MDP.from_dense(np.ones((1, 1, 1)), [[0.0]], 0.5), [[0.5]]), "pi"),
+        (
+            lambda: bellman.evaluate(
+                MDP.from_dense(np.ones((1, 1, 1)), [[0.0]], 0.5), [[1.0, 0.0]]
+            ),
+            "pi",
+        ),
+        (lambda: policy.epsilon_greedy(np.zeros((2, 2)), 1.5), "epsilon"),
+        (lambda: policy.epsilon_greedy(np.zeros((2, 2)), -0.1), "epsilon"),
+        (lambda: policy.deterministic(np.array([0, 3]), 3), "actions"),
+    ],
+)
+def test_bad_input_names_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()

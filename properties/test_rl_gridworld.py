@@ -1,0 +1,245 @@
+"""RL-07 and MC-03: the book's worked examples on its grid world (impl/rl/gridworld.py).
+
+Published numbers: the 5x5 optimal values for (gamma = 0.9, r_forbidden = -1) and
+(gamma = 0.9, r_forbidden = -10), printed in the book to one decimal. The other numbers (2x2,
+1x2, 3x3) are the book's worked examples, recomputed by hand from its model and written here as
+exact expressions in gamma.
+"""
+
+from collections import deque
+
+import numpy as np
+import pytest
+
+from impl.rl import monte_carlo, policy
+from impl.rl.dynamic_programming import policy_iteration
+from impl.rl import gridworld as gw
+from impl.rl.monte_carlo import returns
+from properties.catalogue import claim
+from properties.evidence import current, figure
+from properties.rl_bounds import optimal_value_bound, policy_value_bound
+from properties.tolerances import assert_close
+
+BOOK_5X5 = {  # the book's optimal state values, one decimal
+    (0.9, -1.0): [[5.8, 5.6, 6.2, 6.5, 5.8], [6.5, 7.2, 8.0, 7.2, 6.5], [7.2, 8.0, 10.0, 8.0, 7.2],
+                  [8.0, 10.0, 10.0, 10.0, 8.0], [7.2, 9.0, 10.0, 9.0, 8.1]],
+    (0.9, -10.0): [[3.5, 3.9, 4.3, 4.8, 5.3], [3.1, 3.5, 4.8, 5.3, 5.9], [2.8, 2.5, 10.0, 5.9, 6.6],
+                   [2.5, 10.0, 10.0, 10.0, 7.3], [2.3, 9.0, 10.0, 9.0, 8.1]],
+}  # fmt: skip
+SETTINGS = [(0.9, -1.0), (0.5, -1.0), (0.0, -1.0), (0.9, -10.0)]
+UP, RIGHT, DOWN, LEFT, STAY = range(5)
+
+
+def solve(rl, world):
+    mdp = world.mdp()
+    result = rl.policy_iteration(mdp)
+    return mdp, result.v, result.actions, optimal_value_bound(mdp, result.v)
+
+
+def optimal_actions(mdp, v, eps):
+    """Every action within the value bound of the best one, per state."""
+    q = mdp.backup(v)
+    return [set(np.flatnonzero(row >= row.max() - 2 * eps - 1e-12)) for row in q]
+
+
+@claim("RL-07")
+@pytest.mark.parametrize("gamma, r_forbidden", SETTINGS)
+def test_book_5x5_optimal_values_and_policies(rl, gamma, r_forbidden):
+    world = gw.example_5x5(gamma, r_forbidden)
+    mdp, v, actions, eps = solve(rl, world)
+    if (gamma, r_forbidden) in BOOK_5X5:  # printed to one decimal: |v - book| <= 0.05
+        book = np.array(BOOK_5X5[gamma, r_forbidden]).ravel()
+        assert_close(v, book, ulps=0, abs_floor=0.05 + eps + 1e-12, what="v* - the book's table")
+    forbidden = world.is_forbidden()
+    choices = optimal_actions(mdp, v, eps)
+    enters = [
+        all(forbidden[mdp.next_state[s, a, 0]] for a in choices[s])
+        for s in range(mdp.n_states) if not forbidden[s]
+    ]  # fmt: skip
+    if gamma == 0.9 and r_forbidden == -1.0:
+        assert any(enters), "at gamma = 0.9 some optimal path must pass through a forbidden cell"
+    if gamma == 0.5 or r_forbidden == -10.0:
+        never = all(
+            not forbidden[mdp.next_state[s, a, 0]]
+            for s in range(mdp.n_states) if not forbidden[s] for a in choices[s]
+        )  # fmt: skip
+        assert never, "optimal actions must avoid forbidden cells from allowed cells"
+    table, arrows = world.render_values(v), world.render_policy(actions)
+    current().record(**{"optimal values": "\n" + table, "a greedy optimal policy": "\n" + arrows})
+    current().summary = (
+        f"5x5, gamma = {gamma}, r_forbidden = {r_forbidden}: v*(target) = {v[17]:.2f}"
+    )
+
+
+@claim("RL-07")
+def test_book_2x2_policy_values_and_one_value_iteration_step(rl):
+    g = 0.9
+    world = gw.example_2x2(g)
+    mdp = world.mdp()
+    # Chapter 2: pi_1 = (s1 down, s2 down, s3 right, s4 stay) has v = (g/(1-g), 1/(1-g), 1/(1-g), 1/(1-g))
+    # = (9, 10, 10, 10); pi_2 moves s1 right or down with probability 1/2 each: v(s1) = 8.5.
+    pi1 = policy.deterministic(np.array([DOWN, DOWN, RIGHT, STAY]), 5)
+    v1 = rl.evaluate(mdp, pi1)
+    assert_close(v1, [g / (1 - g), 1 / (1 - g), 1 / (1 - g), 1 / (1 - g)], ulps=0,
+                 abs_floor=policy_value_bound(mdp, pi1, v1), what="2x2: v of pi_1")  # fmt: skip
+    pi2 = pi1.copy()
+    pi2[0] = [0, 0.5, 0.5, 0, 0]
+    v2 = rl.evaluate(mdp, pi2)
+    assert_close(v2[0], 0.5 * (-1 + g * 10) + 0.5 * (g * 10), ulps=0,
+                 abs_floor=policy_value_bound(mdp, pi2, v2), what="2x2: v_pi2(s1) = 8.5")  # fmt: skip
+    # Chapter 4, value iteration from v_0 = 0: q_0 = r; v_1 = (0, 1, 1, 1); q_1 as below.
+    q0 = rl.q_from_v(mdp, np.zeros(4))
+    q0_book = [[-1, -1, 0, -1, 0], [-1, -1, 1, 0, -1], [0, 1, -1, -1, 0], [-1, -1, -1, 0, 1]]
+    assert_close(q0, np.array(q0_book, float), ulps=0, what="2x2: q_0")
+    v1_vi = rl.optimality_operator(mdp, np.zeros(4))[0]
+    assert_close(v1_vi, [0.0, 1.0, 1.0, 1.0], ulps=0, what="2x2: v_1 = T v_0")
+    q1_book = [[-1, -1 + g, g, -1, 0], [-1 + g, -1 + g, 1 + g, 0, -1 + g],
+               [0, 1 + g, -1 + g, -1 + g, g], [-1 + g, -1 + g, -1 + g, g, 1 + g]]  # fmt: skip
+    assert_close(rl.q_from_v(mdp, v1_vi), np.array(q1_book), ulps=4, scale=2.0, what="2x2: q_1")
+    current().record(
+        v_pi1=v1.round(3).tolist(), v_pi2_s1=round(float(v2[0]), 3), v_1=v1_vi.tolist()
+    )
+    current().summary = "2x2: v_pi1 = (9, 10, 10, 10), v_pi2(s1) = 8.5, one VI step q_0, v_1, q_1"
+
+
+@claim("RL-07")
+def test_book_1x2_policy_iteration_example(rl):
+    g = 0.9
+    world = gw.example_1x2(g)  # actions: left, stay, right
+    mdp = world.mdp()
+    pi0 = policy.deterministic(np.array([0, 0]), 3)  # both move left
+    v0 = rl.evaluate(mdp, pi0)
+    assert_close(v0, [-1 / (1 - g), -g / (1 - g)], ulps=0, abs_floor=policy_value_bound(mdp, pi0, v0),
+                 what="1x2: v_pi0 = (-10, -9)")  # fmt: skip
+    q0 = rl.q_from_v(mdp, v0)
+    book = [[-1 + g * v0[0], g * v0[0], 1 + g * v0[1]], [g * v0[0], 1 + g * v0[1], -1 + g * v0[1]]]
+    assert_close(
+        q0, np.array(book), ulps=8, scale=10.0, what="1x2: q_pi0 (-10, -9, -7.1 / -9, -7.1, -9.1)"
+    )
+    result = rl.policy_iteration(mdp, actions0=np.array([0, 0]))
+    assert list(result.actions) == [2, 1], "pi_1 = (right, stay)"
+    assert_close(result.v, [1 / (1 - g)] * 2, ulps=0, abs_floor=optimal_value_bound(mdp, result.v),
+                 what="1x2: v* = (10, 10)")  # fmt: skip
+    current().record(
+        v_pi0=v0.round(3).tolist(),
+        q_pi0=np.round(q0, 3).tolist(),
+        v_star=result.v.round(3).tolist(),
+    )
+    current().summary = (
+        "1x2: v_pi0 = (-10, -9), q_pi0 rows (-10, -9, -7.1), (-9, -7.1, -9.1); PI -> (right, stay)"
+    )
+
+
+@claim("RL-07")
+def test_book_3x3_returns_and_mc_basic_action_values(rl):
+    g, L = 0.9, 300
+    world = gw.example_3x3(g)
+    mdp = world.mdp()
+    # Chapter 1: s1 -right-> s2 -down-> s5 -down-> s8 -right-> s9, then stay: g^3/(1-g) = 7.29.
+    rewards = np.concatenate([[0.0, 0.0, 0.0], np.ones(L - 3)])
+    assert_close(returns(rewards, g)[0], g**3 / (1 - g), ulps=0, abs_floor=g**L / (1 - g) + 1e-12,
+                 what="3x3: return of the chapter-1 trajectory")  # fmt: skip
+    # Chapter 5, MC Basic from pi_0 (s1 up, s2 down, s4 right, s5 down, s8 right, s9 stay):
+    # q(s1, .) = (-1/(1-g), g^3/(1-g), g^3/(1-g), -1/(1-g), -g/(1-g)) = (-10, 7.29, 7.29, -10, -9)
+    actions0 = np.array([UP, DOWN, STAY, RIGHT, DOWN, STAY, STAY, RIGHT, STAY])
+    result = monte_carlo.mc_basic(
+        mdp, 1, L, np.random.default_rng(0), actions0=actions0, max_iter=1
+    )
+    book = [-1 / (1 - g), g**3 / (1 - g), g**3 / (1 - g), -1 / (1 - g), -g / (1 - g)]
+    assert_close(
+        result.q[0], book, ulps=0, abs_floor=g**L / (1 - g) + 1e-12, what="3x3: MC Basic q(s1, .)"
+    )
+    assert result.actions[0] in (RIGHT, DOWN), "policy improvement at s1 picks a2 or a3"
+    current().record(q_s1=np.round(result.q[0], 3).tolist())
+    current().summary = (
+        "3x3: trajectory return g^3/(1-g) = 7.29; MC Basic q(s1,.) = (-10, 7.29, 7.29, -10, -9)"
+    )
+
+
+def distance_to_target(world, mdp):
+    """Moves needed to enter the target, passing only through allowed cells (BFS)."""
+    forbidden, target = world.is_forbidden(), world.state(world.target)
+    d = np.full(mdp.n_states, np.inf)
+    d[target] = 0
+    queue = deque([target])
+    while queue:
+        s2 = queue.popleft()
+        if s2 != target and forbidden[s2]:
+            continue
+        for s in range(mdp.n_states):
+            if d[s] == np.inf and any(
+                mdp.next_state[s, a, 0] == s2 != s for a in range(mdp.n_actions)
+            ):
+                d[s] = d[s2] + 1
+                queue.append(s)
+    return d
+
+
+LENGTHS = (1, 2, 3, 4, 14, 15, 30, 100)
+
+
+@claim("MC-03")
+def test_episode_length_decides_which_states_see_the_reward():
+    """5x5, r_forbidden = -10, MC Basic with one episode of length L per pair: the estimated
+    value of s is positive iff the target can be entered within L moves through allowed cells,
+    and 0 otherwise; from L = max distance (15) on, every state's value is right (positive), and
+    at L = 100 it is v* up to the truncation gamma^100 / (1 - gamma)."""
+    world = gw.example_5x5(0.9, -10.0)
+    mdp = world.mdp()
+    d = distance_to_target(world, mdp)
+    estimates = {}
+    for L in LENGTHS:
+        q = monte_carlo.mc_basic(mdp, 1, L, np.random.default_rng(0)).q
+        v = q.max(axis=1)
+        estimates[L] = v
+        assert np.array_equal(v > 0, d <= L), (
+            f"L = {L}: positive values where the target is within L moves"
+        )
+        assert np.all(v[d > L] == 0.0)
+    assert d.max() == 15
+    v_star = policy_iteration(mdp).v
+    assert_close(
+        estimates[100], v_star, ulps=0, abs_floor=0.9**100 / 0.1 * 10 + 1e-9, what="L = 100: v - v*"
+    )
+    current().record(**{f"zero cells at L = {L}": int(np.sum(estimates[L] == 0)) for L in LENGTHS})
+
+    def draw(fig):
+        axes = fig.subplots(2, 4)
+        for ax, L in zip(axes.ravel(), LENGTHS, strict=True):
+            ax.imshow(estimates[L].reshape(5, 5), cmap="viridis", vmin=0, vmax=10)
+            for s in range(25):
+                ax.text(s % 5, s // 5, f"{estimates[L][s]:.1f}", ha="center", va="center", fontsize=6,
+                        color="w" if estimates[L][s] < 5 else "k")  # fmt: skip
+            ax.set_title(f"length {L}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle("MC Basic on the 5x5 grid (r_forbidden = -10): estimated v by episode length")
+
+    figure("mc03_episode_length", draw, size=(9, 5))
+    current().summary = "v > 0 exactly where the target is within L moves; all positive from L = 15"
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: gw.GridWorld(3, 3, (4, 1)), "target"),
+        (lambda: gw.GridWorld(3, 3, (1, 1), [(1, 1)]), "target"),
+        (lambda: gw.GridWorld(3, 3, (1, 1), [(0, 2)]), "forbidden"),
+        (lambda: gw.GridWorld(3, 3, "a"), "target"),
+        (lambda: gw.GridWorld(0, 3, (1, 1)), "n_rows"),
+        (lambda: gw.GridWorld(3, 3, (1, 1), gamma=1.0), "gamma"),
+        (lambda: gw.GridWorld(3, 3, (1, 1), gamma=-0.1), "gamma"),
+        (lambda: gw.GridWorld(3, 3, (1, 1), r_target=np.nan), "r_target"),
+        (lambda: gw.GridWorld(3, 3, (1, 1), actions=("up", "jump")), "actions"),
+    ],
+)
+def test_bad_layouts_name_the_argument(make, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        make()
+
+
+def test_rendering_of_values_and_policies():
+    world = gw.example_2x2()
+    assert world.render_values(np.array([9.0, 10.0, 10.0, 10.0])) == "  9.0 10.0*\n 10.0 10.0T"
+    assert world.render_policy([DOWN, DOWN, RIGHT, STAY]) == " ↓ [↓]\n →  o "
+    assert world.state((2, 1)) == 2 and world.cell(2) == (2, 1)
