@@ -192,7 +192,11 @@ def markdown(run, articles, entries):
             if ev.get("summary"):
                 lines.append(f"  - {ev['summary']}")
             for name, value in ev.get("numbers", {}).items():
-                lines.append(f"  - {name}: {value}")
+                if isinstance(value, str) and "\n" in value:  # a table: keep its layout
+                    block = ["", "    ```", *("    " + ln for ln in value.strip("\n").splitlines())]
+                    lines += [f"  - {name}:", *block, "    ```", ""]
+                else:
+                    lines.append(f"  - {name}: {value}")
             if ev.get("failure"):
                 lines += [
                     "",

@@ -64,7 +64,8 @@ def test_book_5x5_optimal_values_and_policies(rl, gamma, r_forbidden):
             for s in range(mdp.n_states) if not forbidden[s] for a in choices[s]
         )  # fmt: skip
         assert never, "optimal actions must avoid forbidden cells from allowed cells"
-    table, arrows = world.render_values(v), world.render_policy(actions)
+    table = world.render_values(v, decimals=1 if gamma == 0.9 else 2)
+    arrows = world.render_policy(actions)
     current().record(**{"optimal values": "\n" + table, "a greedy optimal policy": "\n" + arrows})
     current().summary = (
         f"5x5, gamma = {gamma}, r_forbidden = {r_forbidden}: v*(target) = {v[17]:.2f}"

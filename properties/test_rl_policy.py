@@ -1,0 +1,49 @@
+"""MC-05: epsilon-greedy policies (impl/rl/policy.py), exactly on rationals."""
+
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from impl.rl import policy
+from properties.catalogue import claim
+from properties.evidence import current
+from properties.strategies import exact_numbers
+
+q_tables = st.integers(1, 5).flatmap(
+    lambda A: st.lists(st.lists(exact_numbers(), min_size=A, max_size=A), min_size=1, max_size=6)
+)
+epsilons = st.fractions(0, 1, max_denominator=50)
+
+
+@claim("MC-05")
+@given(q=q_tables, eps=epsilons)
+def test_epsilon_greedy_probabilities_and_value(q, eps):
+    q = np.array(q, dtype=object)
+    S, A = q.shape
+    pi = policy.epsilon_greedy(q, eps)
+    best = policy.greedy_actions(q)
+    for s in range(S):
+        assert q[s, best[s]] == max(q[s])
+        assert sum(pi[s]) == 1
+        assert pi[s, best[s]] == 1 - eps * Fraction(A - 1, A)
+        assert all(pi[s, a] == eps / A for a in range(A) if a != best[s])
+        # sum_a pi(a|s) q(s, a) = (1 - eps) max q + eps mean q, exactly
+        assert sum(pi[s] * q[s]) == (1 - eps) * max(q[s]) + eps * sum(q[s]) / A
+    current().summary = (
+        "exact on rationals: 1 - eps(|A|-1)/|A| and eps/|A|; value (1-eps) max q + eps mean q"
+    )
+
+
+@claim("MC-05")
+@given(q=q_tables)
+def test_epsilon_zero_is_greedy_and_one_is_uniform(q):
+    q = np.array(q, dtype=object)
+    S, A = q.shape
+    greedy = policy.epsilon_greedy(q, Fraction(0))
+    assert all(
+        greedy[s, a] == (a == policy.greedy_actions(q)[s]) for s in range(S) for a in range(A)
+    )
+    uniform = policy.epsilon_greedy(q, Fraction(1))
+    assert all(uniform[s, a] == Fraction(1, A) for s in range(S) for a in range(A))
