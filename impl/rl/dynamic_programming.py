@@ -51,10 +51,17 @@ def value_iteration(mdp, v0=None, tol=1e-10, max_iter=100_000):
     return Result(v, actions, k, deltas)
 
 
+def tie_tolerance(q):
+    """Per state, how far below the best an action may be and still count as tied with it."""
+    return TIE * np.maximum(1.0, np.abs(q.max(axis=1)))
+
+
 def improve(q, current):
-    """Greedy actions of q, keeping the current action where it is tied with the best."""
-    best = q.max(axis=1)
-    keep = q[np.arange(q.shape[0]), current] >= best - TIE * np.maximum(1.0, np.abs(best))
+    """Greedy actions of q, keeping the current action where it is tied with the best.
+
+    A policy mu that improve() leaves unchanged has q_mu(s, mu(s)) >= max_a q_mu(s, a) - t(s),
+    so it is within max_s t(s) / (1 - gamma) of optimal (t = tie_tolerance(q))."""
+    keep = q[np.arange(q.shape[0]), current] >= q.max(axis=1) - tie_tolerance(q)
     return np.where(keep, current, q.argmax(axis=1))
 
 

@@ -1,0 +1,173 @@
+"""Peers, through the converters (impl/rl/converters.py): pymdptoolbox and gymnasium's FrozenLake.
+
+Disagreements are findings: each is asserted as observed (so a peer that changes shows up) and
+recorded in the evidence."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from impl.rl import bellman, converters, policy
+from impl.rl.dynamic_programming import policy_iteration, value_iteration
+from properties import stats
+from properties.adapters.rl import MDPToolbox
+from properties.catalogue import claim
+from properties.evidence import current
+from properties.rl_bounds import optimal_value_bound, policy_value_bound
+from properties.strategies import random_mdps
+from properties.tolerances import assert_close
+
+mdptoolbox = pytest.importorskip("mdptoolbox.mdp", reason="pymdptoolbox is a test dependency")
+gym = pytest.importorskip("gymnasium", reason="gymnasium is a test dependency")
+
+
+def _forest():
+    import mdptoolbox.example
+
+    P, R = mdptoolbox.example.forest()
+    return converters.from_mdptoolbox(P, R, 0.9)
+
+
+@given(model=random_mdps(max_states=10))
+def test_mdptoolbox_round_trip(model):
+    mdp = model.mdp()
+    P, R = converters.to_mdptoolbox(mdp)
+    back = converters.from_mdptoolbox(P, R, mdp.gamma)
+    assert_close(
+        back.transition_tensor(), mdp.transition_tensor(), ulps=4, scale=1.0, what="P round trip"
+    )
+    # back holds r(s, a) on every outcome: sum_s' p r = r sum_s' p, off by (S + 1) u relative
+    r = mdp.expected_reward()
+    assert_close(back.expected_reward(), r, ulps=2 * (mdp.n_states + 1), scale=np.abs(r),
+                 what="r(s, a) round trip")  # fmt: skip
+
+
+@claim("RL-04")
+@settings(max_examples=20)
+@given(model=random_mdps(max_states=10).filter(lambda m: m.gamma > 0))
+def test_mdptoolbox_policy_iteration_reaches_our_v_star(model):
+    mdp = model.mdp()
+    ours = policy_iteration(mdp).v
+    theirs = MDPToolbox.policy_iteration(mdp)
+    bound = optimal_value_bound(mdp, ours) + optimal_value_bound(mdp, theirs.v)
+    assert_close(theirs.v, ours, ulps=0, abs_floor=bound, what="pymdptoolbox PI's V - our v*")
+    v_policy = bellman.evaluate(mdp, policy.deterministic(theirs.actions, mdp.n_actions))
+    assert_close(
+        v_policy, ours, ulps=0, abs_floor=2 * bound, what="value of pymdptoolbox PI's policy - v*"
+    )
+    current().summary = (
+        "pymdptoolbox PolicyIteration agrees with our v* on random MDPs and forest()"
+    )
+
+
+@claim("RL-04")
+def test_mdptoolbox_policy_iteration_on_forest():
+    mdp = _forest()
+    theirs = MDPToolbox.policy_iteration(mdp)
+    ours = policy_iteration(mdp).v
+    assert_close(
+        theirs.v,
+        ours,
+        ulps=0,
+        abs_floor=2 * optimal_value_bound(mdp, ours),
+        what="forest(): V - v*",
+    )
+    current().record(forest_v_star=ours.round(4).tolist())
+
+
+@claim("RL-03")
+def test_finding_mdptoolbox_value_iteration_stops_with_v_far_from_v_star():
+    """pymdptoolbox's ValueIteration stops on a span criterion that makes its *policy*
+    epsilon-optimal but not its V: on forest() (gamma = 0.9) V is off by about 21 after 4
+    sweeps. Our stopping rule bounds V itself: ||v - v*|| <= gamma tol / (1 - gamma)."""
+    mdp = _forest()
+    v_star = policy_iteration(mdp).v
+    theirs = MDPToolbox.value_iteration(mdp)
+    error = float(np.abs(theirs.v - v_star).max())
+    v_policy = bellman.evaluate(mdp, policy.deterministic(theirs.actions, 2))
+    assert np.abs(v_policy - v_star).max() <= 2 * optimal_value_bound(mdp, v_star), (
+        "its policy is optimal"
+    )
+    assert error > 1.0, "finding no longer reproduces: pymdptoolbox's V is now close to v*"
+    ours = value_iteration(mdp, tol=1e-10)
+    assert np.abs(ours.v - v_star).max() <= 0.9 * 1e-10 / 0.1 + 2 * optimal_value_bound(mdp, v_star)
+    current().record(
+        mdptoolbox_sweeps=theirs.iterations, mdptoolbox_v_error=error, our_sweeps=ours.iterations
+    )
+    current().summary = (
+        f"finding: pymdptoolbox ValueIteration stops after {theirs.iterations} sweeps with "
+        f"||V - v*|| = {error:.1f} (policy optimal); ours bounds V"
+    )
+
+
+@claim("RL-03")
+def test_finding_mdptoolbox_rejects_gamma_zero():
+    mdp = _forest()
+    P, R = converters.to_mdptoolbox(mdp)
+    with pytest.raises(Exception, match="Discount rate"):
+        mdptoolbox.PolicyIteration(P, R, 0.0)
+    current().summary = "finding: pymdptoolbox refuses gamma = 0 (allowed by the book and by us)"
+
+
+def frozen_lake(size, slippery):
+    return gym.make("FrozenLake-v1", map_name=f"{size}x{size}", is_slippery=slippery)
+
+
+def success_within(table, actions, horizon):
+    """P(reaching a reward-1 transition within `horizon` steps) under deterministic `actions`,
+    from gymnasium's own table (terminated transitions stop the walk)."""
+    S = len(table)
+    p = np.zeros(S)
+    for _ in range(horizon):
+        new = np.zeros(S)
+        for s in range(S):
+            for prob, s2, r, done in table[s][int(actions[s])]:
+                new[s] += prob * (1.0 if r > 0 else (0.0 if done else p[s2]))
+        p = new
+    return p
+
+
+@claim("RL-04")
+@pytest.mark.parametrize("size, slippery", [(4, False), (4, True), (8, False), (8, True)])
+def test_frozen_lake_greedy_policy_success_rate(size, slippery):
+    """Solve the converted table (gamma = 0.99); the greedy policy's success rate in the real
+    environment (2000 episodes, its own time limit) matches the probability computed from the
+    table: exact two-sided binomial test at alpha = 1e-6."""
+    env = frozen_lake(size, slippery)
+    table = env.unwrapped.P
+    mdp = converters.from_gymnasium(table, 0.99)
+    result = policy_iteration(mdp)
+    vi = value_iteration(mdp, tol=1e-12)
+    assert_close(vi.v, result.v, ulps=0, abs_floor=0.99 * 1e-12 / 0.01 + 2 * optimal_value_bound(mdp, result.v),
+                 what="FrozenLake: VI - PI")  # fmt: skip
+    horizon = env.spec.max_episode_steps
+    p = success_within(table, result.actions, horizon)[0]
+    n, wins = 2000, 0
+    for episode in range(n):
+        s, _ = env.reset(seed=episode)
+        for _ in range(horizon):
+            s, r, terminated, truncated, _ = env.step(int(result.actions[s]))
+            if terminated or truncated:
+                break
+        wins += r > 0
+    stats.binomial_two_sided(int(wins), n, float(p), what=f"FrozenLake {size}x{size} successes")
+    current().record(**{f"{size}x{size} slippery={slippery}: computed P(success)": round(float(p), 4),
+                        f"{size}x{size} slippery={slippery}: observed": wins / n})  # fmt: skip
+
+
+def test_gymnasium_duplicates_are_merged():
+    table = {0: {0: [(0.5, 0, 0.0, False), (0.25, 0, 0.0, False), (0.25, 1, 1.0, True)]},
+             1: {0: [(1.0, 1, 0.0, True)]}}  # fmt: skip
+    mdp = converters.from_gymnasium(table, 0.9)
+    assert mdp.next_state.shape == (2, 1, 2)
+    assert_close(mdp.transition_tensor()[0, 0], [0.75, 0.25], ulps=0, what="merged probabilities")
+    assert_close(mdp.expected_reward()[0, 0], 0.25, ulps=0, what="expected reward")
+    with pytest.raises(ValueError, match="^P: "):
+        converters.from_gymnasium({0: {0: [(1.0, 0, 0.0, False)]}, 1: {}}, 0.9)
+
+
+def test_policy_value_bound_of_frozen_lake_solution():
+    mdp = converters.from_gymnasium(frozen_lake(4, True).unwrapped.P, 0.99)
+    result = policy_iteration(mdp)
+    pi = policy.deterministic(result.actions, mdp.n_actions)
+    assert policy_value_bound(mdp, pi, result.v) < 1e-9
