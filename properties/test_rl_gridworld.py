@@ -11,9 +11,9 @@ from collections import deque
 import numpy as np
 import pytest
 
+from impl.rl import gridworld as gw
 from impl.rl import monte_carlo, policy
 from impl.rl.dynamic_programming import policy_iteration
-from impl.rl import gridworld as gw
 from impl.rl.monte_carlo import returns
 from properties.catalogue import claim
 from properties.evidence import current, figure

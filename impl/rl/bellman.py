@@ -54,4 +54,5 @@ def v_from_q(pi, q):
 def optimality_operator(mdp, v):
     """(4): T v and the greedy actions argmax_a of the backup (lowest index among ties)."""
     q = mdp.backup(np.asarray(v, dtype=float))
-    return q.max(axis=1), q.argmax(axis=1)
+    actions = q.argmax(axis=1)
+    return np.take_along_axis(q, actions[:, None], axis=1)[:, 0], actions

@@ -12,6 +12,7 @@ proportional to the outcomes that exist, so a 100 x 100 grid world takes S A = 5
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -53,11 +54,30 @@ class MDP:
 
     def expected_reward(self):
         """(1): r(s, a), shape (S, A)."""
+        return self._r.copy()
+
+    @cached_property
+    def _r(self):
         return np.sum(self.prob * self.reward, axis=2)
+
+    @cached_property
+    def _single(self):
+        """next_state[:, :, 0] as a contiguous (S, A) array, when K = 1 (then prob = 1)."""
+        return (
+            np.ascontiguousarray(self.next_state[:, :, 0])
+            if self.next_state.shape[2] == 1
+            else None
+        )
 
     def backup(self, v):
         """(2): q(s, a) for state values v, shape (S, A)."""
-        return self.expected_reward() + self.gamma * np.sum(self.prob * v[self.next_state], axis=2)
+        if self._single is not None:  # one outcome per (s, a): a gather, in place
+            q = np.take(v, self._single)
+        else:
+            q = np.einsum("sak,sak->sa", self.prob, v[self.next_state])
+        q *= self.gamma
+        q += self._r
+        return q
 
     def transition_tensor(self):
         """p(s'|s, a) as a dense (S, A, S) array (for small MDPs)."""
