@@ -171,3 +171,35 @@ def test_policy_value_bound_of_frozen_lake_solution():
     result = policy_iteration(mdp)
     pi = policy.deterministic(result.actions, mdp.n_actions)
     assert policy_value_bound(mdp, pi, result.v) < 1e-9
+
+
+@claim("RL-05")
+def test_finding_mdptoolbox_policy_iteration_cycles_on_ties():
+    """Negative control for 'stops after finitely many iterations': pymdptoolbox's
+    PolicyIteration takes a plain argmax, so floating-point noise between tied actions flips
+    the policy back and forth: on a 13 x 13 grid world it runs to max_iter (100) although its V
+    is already v*. Our policy iteration keeps the current action on ties and stops."""
+    import warnings
+
+    forbidden = [(i, i) for i in range(1, 14) if i != 7 and i % 3]
+    mdp = gw_grid(13, forbidden).mdp()
+    P, R = converters.to_mdptoolbox(mdp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = mdptoolbox.PolicyIteration(P, R, 0.9, max_iter=100)
+        run.run()
+    ours = policy_iteration(mdp)
+    assert run.iter == 100, "finding no longer reproduces: pymdptoolbox PI now stops"
+    assert np.abs(np.array(run.V) - ours.v).max() <= 2 * optimal_value_bound(mdp, ours.v)
+    assert ours.iterations < 100
+    current().record(mdptoolbox_iterations=run.iter, our_iterations=ours.iterations)
+    current().summary = (
+        f"finding: pymdptoolbox PolicyIteration cycles on ties (13x13 grid: {run.iter} = max_iter "
+        f"iterations); ours stops after {ours.iterations}"
+    )
+
+
+def gw_grid(side, forbidden):
+    from impl.rl.gridworld import GridWorld
+
+    return GridWorld(side, side, (side // 2 + 1, side // 2 + 1), forbidden, gamma=0.9)
