@@ -1,0 +1,47 @@
+"""The MDP model (impl/rl/mdp.py): validation of its inputs, and the dense/outcome forms agree."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from impl.rl.mdp import MDP
+from properties.strategies import random_mdps, seeds
+from properties.tolerances import assert_close
+
+ONE = np.ones((1, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: MDP(np.zeros((1, 1, 1), int), [[[0.9]]], [[[0.0]]], 0.9), "prob"),
+        (lambda: MDP(np.zeros((1, 1, 2), int), [[[1.5, -0.5]]], [[[0.0, 0.0]]], 0.9), "prob"),
+        (lambda: MDP(np.zeros((1, 1, 1), int), [[[np.nan]]], [[[0.0]]], 0.9), "prob"),
+        (lambda: MDP(np.ones((1, 1, 1), int), ONE, [[[0.0]]], 0.9), "next_state"),
+        (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[np.inf]]], 0.9), "reward"),
+        (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[0.0]], 0.9), "prob"),
+        (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[0.0]]], 1.0), "gamma"),
+        (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[0.0]]], -0.5), "gamma"),
+        (lambda: MDP.from_dense(np.ones((2, 1, 1)), [[0.0], [0.0]], 0.5), "P"),
+        (lambda: MDP.from_dense(ONE, [[0.0, 1.0]], 0.5), "R"),
+    ],
+)
+def test_bad_models_name_the_argument(make, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        make()
+
+
+@given(model=random_mdps(max_states=8), seed=seeds)
+def test_outcome_form_and_dense_form_agree(model, seed):
+    mdp = model.mdp()
+    v = seed.numpy().standard_normal(mdp.n_states)
+    P = mdp.transition_tensor()
+    dense = MDP.from_dense(P, mdp.expected_reward(), mdp.gamma)
+    # both backups sum at most max(K, S) products: (S + 3) u relative to max|r| + ||v||
+    scale = np.abs(mdp.reward).max() + np.abs(v).max()
+    assert_close(
+        dense.backup(v), mdp.backup(v), ulps=2 * (mdp.n_states + 3), scale=scale, what="backup"
+    )
+    assert_close(
+        P.sum(axis=2), np.ones(P.shape[:2]), ulps=2 * mdp.n_states, what="rows of p(s'|s, a)"
+    )
