@@ -1,0 +1,1 @@
+"""Diffusion models: schedules, DDPM, DDIM, oracle (exactly known) models, guidance."""

@@ -1,0 +1,116 @@
+"""DDIM: the non-Markovian generalisation of DDPM (Song et al. 2021; seed article 1).
+
+With a = abar_t, b = abar_tau (tau < t) and the model's eps_theta(x_t, t):
+
+(1) undetermined coefficients: for sigma^2 <= 1 - b, x_tau = lambda x_0 + k x_t + sigma eps,
+    k = sqrt((1 - b - sigma^2)/(1 - a)), lambda = sqrt(b) - k sqrt(a), keeps q(x_tau|x_0) =
+    N(sqrt(b) x_0, (1 - b) I) for every sigma (the non-Markovian family).
+(2) update      x0_hat = (x_t - sqrt(1 - a) eps_theta)/sqrt(a)
+                x_tau  = sqrt(b) x0_hat + sqrt(1 - b - sigma^2) eps_theta + sigma z
+(3) the paper's sigma(eta) = eta sqrt((1 - b)/(1 - a)) sqrt(1 - a/b); eta = 1 is the DDPM posterior
+    step on (t, tau) with beta = 1 - a/b, eta = 0 is deterministic.
+(4) the article's sigma = eta sqrt((1 - b)/(1 - a)) sqrt(1 - alpha_t), with the single-step
+    alpha_t = abar_t / abar_{t-1}; it equals (3) only when tau = t - 1.
+(5) ODE view: xbar = x/sqrt(abar), s = sqrt((1 - abar)/abar); DDIM with eta = 0 is exactly the Euler
+    step xbar_tau = xbar_t + (s_tau - s_t) eps_theta(x_t, t) of d xbar = eps(xbar/sqrt(s^2 + 1)) d s.
+(6) inversion: the eta = 0 update run forward in t (from tau to t) maps x_0 back to x_T.
+(7) SLERP between x_T endpoints: sin((1 - u) th)/sin(th) x_a + sin(u th)/sin(th) x_b,
+    cos(th) = <x_a, x_b>/(|x_a| |x_b|).
+The article's sampler: T = 1000, linear betas, 20 steps at int(linspace(999, 0, 20)) (truncated).
+"""
+
+import math
+
+import torch
+
+from impl.diffusion.schedules import F64, check_abar, check_timesteps, eps_to_x0
+
+
+def _eta(eta):
+    if not (math.isfinite(eta) and eta >= 0):
+        raise ValueError(f"eta: must be finite and >= 0, got {eta!r}")
+
+
+def sigma_paper(eta, a, b):
+    """(3)."""
+    _eta(eta)
+    return eta * ((1 - b) / (1 - a)) ** 0.5 * (1 - a / b) ** 0.5
+
+
+def sigma_article(eta, a, b, alpha_t):
+    """(4): single-step alpha_t = abar_t / abar_{t-1} in place of a/b."""
+    _eta(eta)
+    return eta * ((1 - b) / (1 - a)) ** 0.5 * (1 - alpha_t) ** 0.5
+
+
+def coefficients(a, b, sigma):
+    """(1): (lambda, k) of x_tau = lambda x_0 + k x_t + sigma eps."""
+    if sigma**2 > 1 - b:
+        raise ValueError(f"sigma: sigma^2 = {sigma**2!r} exceeds 1 - abar_tau = {1 - b!r}")
+    k = ((1 - b - sigma**2) / (1 - a)) ** 0.5
+    return b**0.5 - k * a**0.5, k
+
+
+def step(x_t, eps_hat, a, b, sigma, z):
+    """(2): one DDIM step from abar_t = a to abar_tau = b."""
+    if sigma**2 > 1 - b + 1e-15:
+        raise ValueError(f"sigma: sigma^2 = {sigma**2!r} exceeds 1 - abar_tau = {1 - b!r}")
+    x0_hat = eps_to_x0(x_t, eps_hat, a)
+    direction = max(1 - b - sigma**2, 0.0) ** 0.5 * eps_hat
+    return b**0.5 * x0_hat + direction + (sigma * z if sigma else 0.0)
+
+
+def article_timesteps(T=1000, n=20):
+    """The article's schedule: int(linspace(T - 1, 0, n)), truncated towards zero."""
+    return torch.linspace(T - 1, 0, n, dtype=F64).to(torch.long)
+
+
+def sample(eps_model, x_T, abar, timesteps, eta, generator=None, sigma="paper"):
+    """(2) over a decreasing sub-sequence, ending at its last timestep (abar = abar[t_last]),
+    then one step to the data (abar = 1). `sigma`: "paper" (3) or "article" (4)."""
+    if sigma not in ("paper", "article"):
+        raise ValueError(f"sigma: 'paper' or 'article', got {sigma!r}")
+    _eta(eta)
+    abar = check_abar(torch.as_tensor(abar, dtype=F64))
+    ts = check_timesteps(timesteps, abar.numel()).tolist()
+    x = x_T
+    for i, t in enumerate(ts):
+        a = abar[t].item()
+        b = abar[ts[i + 1]].item() if i + 1 < len(ts) else 1.0
+        alpha_t = a / (abar[t - 1].item() if t > 0 else 1.0)
+        s = sigma_paper(eta, a, b) if sigma == "paper" else sigma_article(eta, a, b, alpha_t)
+        s = min(s, (1 - b) ** 0.5)  # at b = 1 the noise term vanishes
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype) if s > 0 else None
+        x = step(x, eps_model(x, t), a, b, s, z)
+    return x
+
+
+def invert(eps_model, x0, abar, timesteps):
+    """(6): x_0 -> x_T with the deterministic update run forward through increasing timesteps
+    (the model is evaluated at the current, less noisy point: an approximation that improves
+    as the steps get smaller)."""
+    abar = check_abar(torch.as_tensor(abar, dtype=F64))
+    ts = check_timesteps(timesteps, abar.numel()).flip(0).tolist()  # increasing
+    x, b, t_prev = x0, 1.0, None
+    for t in ts:
+        a = abar[t].item()
+        eps = eps_model(x, t_prev) if t_prev is not None else eps_model(x, t)
+        x = a**0.5 * ((x - (1 - b) ** 0.5 * eps) / b**0.5) + (1 - a) ** 0.5 * eps
+        b, t_prev = a, t
+    return x
+
+
+def ode_euler_step(x_t, eps_hat, a, b):
+    """(5): x_tau from the Euler step in (xbar, s) coordinates."""
+    s_t, s_tau = ((1 - a) / a) ** 0.5, ((1 - b) / b) ** 0.5
+    xbar_tau = x_t / a**0.5 + (s_tau - s_t) * eps_hat
+    return b**0.5 * xbar_tau
+
+
+def slerp(x_a, x_b, u):
+    """(7)."""
+    cos = torch.sum(x_a * x_b) / (x_a.norm() * x_b.norm())
+    theta = torch.arccos(cos.clamp(-1, 1))
+    if theta.abs() < 1e-12:
+        return (1 - u) * x_a + u * x_b
+    return (torch.sin((1 - u) * theta) * x_a + torch.sin(u * theta) * x_b) / torch.sin(theta)
