@@ -118,3 +118,9 @@ def sa(pytestconfig):
 def rl(pytestconfig):
     """The tabular-RL implementation under test (family `rl`)."""
     return _adapter(pytestconfig, "rl")
+
+
+@pytest.fixture(scope="session")
+def diffusion(pytestconfig):
+    """The diffusion samplers under test (family `diffusion`)."""
+    return _adapter(pytestconfig, "diffusion")

@@ -82,6 +82,31 @@ def mean_within(mean, expected, n, lo, hi, *, what, slack=0.0, alpha=ALPHA):
            f"{radius:.3g} at n = {n})", alpha)  # fmt: skip
 
 
+def mean_negative(d, *, what, alpha=ALPHA):
+    """One-sided test that i.i.d. draws d have a negative mean (normal approximation of the mean:
+    asymptotic, for n in the thousands and light tails). Fails unless H0: E d >= 0 is rejected."""
+    global checks_made
+    checks_made += 1
+    d = np.asarray(d, dtype=float)
+    z = d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
+    p_value = float(sps.norm.cdf(z))
+    evidence.current().worst(f"{what}: max p-value", p_value)
+    if p_value >= alpha:
+        raise AssertionError(
+            f"{what}: mean {d.mean():.4g} (z = {z:.2f}) is not significantly < 0; p = {p_value:.3g}"
+        )
+
+
+def ks_law(x, cdf, *, what, alpha=ALPHA):
+    """Kolmogorov-Smirnov test that the samples x are i.i.d. draws of the law with this cdf."""
+    from scipy.stats import kstest
+
+    result = kstest(np.asarray(x), cdf)
+    _check(
+        result.pvalue, what, f"KS distance {result.statistic:.4f} on {np.size(x)} samples", alpha
+    )
+
+
 def binomial_power(n, p0, p1, alpha=ALPHA):
     """P(binomial_at_most rejects) when the true probability is p1."""
     critical = sps.binom.isf(alpha, n, p0)  # smallest c with P(X > c | p0) <= alpha

@@ -43,20 +43,25 @@ def sigma_article(eta, a, b, alpha_t):
     return eta * ((1 - b) / (1 - a)) ** 0.5 * (1 - alpha_t) ** 0.5
 
 
+def _direction(b, sigma):
+    """sqrt(1 - b - sigma^2); sigma^2 may exceed 1 - b only by rounding (8 ulps)."""
+    if not math.isfinite(sigma) or sigma < 0 or sigma**2 > (1 - b) * (1 + 2**-50):
+        raise ValueError(
+            f"sigma: need 0 <= sigma^2 <= 1 - abar_tau = {1 - b!r}, got sigma = {sigma!r}"
+        )
+    return max(1 - b - sigma**2, 0.0) ** 0.5
+
+
 def coefficients(a, b, sigma):
     """(1): (lambda, k) of x_tau = lambda x_0 + k x_t + sigma eps."""
-    if sigma**2 > 1 - b:
-        raise ValueError(f"sigma: sigma^2 = {sigma**2!r} exceeds 1 - abar_tau = {1 - b!r}")
-    k = ((1 - b - sigma**2) / (1 - a)) ** 0.5
+    k = _direction(b, sigma) / (1 - a) ** 0.5
     return b**0.5 - k * a**0.5, k
 
 
 def step(x_t, eps_hat, a, b, sigma, z):
     """(2): one DDIM step from abar_t = a to abar_tau = b."""
-    if sigma**2 > 1 - b + 1e-15:
-        raise ValueError(f"sigma: sigma^2 = {sigma**2!r} exceeds 1 - abar_tau = {1 - b!r}")
+    direction = _direction(b, sigma) * eps_hat
     x0_hat = eps_to_x0(x_t, eps_hat, a)
-    direction = max(1 - b - sigma**2, 0.0) ** 0.5 * eps_hat
     return b**0.5 * x0_hat + direction + (sigma * z if sigma else 0.0)
 
 

@@ -14,7 +14,11 @@ Without --target each family runs against the project's reference implementation
 
 import importlib
 
-FAMILIES = {"sa": "properties.adapters.sa", "rl": "properties.adapters.rl"}
+FAMILIES = {
+    "sa": "properties.adapters.sa",
+    "rl": "properties.adapters.rl",
+    "diffusion": "properties.adapters.diffusion",
+}
 
 
 def parse(specs):

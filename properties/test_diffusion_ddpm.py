@@ -1,0 +1,118 @@
+"""DDIM-01, DDIM-02: the DDPM forward process and its posterior (impl/diffusion/ddpm.py).
+
+Exact checks use schedules whose sqrt(alpha_t) are rationals, so that every coefficient is
+rational and the identities can be tested with Fractions, without tolerance.
+"""
+
+from fractions import Fraction
+
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from impl.diffusion import ddpm, schedules
+from properties import stats
+from properties.catalogue import claim
+from properties.evidence import current
+from properties.profiles import statistical
+from properties.strategies import floats, seeds
+from properties.tolerances import assert_close
+
+U = 2.0**-53
+roots = st.lists(
+    st.fractions(Fraction(1, 2), Fraction(999, 1000), max_denominator=1000), min_size=1, max_size=30
+)
+
+
+@claim("DDIM-01")
+@given(r=roots)
+def test_composed_one_step_kernels_give_the_marginal_exactly(r):
+    """x_t = sqrt(alpha_t) x_{t-1} + sqrt(beta_t) eps_t composed from x_0: the mean coefficient is
+    prod sqrt(alpha_i) = sqrt(abar_t) and the variance v_t = alpha_t v_{t-1} + beta_t = 1 - abar_t."""
+    coefficient, variance, abar = Fraction(1), Fraction(0), Fraction(1)
+    for root in r:
+        alpha = root**2
+        coefficient *= root
+        variance = alpha * variance + (1 - alpha)
+        abar *= alpha
+        assert coefficient**2 == abar and variance == 1 - abar
+    current().summary = "exact on rational schedules: mean sqrt(abar_t) x_0, variance 1 - abar_t"
+
+
+@claim("DDIM-01")
+@given(beta=st.lists(floats(1e-5, 0.5), min_size=1, max_size=200))
+def test_alphas_cumprod_is_the_product(beta):
+    abar = schedules.alphas_cumprod(torch.tensor(beta, dtype=torch.float64))
+    exact = [Fraction(1)]
+    for b in beta:
+        exact.append(exact[-1] * (1 - Fraction(b)))
+    # each factor 1 - beta rounds by u and each product by u: relative error <= 2 t u
+    t = torch.arange(1, len(beta) + 1, dtype=torch.float64)
+    reference = torch.tensor([float(e) for e in exact[1:]], dtype=torch.float64)
+    assert_close(
+        abar, reference, ulps=2, scale=(2 * t + 1) * reference, what="abar_t - prod (1 - beta_i)"
+    )
+
+
+@claim("DDIM-01")
+@statistical()
+@given(t=st.integers(1, 300), x0=floats(-3, 3), seed=seeds)
+def test_simulated_chain_has_the_forward_marginal(t, x0, seed):
+    """4000 chains of t one-step kernels on the linear schedule: x_t ~ N(sqrt(abar_t) x_0, 1 - abar_t)."""
+    betas = schedules.linear_betas()[:t]
+    gen = seed.torch()
+    x = torch.full((4000,), x0, dtype=torch.float64)
+    for beta in betas:
+        x = (1 - beta) ** 0.5 * x + beta**0.5 * torch.randn(
+            4000, generator=gen, dtype=torch.float64
+        )
+    a = schedules.alphas_cumprod(betas)[-1].item()
+    stats.normal_law(x.numpy(), a**0.5 * x0, 1 - a, what="x_t from the chain vs q(x_t|x_0)")
+
+
+@claim("DDIM-02")
+@given(
+    r=roots,
+    x_t=st.fractions(-10, 10, max_denominator=100),
+    x0=st.fractions(-10, 10, max_denominator=100),
+)
+def test_bayes_posterior_matches_the_formulas_exactly(r, x_t, x0):
+    """q(x_{t-1} | x_t, x_0) ~ q(x_t | x_{t-1}) q(x_{t-1} | x_0): precision alpha_t/beta_t +
+    1/(1 - abar_{t-1}), mean (sqrt(alpha_t) x_t / beta_t + sqrt(abar_{t-1}) x_0/(1 - abar_{t-1})) /
+    precision. Both equal DDIM-02's mu~ and beta~, and the article's std form squared, exactly."""
+    if len(r) < 2:
+        r = r + r
+    root_prev = 1
+    for root in r[:-1]:
+        root_prev *= root  # sqrt(abar_{t-1})
+    alpha = r[-1] ** 2
+    abar_prev, beta = root_prev**2, 1 - r[-1] ** 2
+    abar = abar_prev * alpha
+    precision = alpha / beta + 1 / (1 - abar_prev)
+    mean = (r[-1] * x_t / beta + root_prev * x0 / (1 - abar_prev)) / precision
+    mu = r[-1] * (1 - abar_prev) / (1 - abar) * x_t + root_prev * beta / (1 - abar) * x0
+    beta_tilde = (1 - abar_prev) * beta / (1 - abar)
+    assert mean == mu and 1 / precision == beta_tilde
+    current().summary = (
+        "exact: Bayes' product of Gaussians gives mu~ and beta~; both variance forms agree"
+    )
+
+
+@claim("DDIM-02")
+@given(a=floats(1e-6, 0.999), ratio=floats(1e-3, 0.999999), x_t=floats(-5, 5), x0=floats(-5, 5))
+def test_posterior_implementation_within_rounding(a, ratio, x_t, x0):
+    """ddpm.posterior and the article's variance form against exact arithmetic on the same float
+    inputs (b = a / ratio > a). Cancellations: 1 - a, 1 - b and 1 - a/b lose u / (1 - .) relative,
+    so the budget is 8 u (1/(1 - a) + 1/(1 - b) + 1/(1 - a/b) + 4) relative."""
+    b = a / ratio
+    assume(b < 1)
+    A, B = Fraction(a), Fraction(b)
+    beta = 1 - A / B
+    var_exact = float((1 - B) * beta / (1 - A))
+    _, var = ddpm.posterior(
+        torch.tensor(x_t, dtype=torch.float64), torch.tensor(x0, dtype=torch.float64), a, b
+    )
+    cond = 1 / (1 - a) + 1 / (1 - b) + 1 / float(beta) + 4
+    assert_close(torch.tensor(var), var_exact, ulps=8 * cond, scale=var_exact, what="beta~")
+    assert_close(torch.tensor(ddpm.posterior_variance_article(a, b)), var_exact, ulps=8 * cond,
+                 scale=var_exact, what="article's (alpha/beta + 1/(1-b))^-1")  # fmt: skip

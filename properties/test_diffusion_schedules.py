@@ -1,0 +1,88 @@
+"""Schedules, sub-sequences and prediction types (impl/diffusion/schedules.py); bad input."""
+
+import pytest
+import torch
+from hypothesis import given
+
+from impl.diffusion import ddim, ddpm, schedules
+from properties.strategies import floats, seeds
+from properties.tolerances import assert_close
+
+F64 = torch.float64
+
+
+def test_named_schedules():
+    lin = schedules.linear_betas()
+    assert lin[0].item() == 1e-4 and abs(lin[-1].item() - 0.02) < 1e-17 and lin.dtype == F64
+    sl = schedules.scaled_linear_betas()
+    assert abs(sl[0].item() - 0.00085) < 1e-15 and abs(sl[-1].item() - 0.012) < 1e-15
+    assert torch.all(sl.sqrt()[1:] - sl.sqrt()[:-1] > 0)
+    cos = schedules.cosine_betas()
+    assert torch.all((cos > 0) & (cos <= 0.999))
+    zero = schedules.alphas_cumprod(schedules.rescale_zero_terminal_snr(lin))
+    assert zero[-1].item() == 0 and abs(zero[0].item() - 0.9999) < 1e-15
+
+
+@given(a=floats(1e-4, 0.9999), seed=seeds)
+def test_prediction_type_conversions_round_trip(a, seed):
+    x0, eps = torch.randn(2, 16, generator=seed.torch(), dtype=F64)
+    x_t = ddpm.q_sample(x0, a, eps)
+    v = schedules.to_v(x0, eps, a)
+    # each conversion divides by sqrt(a) or sqrt(1 - a) at most once: 16 u / min(sqrt(a), sqrt(1 - a))
+    scale = (x0.abs() + eps.abs() + 1) / min(a, 1 - a) ** 0.5
+    assert_close(schedules.eps_to_x0(x_t, eps, a), x0, ulps=16, scale=scale, what="x0 from eps")
+    assert_close(schedules.x0_to_eps(x_t, x0, a), eps, ulps=16, scale=scale, what="eps from x0")
+    assert_close(schedules.v_to_eps(x_t, v, a), eps, ulps=16, scale=scale, what="eps from v")
+    assert_close(schedules.v_to_x0(x_t, v, a), x0, ulps=16, scale=scale, what="x0 from v")
+
+
+ABAR = schedules.alphas_cumprod(schedules.linear_betas())
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda: ddim.sigma_paper(-0.1, 0.5, 0.6), "eta"),
+        (lambda: ddim.sample(lambda x, t: x, torch.zeros(1), ABAR, [10, 10, 0], 0.0), "timesteps"),
+        (lambda: ddim.sample(lambda x, t: x, torch.zeros(1), ABAR, [0, 10], 0.0), "timesteps"),
+        (lambda: ddim.sample(lambda x, t: x, torch.zeros(1), ABAR, [1000], 0.0), "timesteps"),
+        (lambda: ddim.sample(lambda x, t: x, torch.zeros(1), ABAR, [5.0], 0.0), "timesteps"),
+        (
+            lambda: ddim.sample(
+                lambda x, t: x, torch.zeros(1), torch.tensor([0.9, 0.95]), [1, 0], 0.0
+            ),
+            "abar",
+        ),
+        (
+            lambda: ddim.sample(
+                lambda x, t: x, torch.zeros(1), torch.tensor([1.2, 0.5]), [1, 0], 0.0
+            ),
+            "abar",
+        ),
+        (
+            lambda: ddim.sample(lambda x, t: x, torch.zeros(1), ABAR, [10, 0], 0.0, sigma="other"),
+            "sigma",
+        ),
+        (lambda: ddim.step(torch.zeros(1), torch.zeros(1), 0.5, 0.6, 0.9, torch.zeros(1)), "sigma"),
+        (
+            lambda: ddpm.ancestral_step(
+                torch.zeros(1), torch.zeros(1), 0.5, 0.6, torch.zeros(1), "small"
+            ),
+            "variance",
+        ),
+        (lambda: schedules.alphas_cumprod(torch.tensor([0.1, 0.0])), "betas"),
+        (lambda: schedules.timesteps(10, 20, "leading"), "n"),
+        (lambda: schedules.timesteps(10, 5, "random"), "spacing"),
+        (lambda: schedules.linear_betas(0), "T"),
+    ],
+)
+def test_bad_input_names_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()
+
+
+def test_float16_schedule_that_rounds_abar_to_one_is_rejected():
+    """A float16 linear schedule: 1 - 1e-4 rounds to 1, and abar stops decreasing."""
+    abar16 = schedules.alphas_cumprod(schedules.linear_betas()).to(torch.float16)
+    with pytest.raises(ValueError, match="^abar: .*strictly decreasing"):
+        schedules.check_abar(abar16)
