@@ -64,6 +64,9 @@ def test_undetermined_coefficients_preserve_the_marginal(inputs, fraction):
         ulps=16,
         what="k^2 (1 - abar_t) + sigma^2 - (1 - abar_tau)",
     )
+    current().summary = (
+        "lambda, k keep mean sqrt(abar_tau) x_0 and variance 1 - abar_tau for every sigma"
+    )
 
 
 @claim("DDIM-03")
@@ -91,6 +94,9 @@ def test_update_is_predicted_x0_direction_and_noise(diffusion, inputs, fraction)
     got = diffusion.ddim_step(x_t, eps, a, b, sigma, z)
     assert_close(got, lam * x0 + k * x_t + sigma * z, ulps=0, abs_floor=step_budget(x_t, eps, z, a, b) * 4,
                  what="DDIM step - (lambda x_0 + k x_t + sigma z)")  # fmt: skip
+    current().summary = (
+        "the update equals lambda x_0 + k x_t + sigma z when eps_theta is the true noise"
+    )
 
 
 def _ddpm_vs_ddim(diffusion, x_t, eps, z, a, b, sigma):
@@ -206,6 +212,9 @@ def test_linear_subsequence_is_visited_exactly(diffusion, T, data):
     diffusion.ddim_sample(lambda x, t: visited.append(t) or torch.zeros_like(x), torch.zeros(1, 1, dtype=F64),
                           abar, ts, 0.0)  # fmt: skip
     assert visited == ts.tolist() and visited[-1] == ts[-1]
+    current().summary = (
+        "floor(c i) is strictly decreasing; the sampler calls the model at exactly those steps"
+    )
 
 
 @claim(refutes="DDIM-08.quadratic")
@@ -242,6 +251,7 @@ def test_eta_zero_is_the_euler_step_of_the_ode(diffusion, inputs):
         abs_floor=step_budget(x_t, eps, z, a, b) * 4 * s,
         what="Euler step - DDIM(eta=0)",
     )
+    current().summary = "DDIM(eta = 0) is the Euler step of d xbar = eps d s in xbar = x/sqrt(abar)"
 
 
 @claim("DDIM-11")
@@ -260,6 +270,7 @@ def test_slerp_endpoints_and_norm(diffusion, seed, d, u):
     )
     assert_close(diffusion.slerp(x_a, x_b, u).norm(), x_a.norm(), ulps=0, abs_floor=budget,
                  what="|slerp(u)| - |x_a|")  # fmt: skip
+    current().summary = "SLERP reproduces both endpoints and keeps the norm of equal-norm endpoints"
 
 
 # DDIM-09: quality against the number of steps -----------------------------------------------

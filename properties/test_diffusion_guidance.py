@@ -90,6 +90,7 @@ def test_gaussian_times_linear_tilt_is_a_shifted_gaussian(d, seed, s2):
     scale = ((x - mu) ** 2).sum(1) / s2 + (x @ g_vec).abs() + ((x - shifted) ** 2).sum(1) / s2
     assert_close(diff - diff[0], torch.zeros_like(diff), ulps=0, abs_floor=16 * d * U * (scale + scale[0]),
                  what="log N(mu) + g.x - log N(mu + s^2 g): constant in x")  # fmt: skip
+    current().summary = "N(mu, s^2 I) exp(g.x) = N(mu + s^2 g, s^2 I) up to a constant"
 
 
 @claim("CFG-02")
@@ -239,6 +240,9 @@ def test_the_two_parametrisations_agree(seed, w):
     )
     mid = guidance.cfg_s(eps_c, eps_u, s / 2)  # linear in s: the midpoint of s = 0 and s
     assert_close(mid, (eps_u + b) / 2, ulps=8, scale=scale, what="linearity in s")
+    current().summary = (
+        "(1 + w) eps_c - w eps_u = eps_u + s (eps_c - eps_u); s = 0, 1, linearity, eps_c = eps_u"
+    )
 
 
 @claim("CFG-05")
