@@ -1,0 +1,192 @@
+"""Peer: diffusers' DDIMScheduler and DDPMScheduler against the DDIM/DDPM mathematics, over their
+configuration space (beta schedule, timestep spacing, prediction type, set_alpha_to_one,
+steps_offset, variance type, zero terminal SNR, eta, number of steps), with clipping and
+thresholding off. Both sides get the same model output and the same noise.
+
+diffusers keeps alphas_cumprod in float32; the reference is evaluated in float64 on those same
+float32 values, so the comparison measures diffusers' arithmetic: float32 coefficients carry
+about 8 u32 relative error each (u32 = 2^-24), amplified by 1/sqrt(abar_t) in x0_hat and by
+1/(1 - abar_t/abar_tau) in the recomputed beta (large on consecutive steps).
+"""
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from impl.diffusion import ddim, ddpm, schedules
+from properties.catalogue import claim
+from properties.evidence import current, refute
+from properties.strategies import floats, seeds
+from properties.tolerances import assert_close
+
+diffusers = __import__("pytest").importorskip("diffusers", reason="diffusers is a test dependency")
+U32 = 2.0**-24
+F64 = torch.float64
+
+
+def configs(spacings, zero_snr=True):
+    return st.fixed_dictionaries({
+        "beta_schedule": st.sampled_from(["linear", "scaled_linear", "squaredcos_cap_v2"]),
+        "timestep_spacing": st.sampled_from(spacings),
+        "prediction_type": st.sampled_from(["epsilon", "sample", "v_prediction"]),
+        "steps_offset": st.sampled_from([0, 1]),
+        "rescale_betas_zero_snr": st.booleans() if zero_snr else st.just(False),
+    })  # fmt: skip
+
+
+def model_input(prediction_type, x_t, eps, a):
+    """What a model of this prediction type outputs for (x_t, eps) at abar_t = a."""
+    x0 = schedules.eps_to_x0(x_t, eps, a)
+    return {"epsilon": eps, "sample": x0, "v_prediction": schedules.to_v(x0, eps, a)}[
+        prediction_type
+    ]
+
+
+def budget(x_t, eps, z, a, b, sigma):
+    big = x_t.abs() + eps.abs() + z.abs() + 1
+    beta = 1 - a / b if b > a else 1.0
+    return (
+        64 * U32 * big * (1 / max(a, 1e-12) ** 0.5 + 1) * (1 + 1 / max(1 - a, 1e-12))
+        + 16 * U32 * sigma * z.abs() / beta
+    )
+
+
+def pairs_of(scheduler, final):
+    ts = scheduler.timesteps.tolist()
+    return [(t, ts[i + 1] if i + 1 < len(ts) else None) for i, t in enumerate(ts)], final
+
+
+DIVISORS = [n for n in range(1, 101) if 1000 % n == 0]
+
+
+@claim("DDIM-04")
+@settings(max_examples=60)
+@given(config=configs(["leading", "trailing"]), alpha_to_one=st.booleans(), data=st.data(),
+       eta=floats(0.0, 1.0), seed=seeds)  # fmt: skip
+def test_diffusers_ddim_step_is_the_ddim_update(config, alpha_to_one, data, eta, seed):
+    """Where diffusers' stride T // n is the spacing it visits (leading; trailing with n | T; see
+    the finding below for the rest), its step is the DDIM update to the next timestep:
+    sqrt(b) x_0 + sqrt(1 - b - sigma^2) eps + sigma z, given the true x_0 and eps."""
+    n = data.draw(
+        st.sampled_from(DIVISORS)
+        if config["timestep_spacing"] == "trailing"
+        else st.integers(1, 100)
+    )
+    if config["rescale_betas_zero_snr"] and config["prediction_type"] != "v_prediction":
+        config["rescale_betas_zero_snr"] = False  # eps/x0 prediction is undefined at abar = 0
+    scheduler = diffusers.DDIMScheduler(clip_sample=False, set_alpha_to_one=alpha_to_one, **config)
+    scheduler.set_timesteps(n)
+    abar = scheduler.alphas_cumprod.to(F64)
+    final = 1.0 if alpha_to_one else abar[0].item()
+    gen = seed.torch()
+    for t, nxt in pairs_of(scheduler, final)[0]:
+        a, b = abar[t].item(), (abar[nxt].item() if nxt is not None else final)
+        x0, eps, z = torch.randn(3, 16, generator=gen, dtype=F64)
+        x_t = a**0.5 * x0 + (1 - a) ** 0.5 * eps
+        out = {"epsilon": eps, "sample": x0, "v_prediction": schedules.to_v(x0, eps, a)}[
+            config["prediction_type"]
+        ]
+        got = scheduler.step(out, t, x_t, eta=eta, variance_noise=z).prev_sample
+        sigma = min(ddim.sigma_paper(eta, a, b), (1 - b) ** 0.5) if b < 1 else 0.0
+        want = b**0.5 * x0 + max(1 - b - sigma**2, 0.0) ** 0.5 * eps + sigma * z
+        assert_close(got, want, ulps=0, abs_floor=budget(x_t, eps, z, a, b, sigma),
+                     what=f"diffusers DDIM step at t = {t} -> {nxt}")  # fmt: skip
+    current().summary = (
+        "diffusers DDIMScheduler (leading; trailing with n | T) steps to the next timestep"
+    )
+
+
+@claim("DDIM-05")
+@settings(max_examples=60)
+@given(config=configs(["leading", "trailing", "linspace"], zero_snr=False),
+       variance=st.sampled_from(["fixed_small", "fixed_large"]), n=st.integers(1, 100), seed=seeds)  # fmt: skip
+def test_diffusers_ddpm_step_is_the_posterior_step(config, variance, n, seed):
+    scheduler = diffusers.DDPMScheduler(clip_sample=False, variance_type=variance, **config)
+    scheduler.set_timesteps(n)
+    abar = scheduler.alphas_cumprod.to(F64)
+    gen = seed.torch()
+    for t, nxt in pairs_of(scheduler, 1.0)[0]:
+        if variance == "fixed_large" and nxt is None and t > 0:
+            continue  # the last step of a sub-sequence ending above 0: see the finding below
+        a, b = abar[t].item(), (abar[nxt].item() if nxt is not None else 1.0)
+        x_t, eps = torch.randn(
+            2, 1, 16, generator=gen, dtype=F64
+        )  # diffusers wants (batch, channels)
+        noise_seed = int(torch.randint(0, 2**31, (1,), generator=gen))
+        z = torch.randn(1, 16, generator=torch.Generator().manual_seed(noise_seed), dtype=F64)
+        out = model_input(config["prediction_type"], x_t, eps, a)
+        got = scheduler.step(
+            out, t, x_t, generator=torch.Generator().manual_seed(noise_seed)
+        ).prev_sample
+        kind = "posterior" if variance == "fixed_small" else "large"
+        want = ddpm.ancestral_step(x_t, eps, a, b, z if t > 0 else 0 * z, kind)
+        sigma = (1 - a / b) ** 0.5 if b < 1 else 0.0
+        assert_close(got, want, ulps=0, abs_floor=budget(x_t, eps, z, a, b, sigma),
+                     what=f"diffusers DDPM step ({variance}) at t = {t} -> {nxt}")  # fmt: skip
+    current().summary = (
+        "diffusers DDPMScheduler steps to the next timestep with the posterior (or beta) variance"
+    )
+
+
+@claim("DDIM-08.linear")
+def test_finding_diffusers_ddim_steps_to_timesteps_it_never_visits():
+    """diffusers' DDIMScheduler steps from t to t - T // n whatever the spacing; with
+    timestep_spacing = "linspace", or "trailing" when n does not divide T, the next timestep it
+    visits is another one, so the sample's noise level and the timestep the model is told
+    disagree from then on."""
+
+    def consistent(case):
+        spacing, n = case
+        s = diffusers.DDIMScheduler(timestep_spacing=spacing)
+        s.set_timesteps(n)
+        ts = s.timesteps.tolist()
+        return all(t - 1000 // n == nxt for t, nxt in zip(ts, ts[1:], strict=False))
+
+    cases = st.tuples(st.sampled_from(["trailing", "linspace"]), st.integers(2, 100))
+    spacing, n = refute(cases, consistent, claim="diffusers DDIM spacing",
+                        describe=lambda c: f"timestep_spacing = {c[0]!r}, n = {c[1]}")  # fmt: skip
+    s = diffusers.DDIMScheduler(timestep_spacing=spacing)
+    s.set_timesteps(n)
+    ts = s.timesteps.tolist()
+    bad = next((t, nxt) for t, nxt in zip(ts, ts[1:], strict=False) if t - 1000 // n != nxt)
+    current().record(
+        timesteps=ts,
+        first_mismatch=f"step from {bad[0]} to {bad[0] - 1000 // n}, next visit {bad[1]}",
+    )
+    current().summary = (
+        f"finding: diffusers DDIM, {spacing}, n = {n}: steps from {bad[0]} to {bad[0] - 1000 // n} but then "
+        f"evaluates the model at {bad[1]}"
+    )
+
+
+@claim("DDIM-05")
+def test_finding_diffusers_ddpm_fixed_large_adds_noise_to_the_output():
+    """DDPMScheduler with variance_type = "fixed_large" adds noise of variance 1 - abar_t/1 on the
+    final step whenever the last timestep t is above 0 (trailing spacing): the returned sample is
+    x0_hat plus almost unit noise. The posterior ("fixed_small") variance is 0 there."""
+
+    def clean_output(case):
+        spacing, n = case
+        s = diffusers.DDPMScheduler(
+            clip_sample=False, variance_type="fixed_large", timestep_spacing=spacing
+        )
+        s.set_timesteps(n)
+        t = int(s.timesteps[-1])
+        x_t = torch.randn(1, 8, generator=torch.Generator().manual_seed(0), dtype=F64)
+        out = s.step(
+            torch.zeros_like(x_t), t, x_t, generator=torch.Generator().manual_seed(1)
+        ).prev_sample
+        x0_hat = x_t / s.alphas_cumprod[t].to(F64) ** 0.5
+        return bool(torch.allclose(out, x0_hat, atol=1e-4))
+
+    cases = st.tuples(st.sampled_from(["trailing", "leading", "linspace"]), st.integers(1, 100))
+    spacing, n = refute(cases, clean_output, claim="diffusers DDPM fixed_large final step",
+                        describe=lambda c: f"timestep_spacing = {c[0]!r}, n = {c[1]}")  # fmt: skip
+    s = diffusers.DDPMScheduler(variance_type="fixed_large", timestep_spacing=spacing)
+    s.set_timesteps(n)
+    t = int(s.timesteps[-1])
+    current().record(last_timestep=t, added_noise_std=float((1 - s.alphas_cumprod[t]) ** 0.5))
+    current().summary = (
+        f"finding: diffusers DDPM fixed_large, {spacing}, n = {n}: the final step (t = {t} -> data) adds noise "
+        f"of std {float((1 - s.alphas_cumprod[t]) ** 0.5):.3f} to the output"
+    )
