@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from impl.diffusion.schedules import F64, check_abar, check_timesteps, eps_to_x0
+from impl.diffusion.schedules import F64, check_abar, check_timesteps
 
 
 def _eta(eta):
@@ -59,10 +59,12 @@ def coefficients(a, b, sigma):
 
 
 def step(x_t, eps_hat, a, b, sigma, z):
-    """(2): one DDIM step from abar_t = a to abar_tau = b."""
-    direction = _direction(b, sigma) * eps_hat
-    x0_hat = eps_to_x0(x_t, eps_hat, a)
-    return b**0.5 * x0_hat + direction + (sigma * z if sigma else 0.0)
+    """(2): one DDIM step from abar_t = a to abar_tau = b (tensors; one new tensor, in-place
+    updates: x_tau = sqrt(b/a) x_t + (sqrt(1 - b - sigma^2) - sqrt(b (1 - a)/a)) eps_hat + sigma z)."""
+    direction = _direction(b, sigma)
+    x0_hat = torch.add(x_t, eps_hat, alpha=-((1 - a) ** 0.5)).mul_(1 / a**0.5)  # eps_to_x0
+    out = x0_hat.mul_(b**0.5).add_(eps_hat, alpha=direction)
+    return out.add_(z, alpha=sigma) if sigma else out
 
 
 def article_timesteps(T=1000, n=20):
