@@ -8,7 +8,7 @@ linear solves add d^2 u relative: 64 u (K + d^2 + max |log p_k|) (|score| + 1) p
 
 import numpy as np
 import torch
-from hypothesis import given
+from hypothesis import find, given
 from hypothesis import strategies as st
 
 from impl.diffusion import cfg_training, ddim, guidance, oracle, schedules
@@ -312,3 +312,33 @@ def test_condition_dropout_trains_one_network_for_both():
         f"p_uncond = 0.1: relative errors {with_dropout[0]:.3f} (conditional), {with_dropout[1]:.3f} "
         f"(unconditional); p_uncond = 0: unconditional {without[1]:.3f}"
     )
+
+
+@claim("CFG-02")
+def test_negative_control_sign_flip_in_guidance():
+    """eps + sqrt(1 - a) gamma grad log p(y|x) (the sign flipped) fails the gamma = 1 check above:
+    it moves away from the class instead of giving the conditional eps."""
+
+    def flipped_matches(case):
+        g, a, x, y = case
+        grad = grad_log_classifier(g, x, a, y)
+        wrong = g.eps(x, a) + (1 - a) ** 0.5 * grad
+        return bool(
+            torch.all((wrong - g.restrict(y).eps(x, a)).abs() <= budget(g, x, a, wrong, grad))
+        )
+
+    case = find(points(), lambda c: not flipped_matches(c))
+    current().record(sign_flip_rejected_at=f"abar_t = {case[1]:.3g}, class {case[3]}")
+
+
+@claim("CFG-04")
+def test_negative_control_w_for_s_confusion():
+    """Passing w as the guidance_scale s (s = w instead of 1 + w) is rejected by the agreement
+    check above whenever eps_c != eps_u: eps_u + w (eps_c - eps_u) differs from (1 + w) eps_c - w eps_u
+    by eps_c - eps_u."""
+    eps_c, eps_u = torch.randn(2, 32, generator=torch.Generator().manual_seed(0), dtype=F64)
+    w = 7.5
+    wrong, right = guidance.cfg_s(eps_c, eps_u, w), guidance.cfg_w(eps_c, eps_u, w)
+    assert_close(wrong - right, eps_u - eps_c, ulps=64, scale=(eps_c.abs() + eps_u.abs()) * (2 * w + 2),
+                 what="(s = w) - (w parametrisation) = -(eps_c - eps_u)")  # fmt: skip
+    assert float((wrong - right).abs().max()) > 1.0

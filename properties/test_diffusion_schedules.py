@@ -74,6 +74,15 @@ ABAR = schedules.alphas_cumprod(schedules.linear_betas())
         (lambda: schedules.timesteps(10, 20, "leading"), "n"),
         (lambda: schedules.timesteps(10, 5, "random"), "spacing"),
         (lambda: schedules.linear_betas(0), "T"),
+        (
+            lambda: ddim.step(torch.zeros(2), torch.zeros(3), 0.5, 0.6, 0.1, torch.zeros(2)),
+            "eps_hat",
+        ),
+        (lambda: ddim.step(torch.zeros(2), torch.zeros(2), 0.5, 0.6, 0.1, torch.zeros(1)), "z"),
+        (
+            lambda: ddpm.ancestral_step(torch.zeros(2), torch.zeros(2), 0.5, 0.6, torch.zeros(3)),
+            "z",
+        ),
     ],
 )
 def test_bad_input_names_the_argument(call, argument):

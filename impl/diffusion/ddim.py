@@ -52,6 +52,14 @@ def _direction(b, sigma):
     return max(1 - b - sigma**2, 0.0) ** 0.5
 
 
+def _same_shape(x_t, **others):
+    for name, value in others.items():
+        if value is not None and tuple(value.shape) != tuple(x_t.shape):
+            raise ValueError(
+                f"{name}: shape {tuple(value.shape)} does not match x_t's {tuple(x_t.shape)}"
+            )
+
+
 def coefficients(a, b, sigma):
     """(1): (lambda, k) of x_tau = lambda x_0 + k x_t + sigma eps."""
     k = _direction(b, sigma) / (1 - a) ** 0.5
@@ -61,6 +69,7 @@ def coefficients(a, b, sigma):
 def step(x_t, eps_hat, a, b, sigma, z):
     """(2): one DDIM step from abar_t = a to abar_tau = b (tensors; one new tensor, in-place
     updates: x_tau = sqrt(b/a) x_t + (sqrt(1 - b - sigma^2) - sqrt(b (1 - a)/a)) eps_hat + sigma z)."""
+    _same_shape(x_t, eps_hat=eps_hat, z=z if sigma else None)
     direction = _direction(b, sigma)
     x0_hat = torch.add(x_t, eps_hat, alpha=-((1 - a) ** 0.5)).mul_(1 / a**0.5)  # eps_to_x0
     out = x0_hat.mul_(b**0.5).add_(eps_hat, alpha=direction)

@@ -41,6 +41,11 @@ def ancestral_step(x_t, eps_hat, a, b, z, variance="posterior"):
     """(4): one DDPM step from abar_t = a to abar_tau = b (b = 1: to the data)."""
     if variance not in ("posterior", "large"):
         raise ValueError(f"variance: 'posterior' or 'large', got {variance!r}")
+    for name, value in (("eps_hat", eps_hat), ("z", z)):
+        if tuple(value.shape) != tuple(x_t.shape):
+            raise ValueError(
+                f"{name}: shape {tuple(value.shape)} does not match x_t's {tuple(x_t.shape)}"
+            )
     x0_hat = eps_to_x0(x_t, eps_hat, a)
     if b == 1:
         return x0_hat
