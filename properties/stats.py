@@ -1,7 +1,7 @@
 """Statistical checks with a stated false-alarm probability, inside a suite-wide budget.
 
 Budget: one run of the whole suite may fail by chance with probability at most
-SUITE_FALSE_ALARM = 1e-3. Each check runs at ALPHA = SUITE_FALSE_ALARM / MAX_CHECKS = 1e-6, and
+SUITE_FALSE_ALARM = 1e-3. Each check runs at ALPHA = SUITE_FALSE_ALARM / MAX_CHECKS = 1e-7, and
 the conftest fails the run if it made more than MAX_CHECKS checks, so by the union bound a run
 with every claim true fails by chance with probability <= checks * ALPHA <= 1e-3. Under the `ci`
 profile every seed comes from a derandomized Hypothesis draw, so CI runs are reproducible.
@@ -16,7 +16,7 @@ from scipy import stats as sps
 from properties import evidence
 
 SUITE_FALSE_ALARM = 1e-3
-MAX_CHECKS = 1000
+MAX_CHECKS = 10_000
 ALPHA = SUITE_FALSE_ALARM / MAX_CHECKS
 
 checks_made = 0
@@ -95,6 +95,19 @@ def mean_negative(d, *, what, alpha=ALPHA):
         raise AssertionError(
             f"{what}: mean {d.mean():.4g} (z = {z:.2f}) is not significantly < 0; p = {p_value:.3g}"
         )
+
+
+def mean_equals(x, expected, *, what, alpha=ALPHA):
+    """Two-sided test that i.i.d. draws x have mean `expected` (normal approximation of the mean:
+    asymptotic, for n in the thousands and light tails)."""
+    x = np.asarray(x, dtype=float)
+    z = (x.mean() - expected) / (x.std(ddof=1) / np.sqrt(x.size))
+    _check(
+        2 * float(sps.norm.sf(abs(z))),
+        what,
+        f"mean {x.mean():.6g} vs {expected:.6g} (z = {z:.2f}, n = {x.size})",
+        alpha,
+    )
 
 
 def ks_law(x, cdf, *, what, alpha=ALPHA):

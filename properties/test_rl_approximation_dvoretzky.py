@@ -3,7 +3,7 @@
 As for Robbins-Monro, convergence is checked at the finite K where the exact second moment
 (dvoretzky.py, eq. 2; an upper bound when the noise variance depends on the state) guarantees
 P(|Delta_K| > delta) <= P0 by Markov's inequality; the count among R replicas is tested against
-Binomial(R, P0) at alpha = 1e-6. The negative controls break one condition each and show that
+Binomial(R, P0) at alpha = 1e-7. The negative controls break one condition each and show that
 the same check rejects them (power computed exactly from the Gaussian law).
 """
 

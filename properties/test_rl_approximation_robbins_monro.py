@@ -3,7 +3,7 @@
 Convergence is checked at finite K through the mean-square bound of the RM proof:
 E e_K^2 <= V_K (robbins_monro.py, eq. 2), so P(|e_K| > delta) <= V_K / delta^2 (Markov). We run
 K = the first index with V_K <= P0 delta^2 and test the count of |e_K| > delta among R replicas
-against Binomial(R, P0) (stats.binomial_at_most, alpha = 1e-6). A wrong recursion (a sign,
+against Binomial(R, P0) (stats.binomial_at_most, alpha = 1e-7). A wrong recursion (a sign,
 a missing step size) diverges and fails it. The negative controls run the same check on step
 sizes that break the RM conditions and show that it rejects them, with the power computed
 exactly from the Gaussian law of the linear case (eq. 3).

@@ -132,7 +132,7 @@ def success_within(table, actions, horizon):
 def test_frozen_lake_greedy_policy_success_rate(size, slippery):
     """Solve the converted table (gamma = 0.99); the greedy policy's success rate in the real
     environment (2000 episodes, its own time limit) matches the probability computed from the
-    table: exact two-sided binomial test at alpha = 1e-6."""
+    table: exact two-sided binomial test at alpha = 1e-7."""
     env = frozen_lake(size, slippery)
     table = env.unwrapped.P
     mdp = converters.from_gymnasium(table, 0.99)

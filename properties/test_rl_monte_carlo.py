@@ -1,7 +1,7 @@
 """MC-01, MC-02, MC-04, MC-06, MC-07: Monte Carlo methods (impl/rl/monte_carlo.py).
 
 Statistical checks use Hoeffding's inequality for bounded returns and exact binomial tests, at
-alpha = 1e-6 each (properties/stats.py). Returns of episodes of length L differ from the infinite
+alpha = 1e-7 each (properties/stats.py). Returns of episodes of length L differ from the infinite
 discounted return by at most gamma^L max|r| / (1 - gamma) (the truncation, a known bias).
 """
 
@@ -135,7 +135,7 @@ def test_optimal_policy_is_a_fixed_point_with_long_episodes():
 @claim("MC-04.long-episodes")
 def test_exploring_starts_runs_reach_the_optimal_policy():
     """20 runs of 200 episodes (L = 100) on the 1x2 example; the check allows a failure
-    probability of at most 10% per run (binomial, alpha = 1e-6). Larger examples converge far
+    probability of at most 10% per run (binomial, alpha = 1e-7). Larger examples converge far
     more slowly: early looping episodes put many stale returns in the every-visit averages."""
     mdp = gw.example_1x2().mdp()
     from impl.rl.dynamic_programming import policy_iteration

@@ -66,10 +66,14 @@ class GaussianMixture:
         L = torch.linalg.cholesky(self.covariances)
         return self.means[k] + torch.einsum("nij,nj->ni", L[k], z), self.classes[k]
 
-    def _components(self, x, a):
-        """log(pi_k N(x; m_k, C_k)) and C_k^{-1}(x - m_k), for x of shape (n, d)."""
-        m = a**0.5 * self.means  # (K, d)
-        C = a * self.covariances + (1 - a) * torch.eye(self.d, dtype=F64)
+    def _components(self, x, a, s2=None):
+        """log(pi_k N(x; m_k, C_k)) and C_k^{-1}(x - m_k), for x of shape (n, d). The noised law
+        is x = c x_0 + s eps with c = sqrt(a) and s^2 = 1 - a, or s^2 = s2 when given (any SDE's
+        perturbation kernel: c = mean coefficient, s2 = variance)."""
+        c2 = a
+        s2 = 1 - a if s2 is None else s2
+        m = c2**0.5 * self.means  # (K, d)
+        C = c2 * self.covariances + s2 * torch.eye(self.d, dtype=F64)
         L = torch.linalg.cholesky(C)  # (K, d, d)
         diff = x[:, None, :] - m[None]  # (n, K, d)
         sol = torch.cholesky_solve(diff.permute(1, 2, 0), L).permute(2, 0, 1)  # (n, K, d)
@@ -78,9 +82,10 @@ class GaussianMixture:
         logp = torch.log(self.weights) - 0.5 * (quad + logdet + self.d * math.log(2 * math.pi))
         return logp, sol
 
-    def log_density(self, x, a):
-        """(1): log p_t(x) for abar_t = a (a = 1: the data density)."""
-        logp, _ = self._components(torch.as_tensor(x, dtype=F64), a)
+    def log_density(self, x, a, s2=None):
+        """(1): log p_t(x) for abar_t = a (a = 1: the data density); for a general kernel
+        x = c x_0 + s eps pass a = c^2 and s2 = s^2."""
+        logp, _ = self._components(torch.as_tensor(x, dtype=F64), a, s2)
         return torch.logsumexp(logp, dim=1)
 
     def responsibilities(self, x, a):
@@ -88,9 +93,9 @@ class GaussianMixture:
         logp, _ = self._components(torch.as_tensor(x, dtype=F64), a)
         return torch.softmax(logp, dim=1)
 
-    def score(self, x, a):
-        """(3)."""
-        logp, sol = self._components(torch.as_tensor(x, dtype=F64), a)
+    def score(self, x, a, s2=None):
+        """(3) (general kernel: a = c^2, s2 = s^2, as in log_density)."""
+        logp, sol = self._components(torch.as_tensor(x, dtype=F64), a, s2)
         r = torch.softmax(logp, dim=1)
         return -(r[:, :, None] * sol).sum(1)
 

@@ -1,0 +1,195 @@
+"""Score-based diffusion in continuous time: SDEs, their reverse, the probability-flow ODE, and
+likelihoods (Song et al. 2021; seed article 3). t runs in [0, 1]; x has shape (n, d).
+
+(1) forward SDE        dx = f(x, t) dt + g(t) dw; Euler-Maruyama: x + f dt + g sqrt(dt) z
+(2) perturbation kernel x_t | x_0 ~ N(c(t) x_0, s(t)^2 I) for the three linear SDEs:
+    VP     beta(t) = b0 + t (b1 - b0), B(t) = int_0^t beta:  f = -beta x / 2, g = sqrt(beta),
+           c = exp(-B/2), s^2 = 1 - exp(-B). DDPM with beta_i = beta(i/N)/N tends to it.
+    sub-VP f as VP, g = sqrt(beta (1 - exp(-2B))), c = exp(-B/2), s^2 = (1 - exp(-B))^2
+    VE     sigma(t) = sm (sM/sm)^t: f = 0, g = sigma(t) sqrt(2 ln(sM/sm)),
+           c = 1, s^2 = sigma(t)^2 - sigma(0)^2
+(3) reverse SDE        dx = [f - g^2 grad log p_t(x)] dt + g dw_bar, integrated from t = 1 to 0
+(4) probability flow   dx/dt = f - g^2 grad log p_t(x) / 2: the same marginals p_t for every t.
+    (A variant without the 1/2 circulates; it does not preserve them.)
+(5) likelihood         d log p_t(x_t)/dt = -div(drift) along (4):
+                       log p_0(x_0) = log p_1(x_1) + int_0^1 div(drift)(x_t, t) dt
+    Hutchinson: div = E[v^T J v] for probes with E[v v^T] = I (Rademacher or Gaussian); with
+    symmetric part S of J, Var(Rademacher) = 2 sum_{i != j} S_ij^2 <= Var(Gaussian) = 2 ||S||_F^2.
+(6) consistency-model parametrisation: f(x, t) = c_skip(t) x + c_out(t) F(x, t),
+    c_skip = s_d^2 / ((t - e)^2 + s_d^2), c_out = s_d (t - e) / sqrt(s_d^2 + t^2), s_d = 0.5,
+    e = 0.002: f(x, e) = x exactly.
+"""
+
+import math
+
+import torch
+
+F64 = torch.float64
+
+
+def _positive(name, value):
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
+
+
+class VP:
+    def __init__(self, beta_min=0.1, beta_max=20.0):
+        _positive("beta_min", beta_min)
+        _positive("beta_max", beta_max)
+        self.b0, self.b1 = beta_min, beta_max
+
+    def beta(self, t):
+        return self.b0 + t * (self.b1 - self.b0)
+
+    def integral(self, t):
+        return self.b0 * t + (self.b1 - self.b0) * t**2 / 2
+
+    def f(self, x, t):
+        return -0.5 * self.beta(t) * x
+
+    def g(self, t):
+        return self.beta(t) ** 0.5
+
+    def kernel(self, t):
+        """(c(t), s(t)^2) of (2)."""
+        B = self.integral(t)
+        return math.exp(-B / 2), -math.expm1(-B)
+
+
+class SubVP(VP):
+    def g(self, t):
+        return (self.beta(t) * -math.expm1(-2 * self.integral(t))) ** 0.5
+
+    def kernel(self, t):
+        B = self.integral(t)
+        return math.exp(-B / 2), math.expm1(-B) ** 2
+
+
+class VE:
+    def __init__(self, sigma_min=0.01, sigma_max=50.0):
+        _positive("sigma_min", sigma_min)
+        _positive("sigma_max", sigma_max)
+        if sigma_max <= sigma_min:
+            raise ValueError(f"sigma_max: must exceed sigma_min = {sigma_min!r}, got {sigma_max!r}")
+        self.sm, self.sM = sigma_min, sigma_max
+
+    def sigma(self, t):
+        return self.sm * (self.sM / self.sm) ** t
+
+    def f(self, x, t):
+        return torch.zeros_like(x)
+
+    def g(self, t):
+        return self.sigma(t) * (2 * math.log(self.sM / self.sm)) ** 0.5
+
+    def kernel(self, t):
+        return 1.0, self.sigma(t) ** 2 - self.sm**2
+
+
+def _grid(t0, t1, n):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: the number of steps must be a positive integer, got {n!r}")
+    if not (0 <= min(t0, t1) and max(t0, t1) <= 1) or t0 == t1:
+        raise ValueError(f"t0: the time interval [{t0}, {t1}] must lie in [0, 1] and not be empty")
+    return torch.linspace(t0, t1, n + 1, dtype=F64).tolist()
+
+
+def euler_maruyama(sde, x, t0, t1, n, generator):
+    """(1) from t0 to t1 (> t0) in n steps."""
+    if t1 < t0:
+        raise ValueError(f"t1: the forward SDE runs forward in time, got t0 = {t0}, t1 = {t1}")
+    ts = _grid(t0, t1, n)
+    for t, t_next in zip(ts, ts[1:], strict=False):
+        dt = t_next - t
+        x = (
+            x
+            + sde.f(x, t) * dt
+            + sde.g(t) * dt**0.5 * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        )
+    return x
+
+
+def reverse_drift(sde, score, x, t):
+    """(3): f - g^2 score."""
+    return sde.f(x, t) - sde.g(t) ** 2 * score(x, t)
+
+
+def ode_drift(sde, score, x, t, half=True):
+    """(4): f - g^2 score / 2 (half=False: the variant without the 1/2)."""
+    return sde.f(x, t) - (0.5 if half else 1.0) * sde.g(t) ** 2 * score(x, t)
+
+
+def reverse_euler_maruyama(sde, score, x, t1, t0, n, generator):
+    """(3) from t1 down to t0 (< t1) in n steps."""
+    if t0 > t1:
+        raise ValueError(
+            f"t0: the reverse SDE runs backwards, from t1 = {t1} down to t0, got t0 = {t0}"
+        )
+    ts = _grid(t1, t0, n)
+    for t, t_next in zip(ts, ts[1:], strict=False):
+        dt = t - t_next  # > 0
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x = x - reverse_drift(sde, score, x, t) * dt + sde.g(t) * dt**0.5 * z
+    return x
+
+
+def ode_solve(drift, x, t_start, t_end, n, method="heun"):
+    """dx/dt = drift(x, t) from t_start to t_end with n fixed steps: "euler" or "heun"."""
+    if method not in ("euler", "heun"):
+        raise ValueError(f"method: 'euler' or 'heun', got {method!r}")
+    ts = _grid(t_start, t_end, n)
+    for t, t_next in zip(ts, ts[1:], strict=False):
+        h = t_next - t
+        k1 = drift(x, t)
+        if method == "euler":
+            x = x + h * k1
+        else:
+            k2 = drift(x + h * k1, t_next)
+            x = x + h * (k1 + k2) / 2
+    return x
+
+
+def divergence_exact(drift, x, t):
+    """tr(d drift / dx) per row of x, by autograd (small d)."""
+    x = x.detach().requires_grad_(True)
+    out = drift(x, t)
+    div = torch.zeros(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[1]):
+        div = div + torch.autograd.grad(out[:, i].sum(), x, retain_graph=True)[0][:, i]
+    return div.detach()
+
+
+def hutchinson(jvp_probe, v):
+    """v^T J v for a probe v, given jvp_probe(v) = J v (batched rows)."""
+    return (v * jvp_probe(v)).sum(-1)
+
+
+def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0):
+    """(5): log p_0(x_0) by Heun steps of the augmented ODE (x, log-density change) from t_eps to 1,
+    with the exact divergence."""
+    drift = lambda x, t: ode_drift(sde, score, x, t)  # noqa: E731
+    ts = _grid(t_eps, 1.0, n)
+    x, delta = x0, torch.zeros(x0.shape[0], dtype=x0.dtype)
+    for t, t_next in zip(ts, ts[1:], strict=False):
+        h = t_next - t
+        k1, d1 = drift(x, t), divergence_exact(drift, x, t)
+        x_pred = x + h * k1
+        k2, d2 = drift(x_pred, t_next), divergence_exact(drift, x_pred, t_next)
+        x = x + h * (k1 + k2) / 2
+        delta = delta + h * (d1 + d2) / 2
+    return prior_log_density(x) + delta
+
+
+def consistency_coefficients(t, sigma_data=0.5, eps=0.002):
+    """(6): (c_skip(t), c_out(t))."""
+    if t < eps:
+        raise ValueError(f"t: must be >= eps = {eps}, got {t!r}")
+    c_skip = sigma_data**2 / ((t - eps) ** 2 + sigma_data**2)
+    c_out = sigma_data * (t - eps) / (sigma_data**2 + t**2) ** 0.5
+    return c_skip, c_out
+
+
+def consistency_function(F, x, t, sigma_data=0.5, eps=0.002):
+    """(6): f(x, t) = c_skip(t) x + c_out(t) F(x, t)."""
+    c_skip, c_out = consistency_coefficients(t, sigma_data, eps)
+    return c_skip * x + c_out * F(x, t)

@@ -1,0 +1,473 @@
+"""SDE-01..SDE-08: score SDEs, their reverse, the probability-flow ODE, likelihoods and the
+consistency parametrisation (impl/diffusion/sde.py).
+
+With Gaussian data every process here is linear in x, so the law of a numerical solution is
+Gaussian with a mean and variance that two solves determine (x -> phi x + psi): the properties
+compare those laws with the exact marginals, and check that the error shrinks at the solver's
+order (Euler-Maruyama and Euler 1, Heun 2). Mixture data are checked statistically.
+"""
+
+import math
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+from scipy import stats as sps
+
+from impl.diffusion import oracle, schedules, sde
+from properties import stats
+from properties.catalogue import claim
+from properties.evidence import current, figure, refute
+from properties.profiles import statistical
+from properties.strategies import floats, seeds
+from properties.tolerances import assert_close
+
+F64 = torch.float64
+U = 2.0**-53
+SDES = {"VP": sde.VP(), "sub-VP": sde.SubVP(), "VE": sde.VE()}
+
+
+def gaussian(mu, sigma):
+    return oracle.GaussianMixture([1.0], [[mu]], [[[sigma**2]]])
+
+
+def marginal(process, data_mu, data_sigma, t):
+    """Exact law (mean, variance) of x_t for 1-D Gaussian data."""
+    c, s2 = process.kernel(t)
+    return c * data_mu, c**2 * data_sigma**2 + s2
+
+
+def score_of(process, data):
+    def score(x, t):
+        c, s2 = process.kernel(t)
+        return data.score(x, c**2, s2)
+
+    return score
+
+
+def pushforward(step_fn, m, v):
+    """Law of a linear map x -> phi x + psi applied to N(m, v), from two evaluations."""
+    out = step_fn(torch.tensor([[0.0], [1.0]], dtype=F64))
+    phi, psi = (out[1] - out[0]).item(), out[0].item()
+    return phi * m + psi, phi**2 * v
+
+
+def law_error(law, target):
+    return abs(law[0] - target[0]) + abs(law[1] - target[1])
+
+
+@claim("SDE-01")
+@given(name=st.sampled_from(sorted(SDES)), seed=seeds, x0=floats(-3, 3), n=st.integers(1, 50))
+def test_euler_maruyama_step(name, seed, x0, n):
+    process = SDES[name]
+    x = torch.full((8, 1), x0, dtype=F64)
+    gen_a, gen_b = seed.torch(), seed.torch()
+    got = sde.euler_maruyama(process, x, 0.1, 0.6, n, gen_a)
+    want, h = x, 0.5 / n
+    for k in range(n):  # x + f dt + g sqrt(dt) z, written out
+        t = 0.1 + k * h
+        want = (
+            want
+            + process.f(want, t) * h
+            + process.g(t) * h**0.5 * torch.randn(8, 1, generator=gen_b, dtype=F64)
+        )
+    # the grid points are computed two ways (linspace vs 0.1 + k h): within 4 u; the coefficients
+    # then differ by <= 8 u relative per step, the iterate by the accumulated 8 n u (|x| + g)
+    scale = 8 * n * (want.abs() + 10 * max(process.g(t) for t in (0.1, 0.6)))
+    assert_close(got, want, ulps=1, scale=scale, what="EM iterate - x + f dt + g sqrt(dt) z")
+    current().summary = "Euler-Maruyama takes x + f dt + g sqrt(dt) z on VP, sub-VP and VE"
+
+
+@claim("SDE-01")
+@statistical()
+@given(seed=seeds, x0=floats(-2, 2), n=st.sampled_from([10, 100]))
+def test_euler_maruyama_law_and_its_convergence(seed, x0, n):
+    """VP is linear: EM's law is N(a x0, v) with a = prod (1 - beta_k h/2), v_{k+1} = (1 - beta_k h/2)^2 v_k
+    + beta_k h exactly; 4000 paths follow it, and it tends to the kernel N(c x0, s^2) at order 1."""
+    vp = SDES["VP"]
+    h = 1.0 / n
+    a, v = 1.0, 0.0
+    for k in range(n):
+        beta = vp.beta(k * h)
+        a, v = a * (1 - beta * h / 2), (1 - beta * h / 2) ** 2 * v + beta * h
+    x = sde.euler_maruyama(vp, torch.full((4000, 1), x0, dtype=F64), 0.0, 1.0, n, seed.torch())
+    stats.normal_law(x[:, 0].numpy(), a * x0, v, what=f"EM paths vs EM law, {n} steps")
+    c, s2 = vp.kernel(1.0)
+    current().worst(f"|EM law - kernel| at {n} steps", abs(a * x0 - c * x0) + abs(v - s2))
+
+
+def law_of_em(vp, n):
+    h, a, v = 1.0 / n, 1.0, 0.0
+    for k in range(n):
+        beta = vp.beta(k * h)
+        a, v = a * (1 - beta * h / 2), (1 - beta * h / 2) ** 2 * v + beta * h
+    return a, v
+
+
+@claim("SDE-01")
+def test_euler_maruyama_law_converges_at_order_one():
+    vp = SDES["VP"]
+    c, s2 = vp.kernel(1.0)
+    errors = [
+        abs(law_of_em(vp, n)[1] - s2) + abs(law_of_em(vp, n)[0] - c) for n in (250, 500, 1000, 2000)
+    ]
+    ratios = [errors[i] / errors[i + 1] for i in range(3)]
+    assert all(1.8 < r < 2.2 for r in ratios), ratios
+    current().record(error_ratios_per_doubling=[round(r, 3) for r in ratios])
+
+
+@claim("SDE-02")
+def test_ddpm_tends_to_the_vp_sde_at_rate_one_over_n():
+    """beta_i = beta(i/N)/N: prod_{i<=N} (1 - beta_i) -> exp(-int_0^1 beta) = abar(1), error O(1/N)."""
+    vp = SDES["VP"]
+    exact = math.exp(-vp.integral(1.0))
+    errors = {}
+    for N in (1000, 2000, 4000, 8000, 16000):
+        betas = torch.tensor([vp.beta(i / N) / N for i in range(1, N + 1)], dtype=F64)
+        errors[N] = abs(schedules.alphas_cumprod(betas)[-1].item() - exact) / exact
+    values = list(errors.values())
+    ratios = [values[i] / values[i + 1] for i in range(len(values) - 1)]
+    assert all(1.9 < r < 2.1 for r in ratios), ratios
+    # perturbation kernel: the mean coefficient sqrt(prod) -> exp(-B/2) = c(1) of the VP kernel
+    c, _ = vp.kernel(1.0)
+    N = 16000
+    betas = torch.tensor([vp.beta(i / N) / N for i in range(1, N + 1)], dtype=F64)
+    assert abs(schedules.alphas_cumprod(betas)[-1].item() ** 0.5 - c) / c < 2 * values[-1]
+    current().record(**{f"relative error, N = {N}": f"{e:.2e}" for N, e in errors.items()})
+    current().summary = (
+        f"prod(1 - beta_i) -> exp(-int beta); the error halves per doubling of N ({values[-1]:.1e})"
+    )
+
+
+@claim("SDE-03")
+@given(t=floats(0.01, 1.0))
+def test_kernel_variances_solve_their_moment_equations(t):
+    """d s^2/dt = 2 f' s^2 + g^2 (f' = df/dx) from s^2(0) = 0, solved to rtol 1e-12, equals the
+    closed forms: VE sigma(t)^2 - sigma(0)^2, VP 1 - e^{-B}, sub-VP (1 - e^{-B})^2."""
+    for name, process in SDES.items():
+        slope = (
+            (lambda u, p=process: 0.0) if name == "VE" else (lambda u, p=process: -0.5 * p.beta(u))
+        )
+        sol = integrate.solve_ivp(lambda u, y, p=process, sl=slope: [2 * sl(u) * y[0] + p.g(u) ** 2],
+                                  (0.0, t), [0.0], rtol=1e-12, atol=1e-14)  # fmt: skip
+        closed = process.kernel(t)[1]
+        assert abs(sol.y[0, -1] - closed) <= 1e-9 * max(1.0, closed), (name, sol.y[0, -1], closed)
+    current().summary = "VE, VP, sub-VP kernel variances solve ds^2/dt = 2 f' s^2 + g^2"
+
+
+def reverse_em_law(process, score, start, n, t_end=1e-3):
+    """Law (mean, variance) of reverse EM for Gaussian data: the drift is affine in x, so each
+    step maps N(m, v) to N(m - (b0 + b1 m) h, (1 - b1 h)^2 v + g^2 h)."""
+    m, v, h = start[0], start[1], (1.0 - t_end) / n
+    for k in range(n):
+        t = 1.0 - k * h
+        b0 = sde.reverse_drift(process, score, torch.tensor([[0.0]], dtype=F64), t).item()
+        b1 = sde.reverse_drift(process, score, torch.tensor([[1.0]], dtype=F64), t).item() - b0
+        m, v = m - (b0 + b1 * m) * h, (1 - b1 * h) ** 2 * v + process.g(t) ** 2 * h
+    return m, v
+
+
+@claim("SDE-04")
+@settings(max_examples=8)
+@given(mu=floats(-2, 2), sigma=floats(0.2, 2.0), name=st.sampled_from(["VP", "sub-VP"]))
+def test_reverse_sde_law_converges_to_the_data(mu, sigma, name):
+    """Reverse EM with the exact score from p_1 down to t = 1e-3: its (Gaussian) law tends to the
+    marginal p_{1e-3} at weak order 1 (the error roughly halves when the steps double)."""
+    process = SDES[name]
+    score = score_of(process, gaussian(mu, sigma))
+    start, target = marginal(process, mu, sigma, 1.0), marginal(process, mu, sigma, 1e-3)
+    errors = [law_error(reverse_em_law(process, score, start, n), target) for n in (100, 200, 400)]
+    assert errors[2] < errors[1] < errors[0] and errors[0] / errors[2] > 3, errors
+    current().worst("reverse EM law error at 400 steps", errors[2])
+    current().summary = (
+        "the reverse SDE's EM law tends to p_0 at order 1 (VP, sub-VP, Gaussian data)"
+    )
+
+
+@claim("SDE-04")
+@statistical()
+@given(seed=seeds)
+def test_reverse_sde_generates_mixture_data(seed):
+    """1-D mixture, VP, 1000 reverse EM steps to t = 1e-3, 4000 samples: KS test against the exact
+    marginal at 1e-3 (alpha = 1e-7)."""
+    process = SDES["VP"]
+    data = oracle.isotropic_mixture(
+        [[-2.0], [1.5]], 0.4, weights=torch.tensor([0.3, 0.7], dtype=F64)
+    )
+    c1, s21 = process.kernel(1.0)
+    gen = seed.torch()
+    x0, _ = data.sample(4000, gen)
+    x1 = c1 * x0 + s21**0.5 * torch.randn(4000, 1, generator=gen, dtype=F64)
+    out = sde.reverse_euler_maruyama(process, score_of(process, data), x1, 1.0, 1e-3, 1000, gen)
+    c, s2 = process.kernel(1e-3)
+    std = (c**2 * 0.16 + s2) ** 0.5
+
+    def cdf(x):
+        return 0.3 * sps.norm.cdf(x, -2 * c, std) + 0.7 * sps.norm.cdf(x, 1.5 * c, std)
+
+    stats.ks_law(out[:, 0].numpy(), cdf, what="reverse SDE samples vs p_0")
+
+
+def ode_law(process, score, m1, v1, n, method, half=True, t_eps=1e-3):
+    drift = lambda x, t: sde.ode_drift(process, score, x, t, half)  # noqa: E731
+    return pushforward(lambda x: sde.ode_solve(drift, x, 1.0, t_eps, n, method), m1, v1)
+
+
+@claim("SDE-05.half")
+@settings(max_examples=12)
+@given(mu=floats(-2, 2), sigma=floats(0.2, 2.0), name=st.sampled_from(sorted(SDES)))
+def test_probability_flow_ode_keeps_the_marginals(mu, sigma, name):
+    """Pushing p_1 through the PF-ODE to t = 1e-3 gives p_{1e-3}: Euler's error halves and Heun's
+    quarters per doubling of the steps (order 1 and 2). Where the error is below 1e-4 from the
+    start (VP with unit-variance data: p_t barely moves) only that accuracy is checked."""
+    process = SDES[name]
+    score = score_of(process, gaussian(mu, sigma))
+    start, target = marginal(process, mu, sigma, 1.0), marginal(process, mu, sigma, 1e-3)
+    for method, order in (("euler", 1), ("heun", 2)):
+        errs = [
+            law_error(ode_law(process, score, *start, n, method), target) for n in (100, 200, 400)
+        ]
+        if errs[0] < 1e-4:
+            assert max(errs) < 1e-4, (method, errs)
+            continue
+        ratio = errs[1] / errs[2]
+        assert 2**order * 0.8 < ratio < 2**order * 1.25, (method, errs)
+    current().summary = (
+        "PF-ODE push-forward of p_1 is p_t; Euler order 1, Heun order 2 (VP, sub-VP, VE)"
+    )
+
+
+@claim(refutes="SDE-05.without-half")
+def test_ode_without_the_half_does_not_keep_the_marginals():
+    def keeps(case):
+        name, mu, sigma = case
+        process = SDES[name]
+        score = score_of(process, gaussian(mu, sigma))
+        law = ode_law(process, score, *marginal(process, mu, sigma, 1.0), 800, "heun", half=False)
+        return law_error(law, marginal(process, mu, sigma, 1e-3)) < 1e-3
+
+    cases = st.tuples(
+        st.sampled_from(sorted(SDES)), st.sampled_from([0.0, 1.0]), st.sampled_from([1.0, 0.5])
+    )
+    name, mu, sigma = refute(cases, keeps, claim="SDE-05.without-half",
+                             describe=lambda c: f"{c[0]}, data N({c[1]}, {c[2]}^2)")  # fmt: skip
+    process = SDES[name]
+    score = score_of(process, gaussian(mu, sigma))
+    law = ode_law(process, score, *marginal(process, mu, sigma, 1.0), 800, "heun", half=False)
+    current().record(pushed_variance=law[1], true_variance=marginal(process, mu, sigma, 1e-3)[1])
+    current().summary = (
+        f"{name}, data N({mu}, {sigma}^2): without the 1/2 the variance ends at {law[1]:.2e}"
+    )
+
+
+@claim("SDE-05.half")
+def test_trajectories_and_orders_figure():
+    """The report's figures: PF-ODE and reverse-SDE trajectories on 2-D mixture data, and the
+    solver-order plot; the mixture samples from the PF-ODE also pass a per-axis KS test."""
+    process = SDES["VP"]
+    data = oracle.isotropic_mixture([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.0]], 0.4)
+    score = score_of(process, data)
+    gen = torch.Generator().manual_seed(0)
+    c1, s21 = process.kernel(1.0)
+    x1 = c1 * data.sample(2000, gen)[0] + s21**0.5 * torch.randn(2000, 2, generator=gen, dtype=F64)
+    ts = np.linspace(1.0, 1e-3, 101)
+    ode_path, sde_path = [x1[:12]], [x1[:12]]
+    x_ode, x_sde = x1, x1
+    for t, t_next in zip(ts, ts[1:], strict=False):
+        x_ode = sde.ode_solve(
+            lambda x, t: sde.ode_drift(process, score, x, t), x_ode, t, t_next, 2, "heun"
+        )
+        x_sde = sde.reverse_euler_maruyama(process, score, x_sde, t, t_next, 2, gen)
+        ode_path.append(x_ode[:12])
+        sde_path.append(x_sde[:12])
+    c, s2 = process.kernel(1e-3)
+    for axis in (0, 1):
+        means = (data.means[:, axis] * c).numpy()
+        std = (c**2 * 0.16 + s2) ** 0.5
+        cdf = lambda x, m=means, sd=std: sum(sps.norm.cdf(x, mk, sd) for mk in m) / 3  # noqa: E731
+        stats.ks_law(x_ode[:, axis].numpy(), cdf, what=f"PF-ODE samples, axis {axis}")
+    ode_path, sde_path = torch.stack(ode_path).numpy(), torch.stack(sde_path).numpy()
+
+    def draw(fig):
+        ax = fig.subplots()
+        for i in range(12):
+            ax.plot(
+                ode_path[:, i, 0],
+                ode_path[:, i, 1],
+                color="C0",
+                lw=1,
+                label="PF-ODE" if i == 0 else None,
+            )
+            ax.plot(
+                sde_path[:, i, 0],
+                sde_path[:, i, 1],
+                color="C1",
+                lw=0.6,
+                alpha=0.7,
+                label="reverse SDE" if i == 0 else None,
+            )
+        ax.scatter(*(data.means.numpy().T), color="k", marker="x", label="data means")
+        ax.set_title("VP: the same 12 starting points, PF-ODE (Heun) vs reverse SDE (EM)")
+        ax.legend()
+
+    figure("sde05_trajectories", draw)
+
+    mu, sigma = 1.0, 0.5
+    g_score = score_of(process, gaussian(mu, sigma))
+    start, target = marginal(process, mu, sigma, 1.0), marginal(process, mu, sigma, 1e-3)
+    ns = [25, 50, 100, 200, 400, 800]
+    curves = {
+        m: [law_error(ode_law(process, g_score, *start, n, m), target) for n in ns]
+        for m in ("euler", "heun")
+    }
+
+    def draw_orders(fig):
+        ax = fig.subplots()
+        for m, errs in curves.items():
+            ax.loglog(ns, errs, "o-", label=f"PF-ODE, {m}")
+        ax.loglog(ns, [curves["euler"][0] * ns[0] / n for n in ns], "k:", label="slope -1")
+        ax.loglog(ns, [curves["heun"][0] * (ns[0] / n) ** 2 for n in ns], "k--", label="slope -2")
+        ax.set_xlabel("steps")
+        ax.set_ylabel("|mean error| + |variance error| at t = 1e-3")
+        ax.legend()
+
+    figure("sde_solver_order", draw_orders)
+    current().summary = (
+        "figures: trajectories (PF-ODE vs reverse SDE) and solver orders; PF-ODE samples pass KS"
+    )
+
+
+@claim("SDE-06")
+@given(a=floats(1e-4, 0.9999), seed=seeds)
+def test_score_of_the_kernel_is_minus_eps_over_std(a, seed):
+    x0, eps = torch.randn(2, 8, generator=seed.torch(), dtype=F64)
+    x_t = (a**0.5 * x0 + (1 - a) ** 0.5 * eps).requires_grad_(True)
+    log_q = (-0.5 * (x_t - a**0.5 * x0) ** 2 / (1 - a)).sum()
+    (grad,) = torch.autograd.grad(log_q, x_t)
+    # autograd forms (x_t - sqrt(a) x0)/(1 - a) from the rounded x_t: off by u (|x_t| + |x0|)/(1 - a)
+    scale = (x_t.detach().abs() + x0.abs() + eps.abs()) / (1 - a)
+    assert_close(
+        grad, -eps / (1 - a) ** 0.5, ulps=8, scale=scale, what="grad log q(x_t|x_0) + eps/sqrt(1-a)"
+    )
+    # and the oracle: its score and its eps-predictor satisfy s = -eps*/sqrt(1 - a)
+    data = oracle.isotropic_mixture([[1.0, 0.0], [-1.0, 1.0]], 0.6)
+    x = torch.randn(16, 2, generator=seed.torch(), dtype=F64).requires_grad_(True)
+    (auto,) = torch.autograd.grad(data.log_density(x, a).sum(), x)
+    closed = data.score(x.detach(), a)
+    assert_close(
+        auto,
+        closed,
+        ulps=0,
+        abs_floor=1e-9 * (1 + closed.abs()),
+        what="autograd score - closed-form score",
+    )
+    assert_close(
+        -data.eps(x.detach(), a) / (1 - a) ** 0.5,
+        closed,
+        ulps=8,
+        scale=closed.abs() + 1,
+        what="-eps*/sqrt(1-a) - score",
+    )
+    current().summary = (
+        "grad log q(x_t|x_0) = -eps/sqrt(1 - abar_t); the oracle's score = -eps*/sqrt(1 - abar_t)"
+    )
+
+
+@claim("SDE-07")
+@settings(max_examples=8)
+@given(d=st.integers(1, 3), seed=seeds)
+def test_ode_log_likelihood_is_the_exact_log_density(d, seed):
+    """Gaussian data N(mu, diag): log p_0(x_0) from the PF-ODE (Heun, exact divergence) against
+    the exact log-density. Heun's error e(n) ~ C/n^2, so e(n) ~ (LL(n/2) - LL(n))/3; the check
+    allows twice that."""
+    gen = seed.torch()
+    mu = torch.randn(d, generator=gen, dtype=F64)
+    var = 0.2 + torch.rand(d, generator=gen, dtype=F64)
+    data = oracle.GaussianMixture([1.0], mu[None], torch.diag(var)[None])
+    process = SDES["VP"]
+    score = score_of(process, data)
+    c1, s21 = process.kernel(1.0)
+    prior = lambda x: data.log_density(x, c1**2, s21)  # noqa: E731
+    x0 = mu + var.sqrt() * torch.randn(4, d, generator=gen, dtype=F64)
+    exact = data.log_density(x0, 1.0, 0.0)
+    coarse = sde.log_likelihood(process, score, prior, x0, 50)
+    fine = sde.log_likelihood(process, score, prior, x0, 100)
+    estimate = float((coarse - fine).abs().max()) / 3  # pooled over the points: one error constant
+    assert_close(
+        fine,
+        exact,
+        ulps=0,
+        abs_floor=2 * estimate + 1e-10,
+        what="ODE log-likelihood - exact log-density",
+    )
+    current().worst("largest |ODE log-likelihood - exact|", float((fine - exact).abs().max()))
+
+
+@claim("SDE-07")
+@statistical()
+@given(d=st.integers(2, 8), seed=seeds)
+def test_hutchinson_is_unbiased_and_rademacher_has_the_smaller_variance(d, seed):
+    """E[v^T J v] = tr(J) for Rademacher and Gaussian probes; the variances are exactly
+    2 sum_{i != j} S_ij^2 and 2 ||S||_F^2 (S the symmetric part), so Rademacher's is smaller."""
+    gen = seed.torch()
+    J = torch.randn(d, d, generator=gen, dtype=F64)
+    S = (J + J.T) / 2
+    var_r, var_g = 2 * (S**2).sum() - 2 * (torch.diag(S) ** 2).sum(), 2 * (S**2).sum()
+    assert var_r <= var_g
+    n = 20_000
+    rad = torch.randint(0, 2, (n, d), generator=gen).to(F64) * 2 - 1
+    gauss = torch.randn(n, d, generator=gen, dtype=F64)
+    est_r = sde.hutchinson(lambda v: v @ J.T, rad)
+    est_g = sde.hutchinson(lambda v: v @ J.T, gauss)
+    bound = float(J.abs().sum())  # |v^T J v| <= sum |J_ij| for v in {-1, 1}^d
+    stats.mean_within(
+        float(est_r.mean()),
+        float(torch.trace(J)),
+        n,
+        -bound,
+        bound,
+        what="Rademacher Hutchinson mean - tr J",
+    )
+    stats.mean_equals(est_g.numpy(), float(torch.trace(J)), what="Gaussian Hutchinson mean - tr J")
+    current().summary = (
+        "Hutchinson unbiased for both probes; Var(Rademacher) <= Var(Gaussian) (exact formulas)"
+    )
+
+
+@claim("SDE-08")
+@given(t1=floats(0.002, 80.0), t2=floats(0.002, 80.0), seed=seeds)
+def test_consistency_parametrisation(t1, t2, seed):
+    x = torch.randn(16, generator=seed.torch(), dtype=F64)
+    F = lambda x, t: torch.sin(x) * t + 3.0  # noqa: E731
+    assert torch.equal(sde.consistency_function(F, x, 0.002), x), "f(x, eps) = x exactly"
+    lo, hi = sorted((t1, t2))
+    if hi > lo:
+        skip_lo, out_lo = sde.consistency_coefficients(lo)
+        skip_hi, out_hi = sde.consistency_coefficients(hi)
+        assert skip_hi <= skip_lo and out_hi >= out_lo
+    current().summary = (
+        "c_skip(e) = 1, c_out(e) = 0 exactly; c_skip decreasing, c_out increasing for t > e"
+    )
+
+
+def test_bad_input_names_the_argument():
+    import pytest
+
+    x = torch.zeros(2, 1, dtype=F64)
+    for call, argument in [
+        (lambda: sde.VP(beta_min=0.0), "beta_min"),
+        (lambda: sde.VP(beta_max=-1.0), "beta_max"),
+        (lambda: sde.VE(sigma_min=-0.1), "sigma_min"),
+        (lambda: sde.VE(sigma_min=1.0, sigma_max=0.5), "sigma_max"),
+        (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.2, 10, None), "t1"),
+        (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.2, 0.5, 10, None), "t0"),
+        (lambda: sde.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t0"),
+        (lambda: sde.ode_solve(lambda x, t: x, x, 0.0, 1.5, 10), "t0"),
+        (lambda: sde.ode_solve(lambda x, t: x, x, 0.0, 1.0, 0), "n"),
+        (lambda: sde.ode_solve(lambda x, t: x, x, 0.0, 1.0, 4, "rk4"), "method"),
+        (lambda: sde.consistency_coefficients(0.001), "t"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^{argument}: "):
+            call()
