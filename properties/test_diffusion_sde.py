@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy import stats as sps
 
+from impl import ode
 from impl.diffusion import oracle, schedules, sde
 from properties import stats
 from properties.catalogue import claim
@@ -212,7 +213,7 @@ def test_reverse_sde_generates_mixture_data(seed):
 
 def ode_law(process, score, m1, v1, n, method, half=True, t_eps=1e-3):
     drift = lambda x, t: sde.ode_drift(process, score, x, t, half)  # noqa: E731
-    return pushforward(lambda x: sde.ode_solve(drift, x, 1.0, t_eps, n, method), m1, v1)
+    return pushforward(lambda x: ode.ode_solve(drift, x, 1.0, t_eps, n, method), m1, v1)
 
 
 @claim("SDE-05.half")
@@ -276,7 +277,7 @@ def test_trajectories_and_orders_figure():
     ode_path, sde_path = [x1[:12]], [x1[:12]]
     x_ode, x_sde = x1, x1
     for t, t_next in zip(ts, ts[1:], strict=False):
-        x_ode = sde.ode_solve(
+        x_ode = ode.ode_solve(
             lambda x, t: sde.ode_drift(process, score, x, t), x_ode, t, t_next, 2, "heun"
         )
         x_sde = sde.reverse_euler_maruyama(process, score, x_sde, t, t_next, 2, gen)
@@ -463,10 +464,10 @@ def test_bad_input_names_the_argument():
         (lambda: sde.VE(sigma_min=1.0, sigma_max=0.5), "sigma_max"),
         (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.2, 10, None), "t1"),
         (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.2, 0.5, 10, None), "t0"),
-        (lambda: sde.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t0"),
-        (lambda: sde.ode_solve(lambda x, t: x, x, 0.0, 1.5, 10), "t0"),
-        (lambda: sde.ode_solve(lambda x, t: x, x, 0.0, 1.0, 0), "n"),
-        (lambda: sde.ode_solve(lambda x, t: x, x, 0.0, 1.0, 4, "rk4"), "method"),
+        (lambda: ode.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t0"),
+        (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.5, 10), "t0"),
+        (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.0, 0), "n"),
+        (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.0, 4, "rk4"), "method"),
         (lambda: sde.consistency_coefficients(0.001), "t"),
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):

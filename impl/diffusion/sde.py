@@ -24,6 +24,8 @@ import math
 
 import torch
 
+from impl.ode import grid, solve_with_divergence
+
 F64 = torch.float64
 
 
@@ -86,19 +88,11 @@ class VE:
         return 1.0, self.sigma(t) ** 2 - self.sm**2
 
 
-def _grid(t0, t1, n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: the number of steps must be a positive integer, got {n!r}")
-    if not (0 <= min(t0, t1) and max(t0, t1) <= 1) or t0 == t1:
-        raise ValueError(f"t0: the time interval [{t0}, {t1}] must lie in [0, 1] and not be empty")
-    return torch.linspace(t0, t1, n + 1, dtype=F64).tolist()
-
-
 def euler_maruyama(sde, x, t0, t1, n, generator):
     """(1) from t0 to t1 (> t0) in n steps."""
     if t1 < t0:
         raise ValueError(f"t1: the forward SDE runs forward in time, got t0 = {t0}, t1 = {t1}")
-    ts = _grid(t0, t1, n)
+    ts = grid(t0, t1, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
         dt = t_next - t
         x = (
@@ -125,38 +119,12 @@ def reverse_euler_maruyama(sde, score, x, t1, t0, n, generator):
         raise ValueError(
             f"t0: the reverse SDE runs backwards, from t1 = {t1} down to t0, got t0 = {t0}"
         )
-    ts = _grid(t1, t0, n)
+    ts = grid(t1, t0, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
         dt = t - t_next  # > 0
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
         x = x - reverse_drift(sde, score, x, t) * dt + sde.g(t) * dt**0.5 * z
     return x
-
-
-def ode_solve(drift, x, t_start, t_end, n, method="heun"):
-    """dx/dt = drift(x, t) from t_start to t_end with n fixed steps: "euler" or "heun"."""
-    if method not in ("euler", "heun"):
-        raise ValueError(f"method: 'euler' or 'heun', got {method!r}")
-    ts = _grid(t_start, t_end, n)
-    for t, t_next in zip(ts, ts[1:], strict=False):
-        h = t_next - t
-        k1 = drift(x, t)
-        if method == "euler":
-            x = x + h * k1
-        else:
-            k2 = drift(x + h * k1, t_next)
-            x = x + h * (k1 + k2) / 2
-    return x
-
-
-def divergence_exact(drift, x, t):
-    """tr(d drift / dx) per row of x, by autograd (small d)."""
-    x = x.detach().requires_grad_(True)
-    out = drift(x, t)
-    div = torch.zeros(x.shape[0], dtype=x.dtype)
-    for i in range(x.shape[1]):
-        div = div + torch.autograd.grad(out[:, i].sum(), x, retain_graph=True)[0][:, i]
-    return div.detach()
 
 
 def hutchinson(jvp_probe, v):
@@ -167,17 +135,10 @@ def hutchinson(jvp_probe, v):
 def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0):
     """(5): log p_0(x_0) by Heun steps of the augmented ODE (x, log-density change) from t_eps to 1,
     with the exact divergence."""
-    drift = lambda x, t: ode_drift(sde, score, x, t)  # noqa: E731
-    ts = _grid(t_eps, 1.0, n)
-    x, delta = x0, torch.zeros(x0.shape[0], dtype=x0.dtype)
-    for t, t_next in zip(ts, ts[1:], strict=False):
-        h = t_next - t
-        k1, d1 = drift(x, t), divergence_exact(drift, x, t)
-        x_pred = x + h * k1
-        k2, d2 = drift(x_pred, t_next), divergence_exact(drift, x_pred, t_next)
-        x = x + h * (k1 + k2) / 2
-        delta = delta + h * (d1 + d2) / 2
-    return prior_log_density(x) + delta
+    x1, integral = solve_with_divergence(
+        lambda x, t: ode_drift(sde, score, x, t), x0, t_eps, 1.0, n
+    )
+    return prior_log_density(x1) + integral
 
 
 def consistency_coefficients(t, sigma_data=0.5, eps=0.002):

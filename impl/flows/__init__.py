@@ -1,0 +1,1 @@
+"""Flows: normalizing flows with coupling layers, continuous normalizing flows, flow matching."""
