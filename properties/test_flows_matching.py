@@ -144,8 +144,10 @@ def test_gaussian_path_field_and_straight_ot_trajectories(seed, t, sigma_min):
             for i in range(psi.numel())
         ]
     )
-    da = float(torch.pi / 2 * torch.cos(torch.pi * tt / 2))
-    sig, dsig = float((1 - a**2) ** 0.5), -float(a) * da / max(float((1 - a**2) ** 0.5), 1e-300)
+    a_value = float(a.detach())
+    da = float(torch.pi / 2 * torch.cos(torch.pi * tt.detach() / 2))
+    sig = (1 - a_value**2) ** 0.5
+    dsig = -a_value * da / max(sig, 1e-300)
     if sig > 1e-3:
         u_vp = matching.conditional_field(
             psi_vp.detach(), x1, t, float(a) * x1, da * x1, sig, dsig
