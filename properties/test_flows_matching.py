@@ -150,7 +150,7 @@ def test_gaussian_path_field_and_straight_ot_trajectories(seed, t, sigma_min):
     dsig = -a_value * da / max(sig, 1e-300)
     if sig > 1e-3:
         u_vp = matching.conditional_field(
-            psi_vp.detach(), x1, t, float(a) * x1, da * x1, sig, dsig
+            psi_vp.detach(), x1, t, a_value * x1, da * x1, sig, dsig
         ).flatten()
         assert_close(u_vp, d_vp, ulps=64, scale=(x0.abs() + x1.abs()).flatten() * (1 + abs(dsig) / sig),
                      what="VP-like path: u_t(psi_t|x1) - d psi_t/dt")  # fmt: skip
