@@ -165,6 +165,8 @@ def test_bad_input_names_the_argument():
         (lambda: coupling.realnvp(2, 0), "n_layers"),
         (lambda: coupling.AffineCoupling(torch.tensor([0.5, 1.0])), "mask"),
         (lambda: coupling.Permutation(torch.tensor([0, 0])), "perm"),
+        (lambda: coupling.realnvp(3)(torch.zeros(2, 2, dtype=F64)), "x"),
+        (lambda: coupling.realnvp(3).inverse(torch.zeros(4, dtype=F64)), "x"),
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):
             call()

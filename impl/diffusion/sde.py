@@ -15,6 +15,9 @@ likelihoods (Song et al. 2021; seed article 3). t runs in [0, 1]; x has shape (n
                        log p_0(x_0) = log p_1(x_1) + int_0^1 div(drift)(x_t, t) dt
     Hutchinson: div = E[v^T J v] for probes with E[v v^T] = I (Rademacher or Gaussian); with
     symmetric part S of J, Var(Rademacher) = 2 sum_{i != j} S_ij^2 <= Var(Gaussian) = 2 ||S||_F^2.
+(7) predictor-corrector: each reverse EM step (predictor) followed by a Langevin step
+    x <- x + e score + sqrt(2 e) z with e = 2 (snr mean|z| / mean|score|)^2, norms averaged over the
+    batch (corrector, Song et al. 2021).
 (6) consistency-model parametrisation: f(x, t) = c_skip(t) x + c_out(t) F(x, t),
     c_skip = s_d^2 / ((t - e)^2 + s_d^2), c_out = s_d (t - e) / sqrt(s_d^2 + t^2), s_d = 0.5,
     e = 0.002: f(x, e) = x exactly.
@@ -24,7 +27,7 @@ import math
 
 import torch
 
-from impl.ode import grid, solve_with_divergence
+from impl.ode import divergence_exact, divergence_hutchinson, grid, solve_with_divergence
 
 F64 = torch.float64
 
@@ -132,13 +135,42 @@ def hutchinson(jvp_probe, v):
     return (v * jvp_probe(v)).sum(-1)
 
 
-def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0):
+def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0, generator=None, probe=None):
     """(5): log p_0(x_0) by Heun steps of the augmented ODE (x, log-density change) from t_eps to 1,
-    with the exact divergence."""
-    x1, integral = solve_with_divergence(
-        lambda x, t: ode_drift(sde, score, x, t), x0, t_eps, 1.0, n
-    )
+    with the exact divergence, or Hutchinson's estimate when probe is "rademacher" or "gaussian"
+    (one fixed probe per point for the whole path)."""
+    divergence = divergence_exact
+    if probe is not None:
+        if probe not in ("rademacher", "gaussian"):
+            raise ValueError(f"probe: 'rademacher' or 'gaussian', got {probe!r}")
+        v = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+        v = torch.sign(v) if probe == "rademacher" else v
+
+        def divergence(drift, x, t):
+            return divergence_hutchinson(drift, x, t, v)
+
+    def drift(x, t):
+        return ode_drift(sde, score, x, t)
+
+    x1, integral = solve_with_divergence(drift, x0, t_eps, 1.0, n, divergence)
     return prior_log_density(x1) + integral
+
+
+def predictor_corrector(sde, score, x, t1, t0, n, generator, snr=0.16):
+    """(7) from t1 down to t0 in n predictor steps, one corrector step after each."""
+    if not snr > 0:
+        raise ValueError(f"snr: must be > 0, got {snr!r}")
+    ts = grid(t1, t0, n)
+    for t, t_next in zip(ts, ts[1:], strict=False):
+        dt = t - t_next
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x = x - reverse_drift(sde, score, x, t) * dt + sde.g(t) * dt**0.5 * z
+        s = score(x, t_next)
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        # one step size from batch-averaged norms (per-sample norms blow up where the score vanishes)
+        eps = 2 * (snr * z.norm(dim=-1).mean() / s.norm(dim=-1).mean().clamp_min(1e-12)) ** 2
+        x = x + eps * s + (2 * eps) ** 0.5 * z
+    return x
 
 
 def consistency_coefficients(t, sigma_data=0.5, eps=0.002):

@@ -35,11 +35,17 @@ class AffineCoupling(torch.nn.Module):
         free = 1 - self.mask
         return self.scale * torch.tanh(s) * free, t * free
 
+    def _check(self, x):
+        if x.ndim != 2 or x.shape[1] != self.mask.numel():
+            raise ValueError(f"x: expected shape (n, {self.mask.numel()}), got {tuple(x.shape)}")
+
     def forward(self, x):
+        self._check(x)
         s, t = self._st(x * self.mask)
         return x * self.mask + (1 - self.mask) * (x * torch.exp(s) + t), s.sum(-1)
 
     def inverse(self, y):
+        self._check(y)
         s, t = self._st(y * self.mask)
         return y * self.mask + (1 - self.mask) * (y - t) * torch.exp(-s), -s.sum(-1)
 
@@ -69,7 +75,13 @@ class Flow(torch.nn.Module):
         super().__init__()
         self.layers = torch.nn.ModuleList(layers)
 
+    def _check(self, x):
+        d = next((m.mask.numel() for m in self.layers if isinstance(m, AffineCoupling)), None)
+        if x.ndim != 2 or (d is not None and x.shape[1] != d):
+            raise ValueError(f"x: expected shape (n, {d}), got {tuple(x.shape)}")
+
     def forward(self, x):
+        self._check(x)
         logdet = torch.zeros(x.shape[0], dtype=x.dtype)
         for layer in self.layers:
             x, ld = layer(x)
@@ -77,6 +89,7 @@ class Flow(torch.nn.Module):
         return x, logdet
 
     def inverse(self, z):
+        self._check(z)
         logdet = torch.zeros(z.shape[0], dtype=z.dtype)
         for layer in reversed(self.layers):
             z, ld = layer.inverse(z)
