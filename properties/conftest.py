@@ -124,3 +124,9 @@ def rl(pytestconfig):
 def diffusion(pytestconfig):
     """The diffusion samplers under test (family `diffusion`)."""
     return _adapter(pytestconfig, "diffusion")
+
+
+@pytest.fixture(scope="session")
+def attention(pytestconfig):
+    """The attention implementation under test (family `attention`)."""
+    return _adapter(pytestconfig, "attention")

@@ -41,3 +41,9 @@ def register():
 def statistical():
     """Settings for a property whose every example is a Monte Carlo experiment."""
     return settings(max_examples=STATISTICAL_EXAMPLES[active()])
+
+
+def costly():
+    """Settings for a property whose every example is a costly measurement (as many examples
+    as a statistical property)."""
+    return settings(max_examples=STATISTICAL_EXAMPLES[active()])

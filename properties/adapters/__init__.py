@@ -18,6 +18,7 @@ FAMILIES = {
     "sa": "properties.adapters.sa",
     "rl": "properties.adapters.rl",
     "diffusion": "properties.adapters.diffusion",
+    "attention": "properties.adapters.attention",
 }
 
 

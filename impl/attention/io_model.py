@@ -1,0 +1,41 @@
+"""IO model of attention: numbers moved between slow memory (HBM) and a fast memory (SRAM) of M
+numbers, counted by running the loops of FlashAttention's Algorithms 0 and 1 (Dao et al. 2022).
+
+Standard attention (Algorithm 0), N tokens, head dim d:
+    read Q, K, write S = Q K^T;  read S, write P = softmax(S);  read P, V, write O = P V
+    reads 2Nd + N^2 + N^2 + Nd,  writes N^2 + N^2 + Nd,  total 4Nd + 4N^2 = Theta(Nd + N^2).
+Tiled attention (Algorithm 1), blocks B_c = ceil(M / 4d) keys and B_r = min(B_c, d) queries:
+    write O, l, m (Nd + 2N); for each of T_c = ceil(N / B_c) key blocks read K_j, V_j, and for
+    each query block read Q_i, O_i, l_i, m_i and write O_i, l_i, m_i:
+    total 3Nd + 2N + T_c (3Nd + 4N) = Theta(N^2 d^2 / M) for d <= M <= Nd.
+"""
+
+from impl._checks import positive_int
+
+
+def standard(N, d):
+    """(reads, writes) of Algorithm 0."""
+    N, d = positive_int("N", N), positive_int("d", d)
+    return 2 * N * d + 2 * N * N + N * d, 2 * N * N + N * d
+
+
+def tiled(N, d, M):
+    """(reads, writes) of Algorithm 1, counted over its key blocks (ragged last block included).
+    B_r = min(B_c, d) sizes the query blocks so that they fit in M; the count does not depend on it."""
+    N, d, M = positive_int("N", N), positive_int("d", d), positive_int("M", M)
+    if M < 4 * d:
+        raise ValueError(f"M: fast memory of {M} numbers cannot hold one row of Q, K, V, O (4d)")
+    B_c = -(-M // (4 * d))
+    reads, writes = 0, N * d + 2 * N
+    for j0 in range(0, N, B_c):
+        reads += 2 * (min(j0 + B_c, N) - j0) * d  # K_j, V_j
+        # the inner loop's query blocks (B_r rows each, the last one ragged) cover the N rows once
+        reads += N * (2 * d + 2)  # Q_i, O_i, l_i, m_i
+        writes += N * (d + 2)  # O_i, l_i, m_i
+    return reads, writes
+
+
+def tiled_closed_form(N, d, M):
+    """Total of Algorithm 1 in closed form: 3Nd + 2N + T_c (3Nd + 4N), T_c = ceil(N / B_c)."""
+    T_c = -(-N // -(-M // (4 * d)))
+    return 3 * N * d + 2 * N + T_c * (3 * N * d + 4 * N)

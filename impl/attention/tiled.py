@@ -1,0 +1,205 @@
+"""Tiled attention (FlashAttention, Dao et al. 2022; FlashAttention-2, Dao 2023; seed article 11).
+
+Forward, for a block of queries Q_i and each block of keys/values K_j, V_j in turn:
+    S = scale * Q_i K_j^T,   m' = max(m, rowmax S),   P = exp(S - m')
+    l' = e^{m - m'} l + rowsum P,   A' = e^{m - m'} A + P V_j          (A: unnormalised output)
+and at the end O_i = A / l, L_i = m + log l (the logsumexp of the row). Only one (B_q x B_k) block
+of scores exists at a time: extra memory O(N d + B_q B_k) instead of O(N^2).
+
+Backward by recomputation from (Q, K, V, O, L) and dO, block by block:
+    D = rowsum(dO * O),  S = scale * Q_i K_j^T,  P = exp(S - L),  dV_j += P^T dO_i,
+    dP = dO_i V_j^T,  dS = P * (dP - D),  dQ_i += scale dS K_j,  dK_j += scale dS^T Q_i.
+
+Shapes and conventions are those of impl.attention.reference (bottom-right causal alignment; a
+query that sees no key gets O = 0, L = -inf and zero gradients). Blocks above the causal diagonal
+are skipped, only blocks crossing it are masked. float16 and bfloat16 inputs are computed with
+float32 blocks and accumulators; O is returned in the input dtype, L in float32, and the backward
+keeps the float32 O for D (from the rounded O, D loses the cancellation in dP - D).
+
+`varlen_attention` runs packed sequences (cu_seqlens, block-diagonal attention) sequence by
+sequence on (total, H, d) tensors, the layout of flash_attn_varlen_func.
+"""
+
+import math
+
+import torch
+
+from impl._checks import positive_int
+from impl.attention.reference import check
+
+BLOCK_Q = 256
+BLOCK_K = 256
+
+
+def attention(q, k, v, causal=False, key_padding_mask=None, scale=None, block_q=BLOCK_Q,
+              block_k=BLOCK_K):  # fmt: skip
+    """(O, L): O differentiable through the recomputing backward, L = logsumexp per row."""
+    _check(q, k, v, key_padding_mask, block_q, block_k)
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    o, lse = _Tiled.apply(q, k, v, causal, key_padding_mask, scale, block_q, block_k)
+    return o, lse
+
+
+def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
+    """The forward loop; returns (O, L) in the accumulator dtype (float32, or float64)."""
+    B, H, n_q, _ = q.shape
+    n_k, acc_dtype = k.shape[2], _accumulator(q.dtype)
+    o = torch.empty(B, H, n_q, v.shape[-1], dtype=acc_dtype)
+    lse = torch.empty(B, H, n_q, dtype=acc_dtype)
+    for i0 in range(0, n_q, block_q):
+        i1 = min(i0 + block_q, n_q)
+        qi = q[:, :, i0:i1].to(acc_dtype) * scale
+        m = torch.full((B, H, i1 - i0, 1), -torch.inf, dtype=acc_dtype)
+        l = torch.zeros(B, H, i1 - i0, 1, dtype=acc_dtype)
+        a = torch.zeros(B, H, i1 - i0, v.shape[-1], dtype=acc_dtype)
+        for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
+            s = qi @ k[:, :, j0:j1].to(acc_dtype).transpose(-2, -1)
+            if mask is not None:
+                s.masked_fill_(~mask, -torch.inf)
+            m_new = torch.maximum(m, s.amax(-1, keepdim=True))
+            m_safe = torch.where(m_new == -torch.inf, 0.0, m_new)
+            p = s.sub_(m_safe).exp_()
+            alpha = rescale(m, m_safe)
+            l = l.mul_(alpha).add_(p.sum(-1, keepdim=True))
+            a = a.mul_(alpha).add_(p @ v[:, :, j0:j1].to(acc_dtype))
+            m = m_new
+        seen = l > 0
+        o[:, :, i0:i1] = torch.where(seen, a / torch.where(seen, l, 1.0), 0.0)
+        lse[:, :, i0:i1] = torch.where(seen, m + torch.log(torch.where(seen, l, 1.0)), -torch.inf)[
+            ..., 0
+        ]
+    return o, lse
+
+
+def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, block_k):
+    """(dQ, dK, dV) by recomputing P block by block from L."""
+    n_q, n_k, acc_dtype = q.shape[2], k.shape[2], _accumulator(q.dtype)
+    dq = torch.zeros(q.shape, dtype=acc_dtype)
+    dk = torch.zeros(k.shape, dtype=acc_dtype)
+    dv = torch.zeros(v.shape, dtype=acc_dtype)
+    lse_safe = torch.where(lse == -torch.inf, torch.inf, lse)[..., None]  # unseen rows: P = 0
+    for i0 in range(0, n_q, block_q):
+        i1 = min(i0 + block_q, n_q)
+        qi = q[:, :, i0:i1].to(acc_dtype)
+        doi = do[:, :, i0:i1].to(acc_dtype)
+        d_i = delta(doi, o[:, :, i0:i1].to(acc_dtype))
+        for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
+            kj, vj = k[:, :, j0:j1].to(acc_dtype), v[:, :, j0:j1].to(acc_dtype)
+            s = (qi * scale) @ kj.transpose(-2, -1)
+            if mask is not None:
+                s.masked_fill_(~mask, -torch.inf)
+            p = s.sub_(lse_safe[:, :, i0:i1]).exp_()
+            dv[:, :, j0:j1] += p.transpose(-2, -1) @ doi
+            ds = p.mul_((doi @ vj.transpose(-2, -1)).sub_(d_i))
+            dq[:, :, i0:i1] += (ds @ kj).mul_(scale)
+            dk[:, :, j0:j1] += (ds.transpose(-2, -1) @ qi).mul_(scale)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+
+
+def rescale(m, m_new):
+    """e^{m - m'}: the factor that moves a running sum and accumulator from max m to max m'."""
+    return torch.exp(m - m_new)
+
+
+def delta(do, o):
+    """D = rowsum(dO * O) = rowsum(dP * P): the softmax backward's row correction."""
+    return (do * o).sum(-1, keepdim=True)
+
+
+class _Tiled(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, causal, key_padding_mask, scale, block_q, block_k):
+        with torch.no_grad():
+            o, lse = forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k)
+        ctx.save_for_backward(q, k, v, o, lse)  # O in float32 for low-precision inputs: exact D
+        ctx.args = (causal, key_padding_mask, scale, block_q, block_k)
+        ctx.mark_non_differentiable(lse)
+        return o.to(q.dtype), lse
+
+    @staticmethod
+    def backward(ctx, do, _dlse):
+        q, k, v, o, lse = ctx.saved_tensors
+        with torch.no_grad():
+            dq, dk, dv = backward(q, k, v, o, lse, do, *ctx.args)
+        return dq, dk, dv, None, None, None, None, None
+
+
+def _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
+    """(j0, j1, mask or None) for the key blocks the query rows i0:i1 can see.
+
+    Causal (bottom-right): row i sees keys j <= i + n_k - n_q, so blocks with j0 beyond the last
+    row's limit are skipped and a mask is built only where the block crosses the diagonal."""
+    shift = n_k - n_q
+    stop = min(n_k, i1 - 1 + shift + 1) if causal else n_k
+    for j0 in range(0, max(stop, 0), block_k):
+        j1 = min(j0 + block_k, n_k)
+        mask = None
+        if causal and j1 - 1 > i0 + shift:
+            rows = torch.arange(i0, i1)[:, None] + shift
+            mask = torch.arange(j0, j1)[None, :] <= rows
+        if key_padding_mask is not None:
+            keep = key_padding_mask[:, None, None, j0:j1]
+            mask = keep if mask is None else mask & keep
+        yield j0, j1, mask
+
+
+def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None,
+                     block_q=BLOCK_Q, block_k=BLOCK_K):  # fmt: skip
+    """Packed sequences: q (total_q, H, d), k and v (total_k, H, d); sequence s is rows
+    cu_seqlens_q[s]:cu_seqlens_q[s+1] of q and cu_seqlens_k[s]:cu_seqlens_k[s+1] of k and v, and
+    attends only within itself. Returns (O (total_q, H, d_v), L (H, total_q))."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 3:
+            raise ValueError(f"{name}: expected a 3-D tensor (total, H, d) in varlen mode")
+    cu_q = _cu_seqlens("cu_seqlens_q", cu_seqlens_q, q.shape[0])
+    cu_k = _cu_seqlens("cu_seqlens_k", cu_seqlens_k, k.shape[0])
+    if len(cu_q) != len(cu_k):
+        raise ValueError(
+            f"cu_seqlens_k: {len(cu_k) - 1} sequences, but cu_seqlens_q has {len(cu_q) - 1}"
+        )
+    outs, lses = [], []
+    for s in range(len(cu_q) - 1):
+        (q0, q1), (k0, k1) = cu_q[s : s + 2], cu_k[s : s + 2]
+        if q1 == q0:
+            continue
+        if k1 == k0:
+            raise ValueError(f"cu_seqlens_k: sequence {s} has queries but no keys")
+        qs, ks, vs = (t[a:b].transpose(0, 1)[None] for t, a, b in ((q, q0, q1), (k, k0, k1),
+                                                                     (v, k0, k1)))  # fmt: skip
+        o, lse = attention(qs, ks, vs, causal, None, scale, block_q, block_k)
+        outs.append(o[0].transpose(0, 1))
+        lses.append(lse[0])
+    if not outs:
+        return q.new_zeros(0, q.shape[1], v.shape[-1]), q.new_zeros(q.shape[1], 0)
+    return torch.cat(outs), torch.cat(lses, dim=-1)
+
+
+def _cu_seqlens(name, cu, total):
+    cu = torch.as_tensor(cu)
+    if cu.ndim != 1 or cu.numel() < 2 or cu.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"{name}: expected a 1-D integer tensor of at least 2 offsets")
+    cu = cu.tolist()
+    if cu[0] != 0:
+        raise ValueError(f"{name}: must start at 0, got {cu[0]}")
+    if any(b < a for a, b in zip(cu, cu[1:], strict=False)):
+        raise ValueError(f"{name}: offsets must not decrease, got {cu}")
+    if cu[-1] != total:
+        raise ValueError(f"{name}: ends at {cu[-1]} but there are {total} tokens")
+    return cu
+
+
+def _check(q, k, v, key_padding_mask, block_q, block_k):
+    check(q, k, v)
+    positive_int("block_q", block_q)
+    positive_int("block_k", block_k)
+    if key_padding_mask is not None:
+        B, n_k = k.shape[0], k.shape[2]
+        if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != (B, n_k):
+            raise ValueError(
+                f"key_padding_mask: expected a bool tensor of shape ({B}, {n_k}), got "
+                f"{key_padding_mask.dtype} {tuple(key_padding_mask.shape)}"
+            )
+
+
+def _accumulator(dtype):
+    return torch.float64 if dtype == torch.float64 else torch.float32
