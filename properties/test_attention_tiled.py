@@ -4,6 +4,7 @@ that --target attention=sdpa-math (or sdpa-flash) runs torch's SDPA through the 
 
 import math
 
+import pytest
 import torch
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
@@ -293,3 +294,33 @@ def test_low_precision_error_at_most_twice_naive_in_the_same_dtype(attention, p,
         assert err <= 3 * err_naive + floor, (
             f"d{name} error {err:.3e} > 3 x naive {err_naive:.3e} + {floor:.1e}"
         )
+
+
+def test_bad_input_names_the_argument():
+    x = torch.zeros(1, 2, 4, 8)
+    packed = torch.zeros(6, 2, 8)
+    cu = torch.tensor([0, 2, 6], dtype=torch.int32)
+    for call, argument in [
+        (lambda: tiled.attention(x, torch.zeros(1, 2, 4, 5), x), "k"),
+        (lambda: tiled.attention(x, x[:, :, :0], x[:, :, :0]), "k"),
+        (lambda: tiled.attention(x, x, x[:, :, :3]), "v"),
+        (lambda: tiled.attention(x[0], x, x), "q"),
+        (lambda: tiled.attention(x, x, x, block_q=0), "block_q"),
+        (lambda: tiled.attention(x, x, x, block_k=-4), "block_k"),
+        (lambda: tiled.attention(x, x, x, key_padding_mask=torch.ones(1, 3, dtype=torch.bool)),
+         "key_padding_mask"),
+        (lambda: tiled.attention(x, x, x, key_padding_mask=torch.ones(1, 4)), "key_padding_mask"),
+        (lambda: tiled.varlen_attention(packed, packed, packed, cu + 1, cu), "cu_seqlens_q"),
+        (lambda: tiled.varlen_attention(packed, packed, packed, cu, cu.flip(0)), "cu_seqlens_k"),
+        (lambda: tiled.varlen_attention(packed, packed, packed, cu, cu[:2]), "cu_seqlens_k"),
+        (lambda: tiled.varlen_attention(packed, packed, packed, cu.float(), cu), "cu_seqlens_q"),
+        (lambda: tiled.varlen_attention(packed, packed, packed, torch.tensor([0, 6]), cu),
+         "cu_seqlens_k"),
+        (lambda: tiled.varlen_attention(x, x, x, cu, cu), "q"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()
+    with pytest.raises(TypeError, match="mixed dtypes"):
+        tiled.attention(x, x.double(), x)
+    with pytest.raises(TypeError, match="floating"):
+        tiled.attention(x.long(), x.long(), x.long())
