@@ -1,4 +1,4 @@
-"""Peak memory of a call, measured from torch's CPU allocator.
+"""Peak memory of a call, measured from torch's CPU allocator (used by properties and benchmarks).
 
 torch.profiler with profile_memory=True records every allocation and free of the CPU allocator
 with the running total of allocated bytes ("Total Allocated" in the trace's [memory] events). The
