@@ -38,14 +38,14 @@ def extra_bytes(N, H, d, block, backward, implementation, causal=False):
 
 def linear_bound(N, H, d, block):
     """Bytes tiled attention may hold (float32, d_v = d), forward and backward together.
-    Per token and head: O (d), L (1), dQ, dK, dV (3d), the backward's copy of L (1) and its mask
-    (1/4 byte): at most 4d + 3 numbers. Per head, independent of N: the (block x block) scores
-    and, in the backward, dP and the contiguous copy a matmul makes of a transposed block
-    (3 block^2, measured at the peak), and per block row q_i, dO_i, the accumulator, m, l, D
-    and row temporaries (< block (3d + 16)). Shared by the heads: a causal block's boolean mask
-    (block^2 bytes) and its int64 row and column indices (16 block). 64 bytes of alignment for
-    each of < 32 buffers."""
-    per_head = N * (4 * d + 3) + 3 * block * block + block * (3 * d + 16)
+    Per token and head: O (d), L (1), dQ, dK, dV (3d), the row-major copies K^T, V^T (2d), the
+    backward's copy of L (1) and its mask (1/4 byte): at most 6d + 3 numbers. Per head,
+    independent of N: the (block x block) scores and, in the backward, dP and the contiguous copy
+    a matmul makes of a transposed block (3 block^2, measured at the peak), and per block row
+    q_i, dO_i, dQ_i, the accumulator, m, l, D and row temporaries (< block (4d + 16)). Shared by
+    the heads: a causal block's boolean mask (block^2 bytes) and its int64 row and column indices
+    (16 block). 64 bytes of alignment for each of < 32 buffers."""
+    per_head = N * (6 * d + 3) + 3 * block * block + block * (4 * d + 16)
     return 4 * H * per_head + block * block + 16 * block + 32 * 64
 
 
@@ -54,10 +54,10 @@ def linear_bound(N, H, d, block):
 @given(H=st.integers(1, 3), d=st.integers(1, 40), block=st.sampled_from([32, 64]),
        causal=st.booleans(), backward=st.booleans())  # fmt: skip
 def test_tiled_extra_memory_is_linear_in_N_and_naive_is_quadratic(H, d, block, causal, backward):
-    """Measured peak extra bytes at N = 2, 4, 8 blocks: tiled within linear_bound; naive at least
-    one float32 N x N matrix per head, which exceeds linear_bound at 8 blocks (d <= 40): the
+    """Measured peak extra bytes at N = 2, 4, 16 blocks: tiled within linear_bound; naive at least
+    one float32 N x N matrix per head, which exceeds linear_bound at 16 blocks (d <= 40): the
     bound rejects an implementation that materialises the scores."""
-    for N in (2 * block, 4 * block, 8 * block):
+    for N in (2 * block, 4 * block, 16 * block):
         used = extra_bytes(N, H, d, block, backward, "tiled", causal)
         current().worst("tiled extra bytes / linear bound", used / linear_bound(N, H, d, block))
         assert used <= linear_bound(N, H, d, block), f"N = {N}: {used} bytes"

@@ -46,6 +46,7 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
     n_k, acc_dtype = k.shape[2], _accumulator(q.dtype)
     o = torch.empty(B, H, n_q, v.shape[-1], dtype=acc_dtype)
     lse = torch.empty(B, H, n_q, dtype=acc_dtype)
+    k_t = k.to(acc_dtype).transpose(-2, -1).contiguous()  # K^T once: row-major blocks for S
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
         qi = q[:, :, i0:i1].to(acc_dtype) * scale
@@ -53,7 +54,7 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
         l = torch.zeros(B, H, i1 - i0, 1, dtype=acc_dtype)
         a = torch.zeros(B, H, i1 - i0, v.shape[-1], dtype=acc_dtype)
         for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
-            s = qi @ k[:, :, j0:j1].to(acc_dtype).transpose(-2, -1)
+            s = qi @ k_t[..., j0:j1]
             if mask is not None:
                 s.masked_fill_(~mask, -torch.inf)
             m_new = torch.maximum(m, s.amax(-1, keepdim=True))
@@ -74,25 +75,28 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
 def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, block_k):
     """(dQ, dK, dV) by recomputing P block by block from L."""
     n_q, n_k, acc_dtype = q.shape[2], k.shape[2], _accumulator(q.dtype)
-    dq = torch.zeros(q.shape, dtype=acc_dtype)
+    dq = torch.empty(q.shape, dtype=acc_dtype)
     dk = torch.zeros(k.shape, dtype=acc_dtype)
     dv = torch.zeros(v.shape, dtype=acc_dtype)
+    k_t = k.to(acc_dtype).transpose(-2, -1).contiguous()  # K^T, V^T once: row-major blocks
+    v_t = v.to(acc_dtype).transpose(-2, -1).contiguous()
     lse_safe = torch.where(lse == -torch.inf, torch.inf, lse)[..., None]  # unseen rows: P = 0
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
-        qi = q[:, :, i0:i1].to(acc_dtype)
+        qi = q[:, :, i0:i1].to(acc_dtype) * scale
         doi = do[:, :, i0:i1].to(acc_dtype)
         d_i = delta(doi, o[:, :, i0:i1].to(acc_dtype))
+        dq_i = torch.zeros_like(qi)
         for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
-            kj, vj = k[:, :, j0:j1].to(acc_dtype), v[:, :, j0:j1].to(acc_dtype)
-            s = (qi * scale) @ kj.transpose(-2, -1)
+            s = qi @ k_t[..., j0:j1]
             if mask is not None:
                 s.masked_fill_(~mask, -torch.inf)
             p = s.sub_(lse_safe[:, :, i0:i1]).exp_()
             dv[:, :, j0:j1] += p.transpose(-2, -1) @ doi
-            ds = p.mul_((doi @ vj.transpose(-2, -1)).sub_(d_i))
-            dq[:, :, i0:i1] += (ds @ kj).mul_(scale)
-            dk[:, :, j0:j1] += (ds.transpose(-2, -1) @ qi).mul_(scale)
+            ds = p.mul_((doi @ v_t[..., j0:j1]).sub_(d_i))
+            dq_i += ds @ k[:, :, j0:j1].to(acc_dtype)
+            dk[:, :, j0:j1] += ds.transpose(-2, -1) @ qi  # qi carries the scale
+        dq[:, :, i0:i1] = dq_i.mul_(scale)
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
