@@ -1,11 +1,18 @@
 """Suite-wide pytest wiring: Hypothesis profiles, the `claim` marker and its validation, evidence
 collection, failure classification for the audit, the statistical budget, and --target."""
 
+import os
+
 import pytest
+import torch
 
 from properties import adapters, catalogue, evidence, profiles, stats
 
 profiles.register()
+# Triton fixes its mode when first imported, which torch may do on the way (torch.nn.attention.bias
+# imports it): without a GPU the kernel must run in Triton's interpreter.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 TARGETS = pytest.StashKey[dict]()
 
 
