@@ -1,8 +1,10 @@
 """Attention on the CPU, side by side: our tiled attention (impl/attention/tiled.py) against
 torch's scaled_dot_product_attention (its C++ CPU flash kernel) and naive attention, float32,
 batch 1, 8 heads, d = 64. Forward and forward + backward times; tracked GFLOP/s of the forward
-(4 N^2 d per head) and exact peak extra bytes of the forward from torch's allocator; peakmem_ is
-asv's whole-process max RSS. Naive forward + backward at N = 8192 (about 10 GB) is not run.
+(4 N^2 d per head) and forward + backward seconds, each the best of 3 after a warm-up (asv's
+--quick times a single call); exact peak extra bytes of the forward from torch's allocator;
+peakmem_ is asv's whole-process max RSS. Naive forward + backward at N = 8192 (about 10 GB) is
+not run.
 
 GPUAttention (skipped without CUDA): the Triton forward against SDPA's flash backend, bf16,
 batch 4, 16 heads, d = 128; benchmarks/gpu_attention.py is the one-shot script with checks.
@@ -24,7 +26,9 @@ IMPLEMENTATIONS = {
 }
 
 
-class CPUAttention:
+class _Problem:
+    """Inputs and the calls timed; benchmark classes add the time_/peakmem_/track_ methods."""
+
     params = (list(IMPLEMENTATIONS), [512, 1024, 2048, 4096, 8192])
     param_names = ["implementation", "N"]
     timeout = 600
@@ -33,19 +37,21 @@ class CPUAttention:
         g = torch.Generator().manual_seed(0)
         self.q, self.k, self.v, self.do = (torch.randn(1, H, N, D, generator=g) for _ in range(4))
         self.f = IMPLEMENTATIONS[implementation]
+        warm = torch.randn(1, H, 256, D, generator=g)  # one-time initialisation out of the timing
+        self.f(warm, warm, warm)
 
     def forward(self):
         with torch.no_grad():
             return self.f(self.q, self.k, self.v)
 
-    def time_forward(self, implementation, N):
-        self.forward()
-
-    def time_forward_backward(self, implementation, N):
-        if implementation == "naive" and N > 4096:
-            raise NotImplementedError  # about 10 GB of saved scores and probabilities
+    def forward_backward(self):
         q, k, v = (t.detach().requires_grad_() for t in (self.q, self.k, self.v))
         self.f(q, k, v).backward(self.do)
+
+
+class CPUAttention(_Problem):
+    def time_forward(self, implementation, N):
+        self.forward()
 
     def peakmem_forward(self, implementation, N):
         self.forward()
@@ -61,6 +67,28 @@ class CPUAttention:
         return peak_extra_bytes(self.forward)[0] / 2**20
 
     track_forward_extra_mib.unit = "MiB"
+
+
+class CPUAttentionBackward(_Problem):
+    """Forward + backward; naive at N = 8192 (about 10 GB of saved scores) is not run."""
+
+    def setup(self, implementation, N):
+        if implementation == "naive" and N > 4096:
+            raise NotImplementedError("naive forward + backward at N = 8192 needs about 10 GB")
+        super().setup(implementation, N)
+
+    def time_forward_backward(self, implementation, N):
+        self.forward_backward()
+
+    def peakmem_forward_backward(self, implementation, N):
+        self.forward_backward()
+
+    def track_forward_backward_seconds(self, implementation, N):
+        """Best of 3 after a warm-up (asv --quick times one call)."""
+        self.forward_backward()
+        return min(_seconds(self.forward_backward) for _ in range(3))
+
+    track_forward_backward_seconds.unit = "s"
 
 
 class GPUAttention:
