@@ -1,0 +1,240 @@
+"""Gradient checkpointing (seed article 2; Chen et al. 2016; Griewank & Walther 2000).
+
+A chain of n layers, x_i = f_i(x_{i-1}), y = x_n. Backprop through f_i needs f_i's saved tensors,
+which exist only if f_i ran with gradients on x_{i-1}. A plan trades stored activations for
+recomputed layer evaluations (a = bytes of one activation x_i, b = bytes one layer saves):
+
+  store_all        keep everything:                          peak n b,       n evaluations
+  segments(k)      keep only x_0, x_k, x_2k, ... (checkpoint); in the backward recompute each
+                   segment from its input with gradients and backprop through it:
+                   peak max_j [(j + 1) a + len_j b] over segments j = 0..S-1 (S = ceil(n / k)),
+                   2n evaluations; S + k is smallest near k = sqrt(n)
+  recompute_all    keep x_0 only; for i = n..1 recompute x_{i-1} from x_0 without gradients, then
+                   run f_i with them:                         peak a + b,     n + n (n + 1) / 2
+  revolve(s)       at most s stored activations besides x_0: backprop [0, n) = choose m, advance
+                   to x_m without gradients (m evaluations), backprop [m, n) with s - 1, then [0, m)
+                   with s; m from the dynamic programme T(n, s) = min_m m + T(n - m, s - 1)
+                   + T(m, s), T(1, s) = 1, T(n, 0) = n (n + 1) / 2 (recompute_all). With
+                   s = ceil(log2 n) this is O(log n) memory for O(n log n) evaluations.
+  bisection        revolve's recursion with m = floor(n / 2) and unlimited s: log2 n activations.
+
+`checkpoint(fn, *args)` is one segment: it saves only the inputs, and in the backward it runs fn
+again with the random state of the forward restored (CPU, and CUDA when initialised), so dropout
+draws the same mask; `preserve_rng_state=False` shows why that matters. Like torch's reentrant
+checkpoint, parameter gradients are accumulated into .grad by the inner backward.
+
+`SavedBytes` counts the bytes saved for backward (saved_tensors_hooks; each storage once, while it
+is alive), plus the activations the recursive plans hold between recomputations, and `Chain`
+counts layer evaluations, so plans are checked exactly, not by RSS.
+"""
+
+import functools
+import math
+
+import torch
+
+
+def checkpoint(fn, *args, preserve_rng_state=True):
+    return _Checkpoint.apply(fn, preserve_rng_state, *args)
+
+
+class _Checkpoint(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, fn, preserve_rng_state, *args):
+        ctx.fn, ctx.preserve = fn, preserve_rng_state
+        if preserve_rng_state:
+            ctx.cpu_state = torch.get_rng_state()
+            ctx.cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        ctx.save_for_backward(*args)
+        with torch.no_grad():
+            return fn(*args)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        args = [a.detach().requires_grad_(a.requires_grad) for a in ctx.saved_tensors]
+        devices = list(range(len(ctx.cuda_states))) if ctx.preserve else []
+        with torch.random.fork_rng(devices=devices, enabled=ctx.preserve):
+            if ctx.preserve:
+                torch.set_rng_state(ctx.cpu_state)
+                for device, state in zip(devices, ctx.cuda_states, strict=True):
+                    torch.cuda.set_rng_state(state, device)
+            with torch.enable_grad():
+                out = ctx.fn(*args)
+        torch.autograd.backward(out, grads)
+        return (None, None, *(a.grad if a.requires_grad else None for a in args))
+
+
+class Chain(torch.nn.Module):
+    """n blocks x -> x + tanh(W x + b) (optionally with dropout), counting layer evaluations."""
+
+    def __init__(self, n, width, dropout=0.0, dtype=torch.float64, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(width, width, dtype=dtype)
+                                          for _ in range(n))  # fmt: skip
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) / math.sqrt(width))
+        self.dropout = dropout
+        self.evaluations = 0
+
+    def __len__(self):
+        return len(self.layers)
+
+    def layer(self, i, x):
+        """f_{i+1} (0-based i): one counted evaluation."""
+        self.evaluations += 1
+        h = torch.tanh(self.layers[i](x))
+        if self.dropout:
+            h = torch.nn.functional.dropout(h, self.dropout, training=True)
+        return x + h
+
+    def run(self, x, a, b):
+        """x_b from x_a through layers a..b-1."""
+        for i in range(a, b):
+            x = self.layer(i, x)
+        return x
+
+
+def store_all(chain, x):
+    return chain.run(x, 0, len(chain))
+
+
+def segments(chain, x, k):
+    """Checkpoint every segment of k layers (the last may be shorter)."""
+    n = len(chain)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"k: segment length must be an integer in [1, {n}], got {k!r}")
+    for a in range(0, n, k):
+        x = checkpoint(functools.partial(chain.run, a=a, b=min(a + k, n)), x)
+    return x
+
+
+def sqrt_segments(chain, x):
+    return segments(chain, x, max(1, round(math.sqrt(len(chain)))))
+
+
+def recompute_all(chain, x):
+    return _Recursive.apply(chain, 0, x, *chain.parameters())
+
+
+def revolve(chain, x, s):
+    """At most s stored activations besides x_0, with the fewest evaluations (the DP above)."""
+    if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+        raise ValueError(f"s: number of stored activations must be an integer >= 0, got {s!r}")
+    return _Recursive.apply(chain, s, x, *chain.parameters())
+
+
+def bisection(chain, x):
+    return _Recursive.apply(chain, None, x, *chain.parameters())
+
+
+@functools.cache
+def cost(n, s):
+    """(T(n, s), best first split m): evaluations to backprop n layers from their stored input with
+    s further stored activations (s = None: unlimited, bisection)."""
+    if n == 1:
+        return 1, None
+    if s is None:
+        m = n // 2
+        return m + cost(n - m, None)[0] + cost(m, None)[0], m
+    if s == 0:
+        return n * (n + 1) // 2, None
+    return min((m + cost(n - m, s - 1)[0] + cost(m, s)[0], m) for m in range(1, n))
+
+
+class _Recursive(torch.autograd.Function):
+    """Forward without gradients (stores x_0 only); backward by the recursion of revolve."""
+
+    @staticmethod
+    def forward(ctx, chain, s, x, *params):
+        ctx.chain, ctx.s = chain, s
+        ctx.save_for_backward(x)
+        with torch.no_grad():
+            return chain.run(x, 0, len(chain))
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        dx = _backprop(ctx.chain, 0, len(ctx.chain), x.detach(), dy, ctx.s)
+        return (None, None, dx, *(None for _ in ctx.chain.parameters()))
+
+
+def _backprop(chain, a, b, x_a, dy, s):
+    """dL/dx_a from dL/dx_b; parameter gradients accumulate into .grad."""
+    n = b - a
+    if n == 1:
+        with torch.enable_grad():
+            x = x_a.detach().requires_grad_()
+            torch.autograd.backward(chain.layer(a, x), dy)
+        return x.grad
+    if s == 0:  # recompute_all: x_{i} from x_a for each layer, last first
+        for i in range(b - 1, a - 1, -1):
+            with torch.no_grad():
+                x_i = chain.run(x_a, a, i)
+            dy = _backprop(chain, i, i + 1, x_i, dy, 0)
+        return dy
+    m = cost(n, s)[1]
+    with torch.no_grad():
+        x_m = chain.run(x_a, a, a + m)
+    held = _hold(x_m)  # a stored activation, counted by an active SavedBytes
+    dy = _backprop(chain, a + m, b, x_m, dy, None if s is None else s - 1)
+    del x_m, held
+    return _backprop(chain, a, a + m, x_a, dy, s)
+
+
+_ACTIVE = []  # SavedBytes contexts in use, innermost last
+
+
+def _hold(t):
+    """Count a checkpoint that a plan keeps outside autograd's saved tensors, while it is held."""
+    return _ACTIVE[-1]._pack(t) if _ACTIVE else t
+
+
+class SavedBytes:
+    """Bytes saved for backward inside the context: `live` now, `peak` so far. Each storage is
+    counted once while any saved reference to it is alive; tensors in `exclude` (parameters) are
+    not activations and are not counted."""
+
+    def __init__(self, exclude=()):
+        self.exclude = {p.untyped_storage().data_ptr() for p in exclude}
+        self.refs, self.live, self.peak = {}, 0, 0
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+
+    def __enter__(self):
+        self._hooks.__enter__()
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _ACTIVE.remove(self)
+        return self._hooks.__exit__(*exc)
+
+    def _pack(self, t):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in self.exclude:
+            return t
+        count, nbytes = self.refs.get(ptr, (0, t.untyped_storage().nbytes()))
+        if count == 0:
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+        self.refs[ptr] = (count + 1, nbytes)
+        return _Saved(t, ptr, self)
+
+    @staticmethod
+    def _unpack(saved):
+        return saved if isinstance(saved, torch.Tensor) else saved.tensor
+
+    def _release(self, ptr):
+        count, nbytes = self.refs[ptr]
+        self.refs[ptr] = (count - 1, nbytes)
+        if count == 1:
+            self.live -= nbytes
+
+
+class _Saved:
+    def __init__(self, tensor, ptr, owner):
+        self.tensor, self.ptr, self.owner = tensor, ptr, owner
+
+    def __del__(self):
+        self.owner._release(self.ptr)
