@@ -115,18 +115,26 @@ def sqrt_segments(chain, x):
 
 
 def recompute_all(chain, x):
-    return _Recursive.apply(chain, 0, x, *chain.parameters())
+    return _recursive(chain, x, 0)
 
 
 def revolve(chain, x, s):
     """At most s stored activations besides x_0, with the fewest evaluations (the DP above)."""
     if isinstance(s, bool) or not isinstance(s, int) or s < 0:
         raise ValueError(f"s: number of stored activations must be an integer >= 0, got {s!r}")
-    return _Recursive.apply(chain, s, x, *chain.parameters())
+    return _recursive(chain, x, s)
 
 
 def bisection(chain, x):
-    return _Recursive.apply(chain, None, x, *chain.parameters())
+    return _recursive(chain, x, None)
+
+
+def _recursive(chain, x, s):
+    if chain.dropout:
+        raise ValueError(
+            "chain: the recursive plans do not replay random state; use segments() with dropout"
+        )
+    return _Recursive.apply(chain, s, x, *chain.parameters())
 
 
 @functools.cache

@@ -1,0 +1,223 @@
+"""CKPT-01..CKPT-06: gradient checkpointing plans on a chain of layers (impl/training/checkpoint.py),
+with exact counts of saved bytes (saved-tensor hooks) and of layer evaluations."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from impl.training import checkpoint as ck
+from properties.catalogue import claim
+from properties.evidence import current, figure
+from properties.strategies import seeds
+
+F64 = torch.float64
+BATCH = 3
+
+
+def run(plan, n, width, seed, dropout=0.0, rng_seed=0, **kw):
+    """Gradients (input first, then parameters), peak saved bytes and layer evaluations of one
+    forward and backward of `plan` on a fresh chain."""
+    chain = ck.Chain(n, width, dropout=dropout, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(BATCH, width, generator=g, dtype=F64).requires_grad_()
+    dy = torch.randn(BATCH, width, generator=g, dtype=F64)  # dL/dy: nothing saved for a loss
+    torch.manual_seed(rng_seed)
+    with ck.SavedBytes(exclude=chain.parameters()) as saved:
+        plan(chain, x, **kw).backward(dy)
+    assert saved.live == 0, "saved tensors outlived the backward"
+    return [x.grad, *(p.grad for p in chain.parameters())], saved.peak, chain.evaluations
+
+
+PLANS = {
+    "segments": lambda chain, x, k: ck.segments(chain, x, min(k, len(chain))),
+    "sqrt_segments": lambda chain, x, k: ck.sqrt_segments(chain, x),
+    "recompute_all": lambda chain, x, k: ck.recompute_all(chain, x),
+    "revolve": lambda chain, x, k: ck.revolve(chain, x, k),
+    "bisection": lambda chain, x, k: ck.bisection(chain, x),
+}
+
+
+@claim("CKPT-01")
+@pytest.mark.parametrize("plan", PLANS)
+@given(n=st.integers(1, 12), width=st.integers(1, 6), k=st.integers(1, 6), seed=seeds)
+def test_gradients_are_bit_identical_to_store_all(plan, n, width, k, seed):
+    grads, _, _ = run(lambda c, x: ck.store_all(c, x), n, width, seed)
+    grads_plan, _, _ = run(PLANS[plan], n, width, seed, k=k)
+    for g, g_plan in zip(grads, grads_plan, strict=True):
+        assert torch.equal(g, g_plan)
+    current().summary = (
+        "input and parameter gradients bit-identical (float64, CPU) for segments, sqrt(n), "
+        "recompute-all, revolve and bisection plans, and for torch.utils.checkpoint"
+    )
+
+
+def unit_bytes(width):
+    """a = bytes of one activation (BATCH x width float64); a layer saves b = 2a (the Linear's
+    input and tanh's output)."""
+    a = BATCH * width * 8
+    return a, 2 * a
+
+
+@claim("CKPT-02")
+@given(n=st.integers(2, 8), k=st.integers(1, 4), seed=seeds)
+def test_dropout_needs_the_random_state_restored(n, k, seed):
+    """With dropout, checkpointed gradients equal store-all's when the recomputation restores the
+    forward's random state, and differ when it does not (negative control)."""
+    k = min(k, n)
+    restored = lambda c, x: ck.segments(c, x, k)  # noqa: E731
+    grads, _, _ = run(lambda c, x: ck.store_all(c, x), n, 4, seed, dropout=0.5)
+    same, _, _ = run(restored, n, 4, seed, dropout=0.5)
+    assert all(torch.equal(a, b) for a, b in zip(grads, same, strict=True))
+
+    def not_restored(chain, x):
+        for a in range(0, n, k):
+            f = lambda x, a=a: chain.run(x, a, min(a + k, n))  # noqa: E731
+            x = ck.checkpoint(f, x, preserve_rng_state=False)
+        return x
+
+    differ, _, _ = run(not_restored, n, 4, seed, dropout=0.5)
+    assert any(not torch.equal(a, b) for a, b in zip(grads, differ, strict=True))
+
+
+@claim("CKPT-03")
+@given(n=st.integers(1, 40), width=st.integers(1, 5))
+def test_store_all_is_linear_and_recompute_all_is_constant_memory_quadratic_time(n, width):
+    a, b = unit_bytes(width)
+    _, peak, evaluations = run(lambda c, x: ck.store_all(c, x), n, width, 0)
+    assert (peak, evaluations) == (n * b, n)
+    _, peak, evaluations = run(PLANS["recompute_all"], n, width, 0, k=1)
+    # x_0 and one layer's saved tensors (for layer 1 its input is x_0 itself: a + b - a)
+    assert peak == (a + b if n > 1 else b)
+    assert evaluations == n + n * (n + 1) // 2
+
+
+def segment_peak(n, k, a, b):
+    """Segments j = 0..S-1 are recomputed last first; while segment j is, the inputs of segments
+    0..j are stored and its len_j layers save len_j b, sharing one activation with its input."""
+    lengths = [min(k, n - s) for s in range(0, n, k)]
+    return max(j * a + L * b for j, L in enumerate(lengths))
+
+
+@claim("CKPT-04")
+@given(n=st.integers(1, 40), k=st.integers(1, 40), width=st.integers(1, 5))
+def test_segments_store_about_k_plus_n_over_k_for_one_extra_forward(n, k, width):
+    k = min(k, n)
+    a, b = unit_bytes(width)
+    _, peak, evaluations = run(PLANS["segments"], n, width, 0, k=k)
+    assert peak == segment_peak(n, k, a, b)
+    assert evaluations == 2 * n  # the forward, and one recomputation of every layer
+
+
+@claim("CKPT-04")
+def test_best_segment_length_is_near_sqrt_n_figure():
+    """The k minimising segment_peak (a + b per layer... with b = 2a here) lies within a factor
+    2 of sqrt(n a / b), the minimiser of n a / k + k b; measured peaks for n = 16, 64, 256."""
+    a, b = unit_bytes(4)
+    best = {}
+    for n in (16, 64, 256):
+        peaks = {k: segment_peak(n, k, a, b) for k in range(1, n + 1)}
+        k_star = min(peaks, key=peaks.get)
+        best[n] = (k_star, peaks[k_star] / (n * b))
+        assert math.sqrt(n * a / b) / 2 <= k_star <= 2 * math.sqrt(n * a / b)
+    _, measured, _ = run(PLANS["sqrt_segments"], 64, 4, 0, k=1)
+    assert measured == segment_peak(64, 8, a, b)
+    current().record(**{f"n={n}: best k, peak / store-all": v for n, v in best.items()})
+
+    def draw(fig):
+        ax = fig.subplots()
+        ns = [4, 8, 16, 32, 64, 128, 256]
+        ax.loglog(ns, [n * b for n in ns], "o-", label="store all (n b)")
+        ax.loglog(ns, [segment_peak(n, max(1, round(math.sqrt(n))), a, b) for n in ns], "o-",
+                  label="segments, k = sqrt(n)")  # fmt: skip
+        ax.loglog(ns, [(1 + math.ceil(math.log2(n))) * a + b for n in ns], "o-",
+                  label="bisection bound (1 + log2 n) a + b")  # fmt: skip
+        ax.loglog(ns, [a + b] * len(ns), "o-", label="recompute all (a + b)")
+        ax.set(xlabel="n layers", ylabel="peak saved bytes (batch 3, width 4, float64)",
+               title="CKPT-03/04/05: memory against n per plan")  # fmt: skip
+        ax.legend(fontsize=7)
+
+    figure("ckpt_memory_vs_n", draw)
+
+
+@claim("CKPT-05")
+@given(n=st.integers(1, 64), width=st.integers(1, 3))
+def test_bisection_is_log_memory_for_n_log_n_evaluations(n, width):
+    a, b = unit_bytes(width)
+    _, peak, evaluations = run(PLANS["bisection"], n, width, 0, k=1)
+    depth = math.ceil(math.log2(n)) if n > 1 else 0
+    assert peak <= (1 + depth) * a + b
+    assert evaluations == n + ck.cost(n, None)[0]
+    assert ck.cost(n, None)[0] - n <= n * depth // 2 + n  # recomputation O(n log n)
+
+
+def binomial_steps(n, c):
+    """Griewank's minimal number of forward steps to reverse n steps with c checkpoints:
+    r n - C(c + r, c + 1)... written as r n - beta(c + 1, r - 1), beta(c, r) = C(c + r, c), with
+    r the smallest integer such that beta(c, r) >= n."""
+    r = 0
+    while math.comb(c + r, c) < n:
+        r += 1
+    return r * n - math.comb(c + 1 + r - 1, c + 1)
+
+
+@claim("CKPT-05")
+@given(n=st.integers(1, 80), s=st.integers(1, 7), width=st.integers(1, 3))
+def test_revolve_dynamic_programme_equals_the_binomial_optimum(n, s, width):
+    """T(n, s) - n (recomputations beyond the one gradient evaluation per layer) equals Griewank's
+    closed form with s + 1 checkpoints (x_0 included); the run uses exactly n + T(n, s)
+    evaluations and at most (1 + s) a + b saved bytes."""
+    assert ck.cost(n, s)[0] - n == binomial_steps(n, s + 1)
+    if n <= 30:
+        a, b = unit_bytes(width)
+        _, peak, evaluations = run(PLANS["revolve"], n, width, 0, k=s)
+        assert evaluations == n + ck.cost(n, s)[0]
+        assert peak <= (1 + s) * a + b
+
+
+@claim("CKPT-06")
+@given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=4), seed=seeds)
+def test_gradient_accumulation(sizes, seed):
+    """A token-level loss on micro-batches of `sizes` tokens. Equal sizes: accumulating
+    mean_m / M equals the full batch's mean gradient. Any sizes: accumulating sum_m / N_total
+    does; with unequal sizes mean_m / M does not (when the per-token gradients differ)."""
+    g = seed.torch()
+    w = torch.randn(3, dtype=F64, requires_grad=True)
+    batches = [(torch.randn(n, 3, generator=g, dtype=F64), torch.randn(n, generator=g, dtype=F64))
+               for n in sizes]  # fmt: skip
+    loss = lambda x, y: (x @ w - y) ** 2  # noqa: E731  per-token losses
+    full = torch.autograd.grad(torch.cat([loss(x, y) for x, y in batches]).mean(), w)[0]
+    n_total, M = sum(sizes), len(sizes)
+    by_sum = sum(torch.autograd.grad(loss(x, y).sum() / n_total, w)[0] for x, y in batches)
+    by_mean = sum(torch.autograd.grad(loss(x, y).mean() / M, w)[0] for x, y in batches)
+    # float64: sums of at most 24 terms of size |full|-ish, reordered: 64 u relative slack
+    tol = 64 * 2.0**-53 * (1 + full.abs().max()) * n_total
+    assert torch.allclose(by_sum, full, rtol=0, atol=float(tol))
+    if len(set(sizes)) == 1:
+        assert torch.allclose(by_mean, full, rtol=0, atol=float(tol))
+
+
+@claim("CKPT-06")
+def test_negative_control_mean_of_micro_batch_means_with_unequal_token_counts():
+    w = torch.tensor([1.0, -2.0], dtype=F64, requires_grad=True)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=F64)
+    y = torch.tensor([0.0, 0.0, 5.0], dtype=F64)
+    loss = lambda i: (x[i] @ w - y[i]) ** 2  # noqa: E731
+    full = torch.autograd.grad(loss(slice(0, 3)).mean(), w)[0]
+    by_mean = sum(torch.autograd.grad(loss(s).mean() / 2, w)[0] for s in (slice(0, 1), slice(1, 3)))
+    assert not torch.allclose(by_mean, full)
+    current().record(full_batch_gradient=full.tolist(), mean_of_micro_means=by_mean.tolist())
+
+
+def test_bad_input_names_the_argument():
+    chain, x = ck.Chain(4, 2), torch.zeros(1, 2, dtype=F64)
+    for call, argument in [
+        (lambda: ck.segments(chain, x, 0), "k"),
+        (lambda: ck.segments(chain, x, 5), "k"),
+        (lambda: ck.revolve(chain, x, -1), "s"),
+        (lambda: ck.revolve(ck.Chain(3, 2, dropout=0.1), x, 1), "chain"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()
