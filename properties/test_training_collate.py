@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from impl.attention import reference, tiled
 from impl.training import collate, lm
 from properties.catalogue import claim
-from properties.evidence import current
+from properties.evidence import current, figure
 from properties.strategies import seeds
 from properties.tolerances import assert_close
 
@@ -210,6 +210,10 @@ def test_unpadded_flops_scale_with_real_tokens(lengths):
     n_real = sum(lengths)
     assert counts["unpadded"] == n_real * per_token + attention(sum(L * L for L in lengths))
     assert counts["padded"] == B * T * per_token + attention(B * T * T)
+    current().summary = (
+        "counted FLOPs (FlopCounterMode): unpadded = real tokens x per-token + attention "
+        "sum L_i^2, padded = B T x per-token + B T^2; measured speed-up in the figure"
+    )
 
 
 def test_bad_input_names_the_argument():
@@ -226,3 +230,57 @@ def test_bad_input_names_the_argument():
     ]:  # fmt: skip
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
+
+
+@claim("PACK-06")
+def test_speedup_against_padding_fraction_figure():
+    """Forward + backward of a float32 LM (d = 64, 4 heads, 2 layers, vocab 256) on 8 rows of
+    T = 512 with padding fractions 0.25, 0.5, 0.75 (row lengths drawn around the mean): the ideal
+    speed-up is the counted FLOP ratio padded / unpadded; the measured one is in the figure."""
+    model = lm.TinyLM(vocab=256, d=64, heads=4, layers=2, dtype=torch.float32)
+    B, T = 8, 512
+    rows = {}
+    for f in (0.25, 0.5, 0.75):
+        g = torch.Generator().manual_seed(0)
+        mean = (1 - f) * T
+        lengths = (mean * (0.5 + torch.rand(B, generator=g))).clamp(1, T).long()
+        lengths[0] = T  # the longest row sets T
+        lengths = (lengths * (B * mean / lengths.sum())).round().clamp(1, T).long()
+        mask = (torch.arange(T)[None] < lengths[:, None]).long()
+        ids = torch.randint(0, 256, (B, T), generator=g)
+        flops = {}
+        for name, run in (("padded", model.forward_padded), ("unpadded", model.forward_unpadded)):
+            with FlopCounterMode(display=False) as counter:
+                run(ids, mask).sum().backward()
+            flops[name] = counter.get_total_flops()
+        rows[f] = (1 - float(mask.float().mean()), flops["padded"] / flops["unpadded"], ids, mask)
+        assert flops["padded"] / flops["unpadded"] >= 1 / (1 - rows[f][0])  # token-wise share
+    current().record(**{f"padding {v[0]:.2f}: FLOP ratio padded/unpadded": v[1]
+                        for v in rows.values()})  # fmt: skip
+
+    def draw(fig):
+        import time
+
+        def seconds(run, ids, mask):
+            run(ids, mask).sum().backward()  # warm-up
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                run(ids, mask).sum().backward()
+                best = min(best, time.perf_counter() - t0)
+            return best
+
+        measured = [seconds(model.forward_padded, ids, mask) / seconds(model.forward_unpadded, ids, mask)
+                    for _, _, ids, mask in rows.values()]  # fmt: skip
+        fractions = [v[0] for v in rows.values()]
+        ax = fig.subplots()
+        ax.plot(fractions, [v[1] for v in rows.values()], "o--", label="ideal: FLOP ratio")
+        ax.plot(fractions, [1 / (1 - p) for p in fractions], ":", label="1 / (1 - padding)")
+        ax.plot(fractions, measured, "o-", label="measured (this CPU)")
+        ax.set(xlabel="padding fraction", ylabel="speed-up of padding removal",
+               title="PACK-06: forward + backward, 8 x 512 tokens, float32")  # fmt: skip
+        ax.legend()
+        current().record(**{f"padding {p:.2f}: measured speed-up": m
+                            for p, m in zip(fractions, measured, strict=True)})  # fmt: skip
+
+    figure("pack06_speedup", draw)
