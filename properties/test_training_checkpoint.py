@@ -91,12 +91,13 @@ def test_store_all_is_linear_and_recompute_all_is_constant_memory_quadratic_time
     _, peak, evaluations = run(PLANS["recompute_all"], n, width, 0, k=1)
     # x_0 and one layer's saved tensors (for layer 1 its input is x_0 itself: a + b - a)
     assert peak == (a + b if n > 1 else b)
-    assert evaluations == n + n * (n + 1) // 2
+    assert evaluations == n * (n + 1) // 2  # the forward advances to x_{n-1} and tapes f_n
 
 
 def segment_peak(n, k, a, b):
-    """Segments j = 0..S-1 are recomputed last first; while segment j is, the inputs of segments
-    0..j are stored and its len_j layers save len_j b, sharing one activation with its input."""
+    """Segments j = 0..S-1 are backpropagated last first (the last one stored, the others
+    recomputed); then the inputs of segments 0..j are stored and segment j's len_j layers save
+    len_j b, one activation of which is its input (counted once): j a + len_j b."""
     lengths = [min(k, n - s) for s in range(0, n, k)]
     return max(j * a + L * b for j, L in enumerate(lengths))
 
@@ -108,7 +109,8 @@ def test_segments_store_about_k_plus_n_over_k_for_one_extra_forward(n, k, width)
     a, b = unit_bytes(width)
     _, peak, evaluations = run(PLANS["segments"], n, width, 0, k=k)
     assert peak == segment_peak(n, k, a, b)
-    assert evaluations == 2 * n  # the forward, and one recomputation of every layer
+    last = n - (n - 1) // k * k
+    assert evaluations == 2 * n - last  # the forward, and one recomputation of all but the last
 
 
 @claim("CKPT-04")
@@ -149,8 +151,8 @@ def test_bisection_is_log_memory_for_n_log_n_evaluations(n, width):
     _, peak, evaluations = run(PLANS["bisection"], n, width, 0, k=1)
     depth = math.ceil(math.log2(n)) if n > 1 else 0
     assert peak <= (1 + depth) * a + b
-    assert evaluations == n + ck.cost(n, None)[0]
-    assert ck.cost(n, None)[0] - n <= n * depth // 2 + n  # recomputation O(n log n)
+    assert evaluations == ck.cost(n, None)[0]  # the forward sweep included
+    assert evaluations - n <= n * depth // 2  # advances beyond one per layer: O(n log n)
 
 
 def binomial_steps(n, c):
@@ -166,15 +168,30 @@ def binomial_steps(n, c):
 @claim("CKPT-05")
 @given(n=st.integers(1, 80), s=st.integers(1, 7), width=st.integers(1, 3))
 def test_revolve_dynamic_programme_equals_the_binomial_optimum(n, s, width):
-    """T(n, s) - n (recomputations beyond the one gradient evaluation per layer) equals Griewank's
-    closed form with s + 1 checkpoints (x_0 included); the run uses exactly n + T(n, s)
-    evaluations and at most (1 + s) a + b saved bytes."""
+    """T(n, s) - n (evaluations beyond the one taped evaluation per layer) equals Griewank's
+    closed form with s + 1 checkpoints (x_0 included); the run, forward sweep included, uses
+    exactly T(n, s) evaluations and at most (1 + s) a + b saved bytes."""
     assert ck.cost(n, s)[0] - n == binomial_steps(n, s + 1)
     if n <= 30:
         a, b = unit_bytes(width)
         _, peak, evaluations = run(PLANS["revolve"], n, width, 0, k=s)
-        assert evaluations == n + ck.cost(n, s)[0]
+        assert evaluations == ck.cost(n, s)[0]
         assert peak <= (1 + s) * a + b
+
+
+@claim("CKPT-05")
+@given(n=st.integers(1, 40), k=st.integers(1, 40), width=st.integers(1, 3))
+def test_optimal_plan_is_no_worse_than_segments_or_revolve_at_equal_memory(n, k, width):
+    """Budget s = the peak of segments(k) in activations, less x_0 and one layer's tape: the
+    optimal plan fits in it and evaluates no more layers than segments(k) or revolve(s)."""
+    k = min(k, n)
+    a, b = unit_bytes(width)
+    s = max(0, segment_peak(n, k, a, b) // a - 1 - b // a)
+    _, peak, evaluations = run(lambda c, x: ck.optimal(c, x, s), n, width, 0)
+    assert evaluations == ck.cost(n, s, ck.Chain.TAPE)[0]
+    assert peak <= segment_peak(n, k, a, b) and peak <= (1 + s) * a + b
+    assert evaluations <= 2 * n - (n - (n - 1) // k * k)
+    assert evaluations <= ck.cost(n, s)[0]
 
 
 @claim("CKPT-06")

@@ -6,17 +6,24 @@ recomputed layer evaluations (a = bytes of one activation x_i, b = bytes one lay
 
   store_all        keep everything:                          peak n b,       n evaluations
   segments(k)      keep only x_0, x_k, x_2k, ... (checkpoint); in the backward recompute each
-                   segment from its input with gradients and backprop through it:
-                   peak max_j [(j + 1) a + len_j b] over segments j = 0..S-1 (S = ceil(n / k)),
-                   2n evaluations; S + k is smallest near k = sqrt(n)
+                   segment from its input with gradients and backprop through it; the last
+                   segment, whose backward comes first, is not checkpointed (as in torch's
+                   checkpoint_sequential): peak max_j [j a + len_j b] over segments j = 0..S-1
+                   (S = ceil(n / k); a segment's first layer saves its stored input, counted once),
+                   2n - len_{S-1} evaluations; S a + k b is smallest near k = sqrt(n a / b)
   recompute_all    keep x_0 only; for i = n..1 recompute x_{i-1} from x_0 without gradients, then
-                   run f_i with them:                         peak a + b,     n + n (n + 1) / 2
+                   run f_i with them (the forward does i = n): peak a + b,    n (n + 1) / 2
   revolve(s)       at most s stored activations besides x_0: backprop [0, n) = choose m, advance
                    to x_m without gradients (m evaluations), backprop [m, n) with s - 1, then [0, m)
                    with s; m from the dynamic programme T(n, s) = min_m m + T(n - m, s - 1)
-                   + T(m, s), T(1, s) = 1, T(n, 0) = n (n + 1) / 2 (recompute_all). With
+                   + T(m, s), T(1, s) = 1, T(n, 0) = n (n + 1) / 2 (recompute_all); the first
+                   path of the recursion is the forward sweep, so the run costs T(n, s) in all,
+                   Griewank's optimum (n reverse steps + t(n, s + 1) forward steps). With
                    s = ceil(log2 n) this is O(log n) memory for O(n log n) evaluations.
   bisection        revolve's recursion with m = floor(n / 2) and unlimited s: log2 n activations.
+  optimal(s)       revolve's programme where a sub-chain of n layers may also be taped whole (cost
+                   n) when its saved tensors fit revolve's bound, n b <= (1 + s) a + b: it includes
+                   segments and revolve, so it is never worse than either at the same memory.
 
 `checkpoint(fn, *args)` is one segment: it saves only the inputs, and in the backward it runs fn
 again with the random state of the forward restored (CPU, and CUDA when initialised), so dropout
@@ -65,7 +72,10 @@ class _Checkpoint(torch.autograd.Function):
 
 
 class Chain(torch.nn.Module):
-    """n blocks x -> x + tanh(W x + b) (optionally with dropout), counting layer evaluations."""
+    """n blocks x -> x + tanh(W x + b) (optionally with dropout), counting layer evaluations.
+    A layer saves TAPE = 2 activations for its backward: the Linear's input and tanh's output."""
+
+    TAPE = 2
 
     def __init__(self, n, width, dropout=0.0, dtype=torch.float64, seed=0):
         super().__init__()
@@ -101,13 +111,15 @@ def store_all(chain, x):
 
 
 def segments(chain, x, k):
-    """Checkpoint every segment of k layers (the last may be shorter)."""
+    """Checkpoint every segment of k layers but the last (which may be shorter): its backward
+    comes first, so it is run with gradients at once rather than recomputed."""
     n = len(chain)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
         raise ValueError(f"k: segment length must be an integer in [1, {n}], got {k!r}")
-    for a in range(0, n, k):
-        x = checkpoint(functools.partial(chain.run, a=a, b=min(a + k, n)), x)
-    return x
+    last = (n - 1) // k * k
+    for a in range(0, last, k):
+        x = checkpoint(functools.partial(chain.run, a=a, b=a + k), x)
+    return chain.run(x, last, n)
 
 
 def sqrt_segments(chain, x):
@@ -129,52 +141,93 @@ def bisection(chain, x):
     return _recursive(chain, x, None)
 
 
-def _recursive(chain, x, s):
+def optimal(chain, x, s):
+    """Fewest evaluations within s activations besides x_0 when, unlike revolve, a sub-chain may
+    be taped whole (its layers' saved tensors kept, chain.TAPE activations per layer)."""
+    if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+        raise ValueError(f"s: memory budget in activations must be an integer >= 0, got {s!r}")
+    return _recursive(chain, x, s, chain.TAPE)
+
+
+def _recursive(chain, x, s, tape=None):
     if chain.dropout:
         raise ValueError(
             "chain: the recursive plans do not replay random state; use segments() with dropout"
         )
-    return _Recursive.apply(chain, s, x, *chain.parameters())
+    return _Recursive.apply(chain, (s, tape), x, *chain.parameters())
 
 
 @functools.cache
-def cost(n, s):
+def cost(n, s, tape=None):
     """(T(n, s), best first split m): evaluations to backprop n layers from their stored input with
-    s further stored activations (s = None: unlimited, bisection)."""
+    s further stored activations (s = None: unlimited, bisection). With `tape` (activations one
+    layer saves), n layers may also be taped whole, m = 0, at cost n, when their n tape
+    activations (the first is the stored input) fit revolve's bound (1 + s) + tape."""
     if n == 1:
         return 1, None
+    if tape is not None and (n - 1) * tape <= s + 1:
+        return n, 0
     if s is None:
         m = n // 2
         return m + cost(n - m, None)[0] + cost(m, None)[0], m
     if s == 0:
         return n * (n + 1) // 2, None
-    return min((m + cost(n - m, s - 1)[0] + cost(m, s)[0], m) for m in range(1, n))
+    return min((m + cost(n - m, s - 1, tape)[0] + cost(m, s, tape)[0], m) for m in range(1, n))
 
 
 class _Recursive(torch.autograd.Function):
-    """Forward without gradients (stores x_0 only); backward by the recursion of revolve."""
+    """The recursion's first path runs in the forward: it advances to the split points, holding
+    them (the checkpoints of revolve's forward sweep), and tapes the last sub-chain with gradients
+    (recompute-all: only its last layer). The backward finishes the recursion from there, so a
+    plan costs exactly cost(n, s, tape) evaluations, the forward included."""
 
     @staticmethod
-    def forward(ctx, chain, s, x, *params):
-        ctx.chain, ctx.s = chain, s
+    def forward(ctx, chain, plan, x, *params):
+        s, tape = plan
+        n, a = len(chain), 0
+        spine = [(0, x.detach(), s, x)]  # (start, activation, budget, what keeps it counted)
+        while n - a > 1 and s != 0 and cost(n - a, s, tape)[1] != 0:
+            m = cost(n - a, s, tape)[1]
+            x_m = chain.run(spine[-1][1], a, a + m)
+            a, s = a + m, None if s is None else s - 1
+            spine.append((a, x_m, s, _hold(x_m)))
+        # tape the last sub-chain; with s = 0 (recompute-all) only its last layer, after advancing
+        # to it without holding anything (the tape keeps its input)
+        t0 = a if n - a == 1 or s != 0 else n - 1
+        x_t0 = chain.run(spine[-1][1], a, t0)
+        with torch.enable_grad():
+            x_tape = x_t0.detach().requires_grad_()
+            y = chain.run(x_tape, t0, n)
+        ctx.chain, ctx.tape, ctx.spine, ctx.last = chain, tape, spine, (x_tape, y, t0)
         ctx.save_for_backward(x)
-        with torch.no_grad():
-            return chain.run(x, 0, len(chain))
+        return y.detach()
 
     @staticmethod
     def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        dx = _backprop(ctx.chain, 0, len(ctx.chain), x.detach(), dy, ctx.s)
-        return (None, None, dx, *(None for _ in ctx.chain.parameters()))
+        chain, spine = ctx.chain, ctx.spine
+        x_tape, y, t0 = ctx.last
+        torch.autograd.backward(y, dy)
+        dy = x_tape.grad
+        del ctx.last, x_tape, y
+        a, x_a, s, _ = spine.pop()
+        if t0 > a:  # recompute-all for the rest of the last sub-chain
+            dy = _backprop(chain, a, t0, x_a, dy, 0)
+        end = a
+        while spine:  # the left parts of the splits, last first
+            a, x_a, s, _ = spine.pop()
+            dy = _backprop(chain, a, end, x_a, dy, s, ctx.tape)
+            end = a
+        return (None, None, dy, *(None for _ in chain.parameters()))
 
 
-def _backprop(chain, a, b, x_a, dy, s):
+def _backprop(chain, a, b, x_a, dy, s, tape=None):
     """dL/dx_a from dL/dx_b; parameter gradients accumulate into .grad."""
     n = b - a
-    if n == 1:
+    m = cost(n, s, tape)[1]
+    if n == 1 or m == 0:  # tape layers a..b-1 and backprop through them
         with torch.enable_grad():
             x = x_a.detach().requires_grad_()
-            torch.autograd.backward(chain.layer(a, x), dy)
+            torch.autograd.backward(chain.run(x, a, b), dy)
         return x.grad
     if s == 0:  # recompute_all: x_{i} from x_a for each layer, last first
         for i in range(b - 1, a - 1, -1):
@@ -182,13 +235,12 @@ def _backprop(chain, a, b, x_a, dy, s):
                 x_i = chain.run(x_a, a, i)
             dy = _backprop(chain, i, i + 1, x_i, dy, 0)
         return dy
-    m = cost(n, s)[1]
     with torch.no_grad():
         x_m = chain.run(x_a, a, a + m)
     held = _hold(x_m)  # a stored activation, counted by an active SavedBytes
-    dy = _backprop(chain, a + m, b, x_m, dy, None if s is None else s - 1)
+    dy = _backprop(chain, a + m, b, x_m, dy, None if s is None else s - 1, tape)
     del x_m, held
-    return _backprop(chain, a, a + m, x_a, dy, s)
+    return _backprop(chain, a, a + m, x_a, dy, s, tape)
 
 
 _ACTIVE = []  # SavedBytes contexts in use, innermost last
