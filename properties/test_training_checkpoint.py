@@ -129,19 +129,27 @@ def test_best_segment_length_is_near_sqrt_n_figure():
     current().record(**{f"n={n}: best k, peak / store-all": v for n, v in best.items()})
 
     def draw(fig):
-        ax = fig.subplots()
         ns = [4, 8, 16, 32, 64, 128, 256]
-        ax.loglog(ns, [n * b for n in ns], "o-", label="store all (n b)")
-        ax.loglog(ns, [segment_peak(n, max(1, round(math.sqrt(n))), a, b) for n in ns], "o-",
-                  label="segments, k = sqrt(n)")  # fmt: skip
-        ax.loglog(ns, [(1 + math.ceil(math.log2(n))) * a + b for n in ns], "o-",
-                  label="bisection bound (1 + log2 n) a + b")  # fmt: skip
-        ax.loglog(ns, [a + b] * len(ns), "o-", label="recompute all (a + b)")
-        ax.set(xlabel="n layers", ylabel="peak saved bytes (batch 3, width 4, float64)",
-               title="CKPT-03/04/05: memory against n per plan")  # fmt: skip
-        ax.legend(fontsize=7)
+        plans = {
+            "store all": lambda c, x: ck.store_all(c, x),
+            "segments, k = sqrt(n)": lambda c, x: ck.sqrt_segments(c, x),
+            "bisection": lambda c, x: ck.bisection(c, x),
+            "revolve, s = 2": lambda c, x: ck.revolve(c, x, 2),
+            "recompute all": lambda c, x: ck.recompute_all(c, x),
+        }
+        ax_mem, ax_eval = fig.subplots(1, 2)
+        for name, plan in plans.items():
+            measured = [run(plan, n, 4, 0)[1:] for n in ns]
+            ax_mem.loglog(ns, [m[0] / a for m in measured], "o-", label=name)
+            ax_eval.loglog(ns, [m[1] / n for m, n in zip(measured, ns, strict=True)], "o-",
+                           label=name)  # fmt: skip
+        ax_mem.set(xlabel="n layers", ylabel="peak saved bytes / one activation",
+                   title="CKPT-03..05: measured memory")  # fmt: skip
+        ax_eval.set(xlabel="n layers", ylabel="layer evaluations / n",
+                    title="measured evaluations per layer")  # fmt: skip
+        ax_mem.legend(fontsize=7)
 
-    figure("ckpt_memory_vs_n", draw)
+    figure("ckpt_memory_vs_n", draw, size=(10, 4))
 
 
 @claim("CKPT-05")
