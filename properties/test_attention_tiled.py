@@ -247,6 +247,11 @@ def test_huge_logits_stay_finite_and_correct_in_float32(attention, p):
     within the float32 budget of the float64 result; softmax without max subtraction overflows."""
     o, _ = check_forward(attention, p)
     assert torch.isfinite(o).all()
+    current().summary = (
+        "float32 logits up to ~1e4: finite and within the derived budget, where softmax without "
+        "max subtraction overflows; fp16/bf16: error <= 2x naive in the same dtype (3x for dQ, "
+        "dK, dV)"
+    )
     current().worst("largest |logit|", logit_bound(p["q"], p["k"]))
 
 

@@ -80,6 +80,10 @@ def test_dropout_needs_the_random_state_restored(n, k, seed):
 
     differ, _, _ = run(not_restored, n, 4, seed, dropout=0.5)
     assert any(not torch.equal(a, b) for a, b in zip(grads, differ, strict=True))
+    current().summary = (
+        "dropout 0.5: checkpointed gradients equal store-all's with the forward's random state "
+        "restored, differ without (ours and torch's checkpoint, reentrant or not)"
+    )
 
 
 @claim("CKPT-03")
@@ -92,6 +96,10 @@ def test_store_all_is_linear_and_recompute_all_is_constant_memory_quadratic_time
     # x_0 and one layer's saved tensors (for layer 1 its input is x_0 itself: a + b - a)
     assert peak == (a + b if n > 1 else b)
     assert evaluations == n * (n + 1) // 2  # the forward advances to x_{n-1} and tapes f_n
+    current().summary = (
+        "exact counts: store-all peak n b with n evaluations; recompute-all peak a + b with "
+        "n (n + 1) / 2 evaluations"
+    )
 
 
 def segment_peak(n, k, a, b):
@@ -111,6 +119,10 @@ def test_segments_store_about_k_plus_n_over_k_for_one_extra_forward(n, k, width)
     assert peak == segment_peak(n, k, a, b)
     last = n - (n - 1) // k * k
     assert evaluations == 2 * n - last  # the forward, and one recomputation of all but the last
+    current().summary = (
+        "segments of k: peak max_j (j a + len_j b) exactly, 2n - len_last evaluations (one extra "
+        "forward); the best k lies within 2x of sqrt(n a / b)"
+    )
 
 
 @claim("CKPT-04")
@@ -161,6 +173,11 @@ def test_bisection_is_log_memory_for_n_log_n_evaluations(n, width):
     assert peak <= (1 + depth) * a + b
     assert evaluations == ck.cost(n, None)[0]  # the forward sweep included
     assert evaluations - n <= n * depth // 2  # advances beyond one per layer: O(n log n)
+    current().summary = (
+        "bisection: peak <= (1 + ceil log2 n) a + b, <= n + (n / 2) ceil log2 n evaluations; "
+        "revolve's programme = Griewank's binomial optimum; the optimal plan (taped sub-chains) "
+        "is no worse than segments or revolve at equal memory"
+    )
 
 
 def binomial_steps(n, c):
@@ -222,6 +239,10 @@ def test_gradient_accumulation(sizes, seed):
     assert torch.allclose(by_sum, full, rtol=0, atol=float(tol))
     if len(set(sizes)) == 1:
         assert torch.allclose(by_mean, full, rtol=0, atol=float(tol))
+    current().summary = (
+        "accumulating sum_m / N_total equals the full-batch mean gradient for any micro-batch "
+        "sizes; mean_m / M only for equal token counts (counterexample recorded)"
+    )
 
 
 @claim("CKPT-06")
