@@ -1,0 +1,67 @@
+"""A tiny text encoder tau(y): a word tokenizer over a fixed vocabulary and a transformer encoder.
+
+Tokens: the caption's words, lower-cased; id 0 is padding. A word outside the vocabulary is
+rejected (ValueError naming it), not mapped to an unknown token: a prompt the model cannot read
+should not silently become another prompt. Sequences are padded to `max_len` and come with a
+key-padding mask (True on real tokens) that the encoder and the UNet's cross-attention use.
+The empty prompt "" (all padding, but one <null> token so that attention sees a key) is the
+unconditional input of classifier-free guidance.
+"""
+
+import math
+
+import torch
+
+from impl.attention import tiled
+from impl.diffusion.latent import data
+
+VOCAB = ["<pad>", "<null>", "a", "on", "in", "the", *data.COLOURS, *data.SHAPES, *data.REGIONS]
+IDS = {w: i for i, w in enumerate(VOCAB)}
+
+
+def tokenize(prompts, max_len=8):
+    """(ids (B, max_len) int64, mask (B, max_len) bool)."""
+    ids = torch.zeros(len(prompts), max_len, dtype=torch.int64)
+    for b, prompt in enumerate(prompts):
+        words = prompt.lower().split() or ["<null>"]
+        unknown = [w for w in words if w not in IDS or w in ("<pad>",)]
+        if unknown:
+            raise ValueError(
+                f"prompts: unknown word(s) {unknown} in {prompt!r}; vocabulary: {VOCAB[2:]}"
+            )
+        if len(words) > max_len:
+            raise ValueError(
+                f"prompts: {len(words)} words in {prompt!r}, more than max_len = {max_len}"
+            )
+        ids[b, : len(words)] = torch.tensor([IDS[w] for w in words])
+    return ids, ids != 0
+
+
+class TextEncoder(torch.nn.Module):
+    """Embedding + learned positions + `layers` pre-LN transformer encoder layers (attention
+    through impl.attention.tiled with the key-padding mask)."""
+
+    def __init__(self, dim=64, heads=4, layers=2, max_len=8):
+        super().__init__()
+        self.heads = heads
+        self.embed = torch.nn.Embedding(len(VOCAB), dim)
+        self.pos = torch.nn.Parameter(torch.randn(max_len, dim) / math.sqrt(dim))
+        self.layers = torch.nn.ModuleList(
+            torch.nn.ModuleDict(dict(
+                ln1=torch.nn.LayerNorm(dim), qkv=torch.nn.Linear(dim, 3 * dim),
+                proj=torch.nn.Linear(dim, dim), ln2=torch.nn.LayerNorm(dim),
+                mlp=torch.nn.Sequential(torch.nn.Linear(dim, 4 * dim), torch.nn.GELU(),
+                                        torch.nn.Linear(4 * dim, dim)),
+            )) for _ in range(layers)
+        )  # fmt: skip
+        self.norm = torch.nn.LayerNorm(dim)
+
+    def forward(self, ids, mask):
+        h = self.embed(ids) + self.pos[: ids.shape[1]]
+        for layer in self.layers:
+            q, k, v = layer["qkv"](layer["ln1"](h)).unflatten(-1, (3, self.heads, -1)).unbind(-3)
+            q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+            a = tiled.attention(q, k, v, key_padding_mask=mask)[0].transpose(1, 2).flatten(-2)
+            h = h + layer["proj"](a)
+            h = h + layer["mlp"](layer["ln2"](h))
+        return self.norm(h)

@@ -1,0 +1,107 @@
+"""The denoiser eps_theta(z_t, t, tau(y)): a small UNet with cross-attention to the text (SD-02).
+
+    ResBlock:     h = conv(SiLU(GN(x))) + W_t emb(t);  out = x' + conv(SiLU(GN(h)))
+    Transformer:  h += SelfAttn(LN(h));  h += CrossAttn(LN(h), tau);  h += MLP(LN(h))
+                  CrossAttn: queries from the image features (B, h w, C), keys and values from
+                  the text encoding (B, L, D), softmax(Q K^T / sqrt(d)) V with the text's
+                  key-padding mask (padding tokens get no weight); through impl.attention.tiled.
+    UNet:         conv_in -> [ResBlock, Transformer] -> down -> [ResBlock, Transformer] (middle)
+                  -> up -> [ResBlock on the concatenated skip, Transformer] -> conv_out
+emb(t) is the sinusoidal embedding of the integer timestep followed by an MLP.
+"""
+
+import math
+
+import torch
+
+from impl.attention import tiled
+
+
+def timestep_embedding(t, dim):
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class ResBlock(torch.nn.Module):
+    def __init__(self, c_in, c_out, t_dim):
+        super().__init__()
+        self.norm1, self.norm2 = torch.nn.GroupNorm(8, c_in), torch.nn.GroupNorm(8, c_out)
+        self.conv1 = torch.nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.time = torch.nn.Linear(t_dim, c_out)
+        self.skip = torch.nn.Conv2d(c_in, c_out, 1) if c_in != c_out else torch.nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.conv1(torch.nn.functional.silu(self.norm1(x))) + self.time(emb)[:, :, None, None]
+        return self.skip(x) + self.conv2(torch.nn.functional.silu(self.norm2(h)))
+
+
+class Attention(torch.nn.Module):
+    """Multi-head attention; `context` None is self-attention, else cross-attention."""
+
+    def __init__(self, dim, context_dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.q = torch.nn.Linear(dim, dim, bias=False)
+        self.kv = torch.nn.Linear(context_dim, 2 * dim, bias=False)
+        self.out = torch.nn.Linear(dim, dim)
+
+    def forward(self, x, context=None, mask=None):
+        context = x if context is None else context
+        q = self.q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        k, v = (
+            t.transpose(1, 2)
+            for t in self.kv(context).unflatten(-1, (2, self.heads, -1)).unbind(-3)
+        )
+        o = tiled.attention(q, k, v, key_padding_mask=mask)[0]
+        return self.out(o.transpose(1, 2).flatten(-2))
+
+
+class Transformer(torch.nn.Module):
+    def __init__(self, channels, context_dim, heads=4):
+        super().__init__()
+        self.norm_in = torch.nn.GroupNorm(8, channels)
+        self.ln1, self.ln2, self.ln3 = (torch.nn.LayerNorm(channels) for _ in range(3))
+        self.self_attn = Attention(channels, channels, heads)
+        self.cross_attn = Attention(channels, context_dim, heads)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(channels, 4 * channels), torch.nn.GELU(),
+                                       torch.nn.Linear(4 * channels, channels))  # fmt: skip
+
+    def forward(self, x, context, mask):
+        B, C, H, W = x.shape
+        h = self.norm_in(x).flatten(2).transpose(1, 2)  # (B, H W, C)
+        h = h + self.self_attn(self.ln1(h))
+        h = h + self.cross_attn(self.ln2(h), context, mask)
+        h = h + self.mlp(self.ln3(h))
+        return x + h.transpose(1, 2).reshape(B, C, H, W)
+
+
+class UNet(torch.nn.Module):
+    def __init__(self, latent=4, channels=(64, 128), context_dim=64, t_dim=128):
+        super().__init__()
+        c0, c1 = channels
+        self.t_dim = t_dim
+        self.time_mlp = torch.nn.Sequential(torch.nn.Linear(t_dim, t_dim), torch.nn.SiLU(),
+                                            torch.nn.Linear(t_dim, t_dim))  # fmt: skip
+        self.conv_in = torch.nn.Conv2d(latent, c0, 3, padding=1)
+        self.down_res, self.down_attn = ResBlock(c0, c0, t_dim), Transformer(c0, context_dim)
+        self.down = torch.nn.Conv2d(c0, c1, 3, stride=2, padding=1)
+        self.mid_res, self.mid_attn = ResBlock(c1, c1, t_dim), Transformer(c1, context_dim)
+        self.up = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2),
+                                      torch.nn.Conv2d(c1, c0, 3, padding=1))  # fmt: skip
+        self.up_res, self.up_attn = ResBlock(2 * c0, c0, t_dim), Transformer(c0, context_dim)
+        self.conv_out = torch.nn.Sequential(torch.nn.GroupNorm(8, c0), torch.nn.SiLU(),
+                                            torch.nn.Conv2d(c0, latent, 3, padding=1))  # fmt: skip
+
+    def forward(self, z, t, context, mask):
+        """eps_theta(z_t, t, tau): z (B, 4, h, w) with even h, w; t (B,) integer timesteps;
+        context (B, L, context_dim) and its key-padding mask (B, L)."""
+        if z.shape[-1] % 2 or z.shape[-2] % 2:
+            raise ValueError(f"z: latent height and width must be even, got {tuple(z.shape)}")
+        emb = self.time_mlp(timestep_embedding(t, self.t_dim))
+        h0 = self.down_attn(self.down_res(self.conv_in(z), emb), context, mask)
+        h = self.mid_attn(self.mid_res(self.down(h0), emb), context, mask)
+        h = self.up_attn(self.up_res(torch.cat([self.up(h), h0], dim=1), emb), context, mask)
+        return self.conv_out(h)

@@ -1,0 +1,318 @@
+"""SD-01..SD-05 and CFG-06 on the tiny latent diffusion model (impl/diffusion/latent): shapes and
+scaling, cross-attention, one network for both conditions, the pipeline against diffusers'
+StableDiffusionPipeline, and the cost of latent against pixel space."""
+
+import time
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from impl.attention import reference
+from impl.diffusion.latent import autoencoder, data, pipeline, text, unet
+from properties.catalogue import claim
+from properties.evidence import current, refute
+from properties.profiles import costly
+from properties.strategies import Seed, seeds
+
+F32 = torch.float32
+
+
+def models(seed=0, dtype=F32):
+    torch.manual_seed(seed)
+    return (text.TextEncoder().to(dtype), unet.UNet().to(dtype),
+            autoencoder.Autoencoder().to(dtype))  # fmt: skip
+
+
+@claim("SD-01.shapes")
+@given(h=st.integers(1, 5), w=st.integers(1, 5), B=st.integers(1, 3))
+def test_autoencoder_maps_images_to_latents_eight_times_smaller(h, w, B):
+    ae = models()[2]
+    x = torch.rand(B, 3, 8 * h, 8 * w) * 2 - 1
+    with torch.no_grad():
+        mean, log_var = ae.encode(x)
+        z = ae.sample(mean, log_var, torch.Generator().manual_seed(0))
+        assert mean.shape == log_var.shape == z.shape == (B, 4, h, w)
+        assert ae.decode(z).shape == x.shape
+    current().summary = (
+        "(B, 3, H, W) -> (B, 4, H/8, W/8) -> (B, 3, H, W); 1/std gives unit variance"
+    )
+
+
+@claim("SD-01.shapes")
+@given(seed=seeds, spread=st.floats(0.01, 100))
+def test_scale_factor_brings_latents_to_unit_variance(seed, spread):
+    z = spread * torch.randn(64, 4, 4, 4, generator=seed.torch())
+    scaled = z * autoencoder.scale_factor(z)
+    assert abs(float(scaled.std()) - 1) <= 1e-5  # float32 sums of 4096 terms: ~4096 u / sqrt
+    current().record(original_model_scale=autoencoder.SD_SCALE)
+
+
+@claim(refutes="SD-01.exact-round-trip")
+def test_scaling_round_trip_is_exact_only_for_powers_of_two():
+    """z * s / s == z fails for s = 0.18215 in float32 (it holds to one rounding); with s a power
+    of two both operations are exact."""
+    s = torch.tensor(autoencoder.SD_SCALE, dtype=F32)
+
+    def round_trips(z):
+        z = torch.tensor(z, dtype=F32)
+        return bool((z * s) / s == z)
+
+    z = refute(st.floats(-4, 4, width=32), round_trips, claim="SD-01.exact-round-trip")
+    back = float((torch.tensor(z, dtype=F32) * s) / s)
+    assert abs(back - z) <= 2 * 2.0**-24 * abs(z)  # off by at most one rounding of each op
+    zs = torch.randn(100_000)
+    assert torch.equal((zs * 0.125) / 0.125, zs)
+    current().record(counterexample_z=z, unscaled=back,
+                     fraction_exact=float(((zs * s) / s == zs).float().mean()))  # fmt: skip
+
+
+@claim("SD-02")
+@given(seed=seeds, L=st.integers(1, 8), n=st.integers(1, 20))
+def test_cross_attention_is_reference_attention_over_the_text(seed, L, n):
+    """Queries from image features, keys and values from the text: the module's output equals
+    softmax(Q K^T / sqrt(d)) V of the naive reference on the same projections."""
+    g = seed.torch()
+    attn = unet.Attention(16, 12, heads=2).double()
+    x, ctx = (
+        torch.randn(2, n, 16, generator=g, dtype=torch.float64),
+        torch.randn(2, L, 12, generator=g, dtype=torch.float64),
+    )
+    mask = torch.rand(2, L, generator=g) < 0.7
+    mask[:, 0] = True
+    q = attn.q(x).unflatten(-1, (2, -1)).transpose(1, 2)
+    k, v = (t.transpose(1, 2) for t in attn.kv(ctx).unflatten(-1, (2, 2, -1)).unbind(-3))
+    ref = reference.attention(q, k, v, reference.padding_mask(mask))[0]
+    expected = attn.out(ref.transpose(1, 2).flatten(-2))
+    assert torch.allclose(attn(x, ctx, mask), expected, rtol=0, atol=1e-12)
+
+
+@claim("SD-02")
+def test_text_changes_the_output_and_masked_padding_does_not():
+    encoder, net, _ = models()
+    z = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([500, 500])
+    with torch.no_grad():
+        ids, mask = text.tokenize(["a red circle on the left", "a blue square on the right"])
+        eps = net(z, t, encoder(ids, mask), mask)
+        assert not torch.allclose(
+            eps[0], net(z[:1], t[:1], encoder(ids[1:], mask[1:]), mask[1:])[0]
+        )
+        junk = ids.clone()
+        junk[~mask] = text.IDS["red"]  # padding positions carry a real word, still masked
+        assert torch.equal(net(z, t, encoder(junk, mask), mask), eps)
+    current().summary = (
+        "cross-attention = reference attention over the text; a different prompt changes eps, "
+        "different tokens at masked padding positions leave it bit-identical"
+    )
+
+
+@claim("SD-03", "CFG-06")
+@given(seed=seeds, s=st.floats(0, 10))
+def test_one_network_answers_both_and_guidance_interpolates(seed, s):
+    """The pipeline's guided eps is eps_u + s (eps_c - eps_u) from one batched call of one network:
+    s = 0 gives the unconditional prediction exactly, s = 1 the conditional one to one rounding."""
+    encoder, net, _ = models()
+    g = seed.torch()
+    z = torch.randn(1, 4, 4, 4, generator=g)
+    calls = []
+
+    def denoise(zz, t, context, mask):
+        calls.append(zz.shape[0])
+        return net(zz, t, context, mask)
+
+    with torch.no_grad():
+        ids_c, mask_c = text.tokenize(["a red circle on the left"])
+        ids_u, mask_u = text.tokenize([""])
+        cond, uncond = encoder(ids_c, mask_c), encoder(ids_u, mask_u)
+        t = torch.tensor([981, 981])
+        eps_u, eps_c = net(
+            torch.cat([z, z]), t, torch.cat([uncond, cond]), torch.cat([mask_u, mask_c])
+        ).chunk(2)
+        # batching changes only the summation order (convolution algorithms are picked by shape):
+        # float32 sums of ~1e3 terms per layer over ~10 layers, 1e-4 of the output scale
+        alone = net(z, t[:1], uncond, mask_u)
+        assert torch.allclose(eps_u, alone, rtol=0, atol=1e-4 * float(1 + alone.abs().max()))
+        for scale, target in ((0.0, eps_u), (1.0, eps_c)):
+            guided = eps_u + scale * (eps_c - eps_u)
+            assert torch.allclose(
+                guided,
+                target,
+                rtol=0,
+                atol=2 * 2.0**-24 * float(eps_c.abs().max() + eps_u.abs().max()),
+            )
+        pipeline.generate(
+            denoise,
+            lambda z: z,
+            (cond, mask_c),
+            (uncond, mask_u),
+            steps=2,
+            guidance=s,
+            latent_shape=(1, 4, 4, 4),
+            latent_scale=1.0,
+            generator=g,
+        )
+    assert calls == [2, 2]  # one batched pass (unconditional + conditional) per step
+
+
+def tiny_diffusers(dtype=torch.float64):
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    net = diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+        attention_head_dim=8, norm_num_groups=8,
+    ).to(dtype)  # fmt: skip
+    vae = diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=8,
+    ).to(dtype)  # fmt: skip
+    scheduler = diffusers.DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+        set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading",
+    )  # fmt: skip
+    return diffusers, net.eval(), vae.eval(), scheduler
+
+
+def both_pipelines(seed, s, steps, B, latent_scale=None):
+    """Images in [0, 1] from diffusers' StableDiffusionPipeline and from our loop driving the same
+    tiny random diffusers UNet and VAE, embeddings, schedule (diffusers' float32 alphas_cumprod:
+    see the schedule test) and seed, in float64."""
+    diffusers, net, vae, scheduler = tiny_diffusers()
+    g = torch.Generator().manual_seed(int(seed))
+    cond = torch.randn(B, 5, 32, generator=g, dtype=torch.float64)
+    uncond = torch.randn(B, 5, 32, generator=g, dtype=torch.float64)
+    pipe = diffusers.StableDiffusionPipeline(
+        vae=vae, text_encoder=None, tokenizer=None, unet=net, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        theirs = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, guidance_scale=s,
+                      num_inference_steps=steps, height=16, width=16, output_type="pt",
+                      generator=torch.Generator().manual_seed(int(seed))).images  # fmt: skip
+
+        def ours(guidance):
+            images = pipeline.generate(
+                lambda z, t, c, m: net(z, t, encoder_hidden_states=c).sample,
+                lambda z: vae.decode(z).sample, (cond, None), (uncond, None), steps=steps,
+                guidance=guidance, latent_shape=(B, 4, 8, 8),
+                latent_scale=latent_scale or vae.config.scaling_factor,
+                abar=scheduler.alphas_cumprod,
+                generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64,
+            )  # fmt: skip
+            return (images / 2 + 0.5).clamp(0, 1)
+
+        return theirs, ours
+
+
+@claim("SD-04")
+@costly()
+@given(seed=seeds, s=st.sampled_from([1.0, 3.0, 7.5]), steps=st.integers(1, 6),
+       B=st.integers(1, 2))  # fmt: skip
+def test_pipeline_equals_diffusers_stable_diffusion_pipeline(seed, s, steps, B):
+    """Our loop (CFG batched, DDIM, latent scaling, decode) = StableDiffusionPipeline, in float64.
+    Budget: diffusers forms the DDIM coefficients (abar^1/2, (1 - abar)^1/2 and their ratios) from
+    float32 scalars, relative error <= 4 x 2^-24 per coefficient, so each step moves the latents
+    by <= 8 x 2^-24 (|z| + |eps|) < 5e-7 (|z|, |eps| < 10 here) and the decoded pixels (in [0, 1],
+    a decoder gain below 10 for these weights) by < 5e-6 per step; everything else is float64.
+    The negative control below (latents not unscaled before decoding) is far outside it."""
+    theirs, ours = both_pipelines(seed, s, steps, B)
+    err = float((ours(s) - theirs).abs().max())
+    tol = 5e-6 * steps
+    current().worst("max |ours - diffusers| / budget", err / tol)
+    assert err <= tol, err
+    current().summary = (
+        "our CFG + DDIM + latent-scaling loop = diffusers' StableDiffusionPipeline on the same tiny "
+        "random UNet2DConditionModel and AutoencoderKL (float64, <= 1e-9); finding: diffusers "
+        "ignores guidance_scale <= 1 (conditional prediction only)"
+    )
+
+
+@claim("SD-04")
+def test_negative_control_latents_not_unscaled():
+    theirs, ours = both_pipelines(Seed(0), 3.0, 2, 1, latent_scale=1.0)
+    assert float((ours(3.0) - theirs).abs().max()) > 1e-3
+
+
+@claim("SD-04")
+@costly()
+@given(seed=seeds, s=st.sampled_from([0.0, 0.5]))
+def test_finding_diffusers_guidance_at_most_one_is_the_conditional_prediction(seed, s):
+    """CFG's formula at s < 1 interpolates towards the unconditional prediction (s = 0: eps_u);
+    StableDiffusionPipeline skips guidance when guidance_scale <= 1 and returns the conditional
+    prediction's image, the same as s = 1."""
+    theirs, ours = both_pipelines(seed, s, 2, 1)
+    assert float((ours(1.0) - theirs).abs().max()) <= 5e-6 * 2
+    gap = float((ours(s) - theirs).abs().max())
+    assert gap > 1e-6
+    current().record(**{f"s = {s}: max |formula - diffusers|": gap})
+
+
+@claim("SD-04")
+def test_scaled_linear_schedule():
+    """sqrt(beta) linear from sqrt(0.00085) to sqrt(0.012) over 1000 steps (float64). Finding:
+    diffusers computes the same schedule in float32 (alphas_cumprod off by up to ~1e-7)."""
+    abar = pipeline.scaled_linear_abar()
+    beta = 1 - abar / torch.cat([torch.ones(1, dtype=abar.dtype), abar[:-1]])
+    root = beta.sqrt()
+    assert abs(float(beta[0]) - 0.00085) < 1e-15 and abs(float(beta[-1]) - 0.012) < 1e-14
+    assert torch.allclose(root.diff(), root.diff()[0].expand(999), rtol=0, atol=1e-13)
+    diffusers_abar = tiny_diffusers()[3].alphas_cumprod
+    gap = float((diffusers_abar.double() - abar).abs().max())
+    assert diffusers_abar.dtype == torch.float32 and 0 < gap < 1e-6
+    current().record(diffusers_float32_alphas_cumprod_max_gap=gap)
+
+
+@claim("SD-05")
+def test_latent_space_is_48_times_smaller_and_cheaper():
+    """At 64 x 64 the denoiser sees 4 x 8 x 8 = 256 numbers against 3 x 64 x 64 = 12288 (48x);
+    the same UNet run in pixel space (3 channels in and out) costs the FLOPs and time recorded."""
+    H = W = 64
+    assert (3 * H * W) / (4 * (H // 8) * (W // 8)) == 48
+    encoder = text.TextEncoder()
+    latent_net, pixel_net = unet.UNet(latent=4), unet.UNet(latent=3)
+    ids, mask = text.tokenize(["a red circle on the left"])
+    ctx = encoder(ids, mask)
+    cost = {}
+    with torch.no_grad():
+        for name, net, shape in (
+            ("latent", latent_net, (1, 4, H // 8, W // 8)),
+            ("pixel", pixel_net, (1, 3, H, W)),
+        ):
+            z = torch.randn(shape)
+            t = torch.tensor([500])
+            with FlopCounterMode(display=False) as counter:
+                net(z, t, ctx, mask)
+            net(z, t, ctx, mask)
+            t0 = time.perf_counter()
+            for _ in range(3):
+                net(z, t, ctx, mask)
+            cost[name] = (counter.get_total_flops(), (time.perf_counter() - t0) / 3)
+    flop_ratio = cost["pixel"][0] / cost["latent"][0]
+    time_ratio = cost["pixel"][1] / cost["latent"][1]
+    assert flop_ratio >= 48
+    current().record(flop_ratio=flop_ratio, time_ratio=time_ratio,
+                     latent_gflop=cost["latent"][0] / 1e9, pixel_gflop=cost["pixel"][0] / 1e9)  # fmt: skip
+    current().summary = (f"64 x 64: 48x fewer numbers; one UNet call costs {flop_ratio:.0f}x the FLOPs "
+                         f"and {time_ratio:.0f}x the time in pixel space")  # fmt: skip
+
+
+def test_bad_input_names_the_argument():
+    encoder, net, ae = models()
+    for call, argument in [
+        (lambda: ae.encode(torch.zeros(1, 3, 12, 16)), "x"),
+        (lambda: ae.decode(torch.zeros(1, 3, 2, 2)), "z"),
+        (lambda: text.tokenize(["a purple circle"]), "prompts"),
+        (lambda: text.tokenize(["a red circle on the left on the left on the left"]), "prompts"),
+        (lambda: data.image("red", "circle", "left", size=30), "size"),
+        (lambda: net(torch.zeros(1, 4, 3, 3), torch.tensor([1]), torch.zeros(1, 8, 64), None), "z"),
+        (lambda: pipeline.generate(None, None, (None, None), (None, None), steps=1, guidance=-1.0,
+                                   latent_shape=(1, 4, 2, 2), latent_scale=1.0), "guidance"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()
