@@ -196,6 +196,7 @@ def both_pipelines(seed, s, steps, B, latent_scale=None):
                       num_inference_steps=steps, height=16, width=16, output_type="pt",
                       generator=torch.Generator().manual_seed(int(seed))).images  # fmt: skip
 
+        @torch.no_grad()
         def ours(guidance):
             images = pipeline.generate(
                 lambda z, t, c, m: net(z, t, encoder_hidden_states=c).sample,
