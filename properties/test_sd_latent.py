@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from impl.attention import reference
-from impl.diffusion.latent import autoencoder, data, pipeline, text, unet
+from impl.diffusion.latent import autoencoder, data, pipeline, text, train, unet
+from properties import stats
 from properties.catalogue import claim
 from properties.evidence import current, refute
 from properties.profiles import costly
@@ -317,3 +318,50 @@ def test_bad_input_names_the_argument():
     ]:  # fmt: skip
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
+
+
+@claim("SD-03")
+def test_training_objective_drops_the_text_at_rate_p_uncond():
+    """The eps objective on scaled latents replaces the caption by the null prompt with
+    probability 0.1: exact two-sided binomial test (alpha 1e-7) over 4000 draws, and the loss is
+    the mean squared error of the predicted noise."""
+    model = train.TinySD()
+    g = torch.Generator().manual_seed(0)
+    images, captions, _ = data.sample(80, 32, g)
+    drops = 0
+    with torch.no_grad():
+        for _ in range(50):
+            loss, drop = train.denoiser_loss(model, images, captions, g)
+            drops += int(drop.sum())
+    assert loss.ndim == 0 and loss > 0
+    stats.binomial_two_sided(drops, 4000, train.P_UNCOND, what="text dropped")
+    current().record(dropped=drops, draws=4000)
+
+
+def test_train_save_load_and_sample(tmp_path):
+    """A few training steps, a safetensors round trip (same tensors and scale), and sampling."""
+    model = train.train(train.TinySD(), ae_steps=2, steps=2, batch=4, log=lambda _: None)
+    path = tmp_path / "tiny.safetensors"
+    train.save(model, path)
+    back = train.load(path)
+    assert back.scale == model.scale
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    images = back.generate(["a red circle on the left"], guidance=2.0, steps=2,
+                           generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert images.shape == (1, 3, 32, 32) and images.abs().max() <= 1
+
+
+def test_bad_checkpoint_files_are_rejected(tmp_path):
+    corrupted = tmp_path / "corrupted.safetensors"
+    corrupted.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    other = tmp_path / "other.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(other), metadata={"format": "tiny-sd/1", "size": "32",
+                                                           "scale": "1.0"})  # fmt: skip
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    for path in (corrupted, other, foreign, tmp_path / "missing.safetensors"):
+        with pytest.raises(ValueError, match="^path:"):
+            train.load(path)
