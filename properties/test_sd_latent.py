@@ -378,46 +378,54 @@ def test_judge_reads_every_training_image_correctly():
     assert judge.judge(torch.full((3, 32, 32), -1.0)) == (None, None)
 
 
-def trained_model():
-    """The model named by TINY_SD_MODEL, or one trained here (about 13 minutes on 2 cores)."""
+def short_run_model():
+    """A short training run, where the conditional model is still imperfect: the autoencoder from
+    TINY_SD_MODEL (or trained here, 1500 steps, about 6 minutes on 2 cores), then the text encoder
+    and UNet from scratch for 400 steps (about a minute)."""
     path = os.environ.get("TINY_SD_MODEL")
+    g = torch.Generator().manual_seed(0)
     if path:
-        return train.load(path)
-    return train.train(train.TinySD(), log=lambda _: None)
+        model = train.load(path)
+        torch.manual_seed(0)
+        model.unet, model.text = unet.UNet(), text.TextEncoder()
+    else:
+        model = train.TinySD()
+        train.train_autoencoder(model, 1500, 64, 1e-4, g, log=lambda _: None)
+    train.train_denoiser(model, 400, 64, g, log=lambda _: None)
+    return model
 
 
 @claim("SD-03", "CFG-06")
 def test_prompt_adherence_rises_with_guidance():
-    """After training (thorough profile, or TINY_SD_MODEL=<file>): samples follow their prompt,
-    judged by colour and position, more often with guidance s = 3 than s = 1. Paired design (the
-    same initial noise at both scales), 2000 samples over all 20 colour-region prompts,
-    one-sided test at alpha 1e-7; the curve over s in {0, 1, 2, 3, 5, 7.5} and sample images are
-    in the report."""
+    """After a short training run (thorough profile, or TINY_SD_MODEL=<file> for the autoencoder),
+    samples follow their prompt, judged by colour and position, more often with guidance s = 3
+    than s = 1. Paired design (the same initial noise at both scales), 2000 samples over all 20
+    colour-region prompts, one-sided test at alpha 1e-7; the curve over s and sample images are in
+    the report. (A fully trained model, 4000 steps, is at the ceiling: 1.0 at s >= 1.)"""
     if profiles.active() != "thorough" and not os.environ.get("TINY_SD_MODEL"):
-        pytest.skip("trains the model for ~13 minutes: runs with HYPOTHESIS_PROFILE=thorough, or "
-                    "with TINY_SD_MODEL=<a trained .safetensors>")  # fmt: skip
-    model = trained_model()
+        pytest.skip("trains the model for ~7 minutes: runs with HYPOTHESIS_PROFILE=thorough, or "
+                    "with TINY_SD_MODEL=<a trained .safetensors> (~1 minute)")  # fmt: skip
+    model = short_run_model()
     picks = [(c, "circle", r) for c in data.COLOURS for r in data.REGIONS] * 100
     prompts = [data.caption(*p) for p in picks]
     hits = {}
     for s in (0.0, 1.0, 2.0, 3.0, 5.0, 7.5):
-        images = model.generate(
-            prompts, guidance=s, steps=20, generator=torch.Generator().manual_seed(0)
-        )
-        hits[s] = torch.tensor(
-            [judge.judge(img) == (c, r) for img, (c, _, r) in zip(images, picks, strict=True)],
-            dtype=torch.float64,
-        )
+        images = model.generate(prompts, guidance=s, steps=20,
+                                generator=torch.Generator().manual_seed(0))  # fmt: skip
+        hits[s] = torch.tensor([judge.judge(img) == (c, r) for img, (c, _, r)
+                                in zip(images, picks, strict=True)], dtype=torch.float64)  # fmt: skip
     curve = {s: float(h.mean()) for s, h in hits.items()}
-    stats.mean_negative((hits[1.0] - hits[3.0]).numpy(), what="adherence(s = 1) - adherence(s = 3)")
     current().record(**{f"adherence at s = {s}": a for s, a in curve.items()})
-    current().summary = "adherence " + ", ".join(f"s={s:g}: {a:.2f}" for s, a in curve.items())
+    current().summary = "short run: adherence " + ", ".join(
+        f"s={s:g}: {a:.2f}" for s, a in curve.items()
+    )
+    stats.mean_negative((hits[1.0] - hits[3.0]).numpy(), what="adherence(s = 1) - adherence(s = 3)")
 
     def draw_curve(fig):
         ax = fig.subplots()
         ax.plot(list(curve), list(curve.values()), "o-")
         ax.set(xlabel="guidance scale s", ylabel="fraction judged to follow the prompt",
-               title="CFG: prompt adherence of the tiny latent diffusion model")  # fmt: skip
+               title="CFG: prompt adherence after a short training run")  # fmt: skip
 
     def draw_samples(fig):
         shown = ["a red circle on the left", "a blue circle on the top", "a green circle in the center",

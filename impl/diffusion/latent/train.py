@@ -69,36 +69,46 @@ def denoiser_loss(model, images, captions, generator=None, p_uncond=P_UNCOND):
 
 def train(model, ae_steps=1500, steps=4000, batch=64, beta=1e-4, seed=0, log=print):
     g = torch.Generator().manual_seed(seed)
+    train_autoencoder(model, ae_steps, batch, beta, g, log)
+    train_denoiser(model, steps, batch, g, log)
+    return model
+
+
+def train_autoencoder(model, steps, batch, beta, generator, log=print):
+    """Reconstruction + beta KL with Adam; then the latent scale 1 / std of 512 latents."""
     opt = torch.optim.Adam(model.ae.parameters(), lr=2e-3)
     start = time.time()
-    for i in range(ae_steps):
-        x = data.sample(batch, model.size, g)[0]
+    for i in range(steps):
+        x = data.sample(batch, model.size, generator)[0]
         mean, log_var = model.ae.encode(x)
-        recon = model.ae.decode(model.ae.sample(mean, log_var, g))
+        recon = model.ae.decode(model.ae.sample(mean, log_var, generator))
         loss = ((recon - x) ** 2).mean() + beta * model.ae.kl(mean, log_var).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i % 250 == 0 or i == ae_steps - 1:
+        if i % 250 == 0 or i == steps - 1:
             log(
-                f"autoencoder {i + 1}/{ae_steps}: loss {loss.item():.4f} ({time.time() - start:.0f} s)"
+                f"autoencoder {i + 1}/{steps}: loss {loss.item():.4f} ({time.time() - start:.0f} s)"
             )
     with torch.no_grad():
-        model.scale = autoencoder.scale_factor(
-            model.ae.encode(data.sample(512, model.size, g)[0])[0]
-        )
+        latents = model.ae.encode(data.sample(512, model.size, generator)[0])[0]
+    model.scale = autoencoder.scale_factor(latents)
     log(f"latent scale factor 1/std = {model.scale:.4f}")
+
+
+def train_denoiser(model, steps, batch, generator, log=print):
+    """The eps objective with condition dropout, on the text encoder and the UNet (Adam)."""
     params = list(model.unet.parameters()) + list(model.text.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
+    start = time.time()
     for i in range(steps):
-        images, captions, _ = data.sample(batch, model.size, g)
-        loss, _ = denoiser_loss(model, images, captions, g)
+        images, captions, _ = data.sample(batch, model.size, generator)
+        loss, _ = denoiser_loss(model, images, captions, generator)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if i % 250 == 0 or i == steps - 1:
             log(f"denoiser {i + 1}/{steps}: loss {loss.item():.4f} ({time.time() - start:.0f} s)")
-    return model
 
 
 def save(model, path):
