@@ -313,6 +313,7 @@ def test_bad_input_names_the_argument():
         (lambda: text.tokenize(["a purple circle"]), "prompts"),
         (lambda: text.tokenize(["a red circle on the left on the left on the left"]), "prompts"),
         (lambda: data.image("red", "circle", "left", size=30), "size"),
+        (lambda: train.TinySD(size=24), "size"),
         (lambda: net(torch.zeros(1, 4, 3, 3), torch.tensor([1]), torch.zeros(1, 8, 64), None), "z"),
         (lambda: pipeline.generate(None, None, (None, None), (None, None), steps=1, guidance=-1.0,
                                    latent_shape=(1, 4, 2, 2), latent_scale=1.0), "guidance"),

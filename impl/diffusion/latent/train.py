@@ -29,6 +29,8 @@ P_UNCOND = 0.1
 class TinySD(torch.nn.Module):
     def __init__(self, size=32, scale=1.0):
         super().__init__()
+        if size % (2 * autoencoder.FACTOR):
+            raise ValueError(f"size: must be divisible by 16 (autoencoder 8 x UNet 2), got {size}")
         self.size, self.scale = size, scale
         self.text = text.TextEncoder()
         self.unet = unet.UNet()
