@@ -404,7 +404,7 @@ def test_prompt_adherence_rises_with_guidance():
     colour-region prompts, one-sided test at alpha 1e-7; the curve over s and sample images are in
     the report. (A fully trained model, 4000 steps, is at the ceiling: 1.0 at s >= 1.)"""
     if profiles.active() != "thorough" and not os.environ.get("TINY_SD_MODEL"):
-        pytest.skip("trains the model for ~7 minutes: runs with HYPOTHESIS_PROFILE=thorough, or "
+        pytest.skip("trains the model for ~9 minutes: runs with HYPOTHESIS_PROFILE=thorough, or "
                     "with TINY_SD_MODEL=<a trained .safetensors> (~1 minute)")  # fmt: skip
     model = short_run_model()
     picks = [(c, "circle", r) for c in data.COLOURS for r in data.REGIONS] * 100
