@@ -23,9 +23,12 @@ from properties.catalogue import claim
 from properties.evidence import current, figure, refute
 from properties.profiles import statistical
 from properties.strategies import floats, seeds
-from properties.tolerances import assert_close
+from properties.tolerances import assert_close, assert_within_richardson
 
 F64 = torch.float64
+MIXTURE_1D = oracle.isotropic_mixture(
+    [[-2.0], [1.5]], 0.4, weights=torch.tensor([0.3, 0.7], dtype=F64)
+)
 U = 2.0**-53
 SDES = {"VP": sde.VP(), "sub-VP": sde.SubVP(), "VE": sde.VE()}
 
@@ -187,6 +190,13 @@ def test_reverse_sde_law_converges_to_the_data(mu, sigma, name):
     )
 
 
+def mixture_cdf(process, t):
+    """CDF of MIXTURE_1D (0.3 N(-2, 0.4^2) + 0.7 N(1.5, 0.4^2)) noised to time t."""
+    c, s2 = process.kernel(t)
+    std = (c**2 * 0.16 + s2) ** 0.5
+    return lambda x: 0.3 * sps.norm.cdf(x, -2 * c, std) + 0.7 * sps.norm.cdf(x, 1.5 * c, std)
+
+
 @claim("SDE-04")
 @statistical()
 @given(seed=seeds)
@@ -194,20 +204,13 @@ def test_reverse_sde_generates_mixture_data(seed):
     """1-D mixture, VP, 1000 reverse EM steps to t = 1e-3, 4000 samples: KS test against the exact
     marginal at 1e-3 (alpha = 1e-7)."""
     process = SDES["VP"]
-    data = oracle.isotropic_mixture(
-        [[-2.0], [1.5]], 0.4, weights=torch.tensor([0.3, 0.7], dtype=F64)
-    )
+    data = MIXTURE_1D
     c1, s21 = process.kernel(1.0)
     gen = seed.torch()
     x0, _ = data.sample(4000, gen)
     x1 = c1 * x0 + s21**0.5 * torch.randn(4000, 1, generator=gen, dtype=F64)
     out = sde.reverse_euler_maruyama(process, score_of(process, data), x1, 1.0, 1e-3, 1000, gen)
-    c, s2 = process.kernel(1e-3)
-    std = (c**2 * 0.16 + s2) ** 0.5
-
-    def cdf(x):
-        return 0.3 * sps.norm.cdf(x, -2 * c, std) + 0.7 * sps.norm.cdf(x, 1.5 * c, std)
-
+    cdf = mixture_cdf(process, 1e-3)
     stats.ks_law(out[:, 0].numpy(), cdf, what="reverse SDE samples vs p_0")
 
 
@@ -395,13 +398,8 @@ def test_ode_log_likelihood_is_the_exact_log_density(d, seed):
     exact = data.log_density(x0, 1.0, 0.0)
     coarse = sde.log_likelihood(process, score, prior, x0, 50)
     fine = sde.log_likelihood(process, score, prior, x0, 100)
-    estimate = float((coarse - fine).abs().max()) / 3  # pooled over the points: one error constant
-    assert_close(
-        fine,
-        exact,
-        ulps=0,
-        abs_floor=2 * estimate + 1e-10,
-        what="ODE log-likelihood - exact log-density",
+    assert_within_richardson(  # pooled over the points: one error constant
+        coarse, fine, exact, floor=1e-10, what="ODE log-likelihood - exact log-density"
     )
     current().worst("largest |ODE log-likelihood - exact|", float((fine - exact).abs().max()))
 
@@ -493,19 +491,12 @@ def test_predictor_corrector_generates_mixture_data(seed):
     """Predictor (reverse EM) + Langevin corrector (snr 0.16), 300 steps, VP, 1-D mixture: 3000
     samples pass a KS test against the exact marginal at t = 1e-3 (alpha = 1e-7)."""
     process = SDES["VP"]
-    data = oracle.isotropic_mixture(
-        [[-2.0], [1.5]], 0.4, weights=torch.tensor([0.3, 0.7], dtype=F64)
-    )
+    data = MIXTURE_1D
     gen = seed.torch()
     c1, s21 = process.kernel(1.0)
     x1 = c1 * data.sample(3000, gen)[0] + s21**0.5 * torch.randn(3000, 1, generator=gen, dtype=F64)
     out = sde.predictor_corrector(process, score_of(process, data), x1, 1.0, 1e-3, 300, gen)
-    c, s2 = process.kernel(1e-3)
-    std = (c**2 * 0.16 + s2) ** 0.5
-
-    def cdf(x):
-        return 0.3 * sps.norm.cdf(x, -2 * c, std) + 0.7 * sps.norm.cdf(x, 1.5 * c, std)
-
+    cdf = mixture_cdf(process, 1e-3)
     stats.ks_law(out[:, 0].numpy(), cdf, what="predictor-corrector samples vs p_0")
 
 

@@ -11,7 +11,7 @@ from impl.flows import cnf
 from properties.catalogue import claim
 from properties.evidence import current
 from properties.strategies import floats, seeds
-from properties.tolerances import assert_close
+from properties.tolerances import assert_close, assert_within_richardson
 
 F64 = torch.float64
 U = 2.0**-53
@@ -35,13 +35,8 @@ def test_linear_cnf_density_is_the_pushforward(d, seed):
     v = lambda z, t: z @ A.T  # noqa: E731
     coarse = cnf.log_density(v, x, std_normal_log_density, 20)
     fine = cnf.log_density(v, x, std_normal_log_density, 40)
-    estimate = float((coarse - fine).abs().max()) / 3
-    assert_close(
-        fine,
-        exact,
-        ulps=0,
-        abs_floor=2 * estimate + 1e-12,
-        what="CNF log-density - exact push-forward",
+    assert_within_richardson(
+        coarse, fine, exact, floor=1e-12, what="CNF log-density - exact push-forward"
     )
     current().summary = (
         "d log p/dt = -tr(dv/dz): the CNF density of a linear field is the exact push-forward"
@@ -69,13 +64,8 @@ def test_nonlinear_cnf_matches_the_change_of_variables_of_its_flow_map(seed):
         [torch.linalg.slogdet(torch.autograd.functional.jacobian(flow_map, row))[1] for row in z0]
     )
     via_map = log_p0 - logdets
-    estimate = float((coarse - fine).abs().max()) / 3
-    assert_close(
-        fine,
-        via_map,
-        ulps=0,
-        abs_floor=2 * estimate + 1e-6,
-        what="CNF log p - change of variables of the map",
+    assert_within_richardson(
+        coarse, fine, via_map, floor=1e-6, what="CNF log p - change of variables of the map"
     )
 
 

@@ -67,3 +67,11 @@ def assert_close(actual, reference, *, ulps, scale=1.0, abs_floor=0.0, what):
             f"({ulps} ulp x scale + {floor[i]:.1e}) at index {tuple(int(j) for j in i)}: "
             f"actual {actual[i]!r}, reference {np.asarray(reference)[i]!r}"
         )
+
+
+def assert_within_richardson(coarse, fine, reference, *, floor, what):
+    """|fine - reference| <= 2 e + floor, e = max|coarse - fine| / 3: Richardson's estimate of the
+    error of a second-order solution at half the step (error ~ h^2, so coarse - fine ~ 3 e), with
+    a factor 2 for the estimate's own error."""
+    estimate = float(np.abs(np.asarray(coarse) - np.asarray(fine)).max()) / 3
+    assert_close(fine, reference, ulps=0, abs_floor=2 * estimate + floor, what=what)
