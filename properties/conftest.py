@@ -24,6 +24,11 @@ def pytest_addoption(parser):
         metavar="FAMILY=ADAPTER",
         help="run a family's properties against another implementation (properties/adapters)",
     )
+    parser.addoption(
+        "--require-browser",
+        action="store_true",
+        help="fail, not skip, the page checks when Chromium or the published dashboard is missing",
+    )
 
 
 def pytest_configure(config):

@@ -1,4 +1,5 @@
-"""The audit's outputs: claims.json (a stable interface), report.md, and the terminal table.
+"""The audit's outputs: claims.json (a stable interface), report.md, report.html (one
+self-contained page, properties/report_html.py) and the terminal table.
 
 claims.json = {"run": {...}, "summary": {verdict: count}, "claims": [entry, ...]} where each entry
 has the fields dashboards read: id, article, statement, verdict, expected, properties, evidence
@@ -7,11 +8,15 @@ has the fields dashboards read: id, article, statement, verdict, expected, prope
 
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
-from properties import catalogue
+from properties import catalogue, report_html
+
+DASHBOARD = Path(__file__).resolve().parent.parent / ".asv" / "html"
 
 COLOURS = {
     "holds": "green",
@@ -135,19 +140,37 @@ def _plain(value):
     return str(value)
 
 
+def mutation_results(out):
+    """OUT/mutation.json as `python -m properties.mutation` wrote it, or None."""
+    path = out / "mutation.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def dashboard(out, html=DASHBOARD):
+    """(address of the published asv dashboard relative to OUT, benchmark names), or None."""
+    index = html / "index.json"
+    if not index.exists():
+        return None
+    names = sorted(json.loads(index.read_text(encoding="utf-8"))["benchmarks"])
+    return Path(os.path.relpath(html / "index.html", out.resolve())).as_posix(), names
+
+
 def write(out, run, articles, entries):
     out.mkdir(parents=True, exist_ok=True)
     data = _plain({"run": run, "summary": summary(entries), "claims": entries})
     text = json.dumps(data, indent=1, allow_nan=False)
     (out / "claims.json").write_text(text + "\n", encoding="utf-8")
-    (out / "report.md").write_text(markdown(run, articles, entries), encoding="utf-8")
+    mutation = mutation_results(out)
+    (out / "report.md").write_text(markdown(run, articles, entries, mutation), encoding="utf-8")
+    page = report_html.render(out, run, articles, data["claims"], mutation, dashboard(out))
+    (out / "report.html").write_text(page, encoding="utf-8")
 
 
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(run, articles, entries):
+def markdown(run, articles, entries, mutation=None):
     s = run["statistics"]
     lines = [
         "# Audit of the articles' claims",
@@ -216,6 +239,18 @@ def markdown(run, articles, entries):
         for fig in e["evidence"]["figures"]:
             lines += ["", f"![{fig}]({fig})"]
         lines.append("")
+    if mutation is not None:
+        lines += ["## Mutation testing", "", mutation["note"], ""]
+        lines += [
+            "| package | mutants | killed | equivalent | message text | survived | not covered | score |"
+        ]
+        lines += ["|---|---|---|---|---|---|---|---|"]
+        for package, p in mutation["packages"].items():
+            lines.append(
+                f"| {package} | {p['total']} | {p['killed']} | {p['equivalent']} | {p['message']} | "
+                f"{p['survived']} | {p['no_tests']} | {p['score']:.1%} |"
+            )
+        lines += ["", "Survivors are listed with their diffs in report.html and mutation.json.", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,12 @@ def test_audit_of_the_sa_article(tmp_path):
     assert all(f"### {cid}:" in md for cid in entries if cid.startswith("SA-"))
     assert "SA-01" in run.stdout and "not checked" in run.stdout  # the terminal table
     assert 0 < data["run"]["statistics"]["chance_failure_bound"] <= 1e-3
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count('<details class="claim"') == len(entries)
+    assert page.count('src="data:image/png;base64,') == sum(
+        len(set(e["evidence"]["figures"])) for e in entries.values()
+    )
+    assert "http://" not in page and "https://" not in page  # self-contained
 
 
 def test_audit_catches_a_wrong_incremental_mean(tmp_path):

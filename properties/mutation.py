@@ -1,0 +1,320 @@
+"""Mutation testing of impl/: does the suite notice when the mathematics is changed?
+
+    python -m properties.mutation run rl flows     # re-run the shards of two packages
+    python -m properties.mutation run              # every package
+    python -m properties.mutation report           # summarise the last runs into report/
+
+The tool is mutmut 3 (https://github.com/boxed/mutmut). It fits torch on 2 cores: it imports the
+suite once and runs each mutant's properties in a forked child, and it runs for each mutant only
+the properties that reached the mutated function when the clean suite ran. cosmic-ray, by
+contrast, starts a fresh test process per mutant (a torch import of seconds each).
+
+The run is sharded by impl/ package: each shard lives in .mutation/PACKAGE/ with its own mutmut
+configuration (mutate only that package; collect only the properties that mirror it), so a
+package re-runs on its own, and mutmut's cache there keeps the results of unchanged functions.
+Properties run under the Hypothesis profile `ci` (derandomized: a survivor is reproducible).
+
+mutmut leaves decorated functions alone (@njit, @triton.jit, @torch.no_grad, ...): their bodies
+are not mutated; the report counts them as not mutated.
+
+The score of a package is killed / (mutants - equivalent - message), where killed includes
+timeouts (a mutant that makes a property hang is caught) and survivors without a reaching
+property count against it. `message` are the survivors that change only the wording of an error
+(a string inside a raise statement, or the argument name handed to an input check, which only
+its messages use): the properties check that bad input raises the right exception naming the
+argument, not the wording, so these are counted apart, found by comparing the syntax trees of
+the original and the mutant with such strings blanked. Any other survivor is either killed by a
+stronger property or recorded as equivalent in properties/mutation_equivalents.toml with the
+reason; the report lists the rest.
+"""
+
+import argparse
+import ast
+import difflib
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARDS = ROOT / ".mutation"
+EQUIVALENTS = Path(__file__).with_name("mutation_equivalents.toml")
+AIM = 0.90
+
+# package -> (what to mutate, what not to, the properties that check it)
+PACKAGES = {
+    "core": (
+        ["impl/*.py"],
+        ["impl/*/*"],
+        [
+            "test_ode.py",
+            "test_rl_approximation_*.py",
+            "test_training_checkpoint*.py",
+            "test_attention_memory_io.py",
+        ],
+    ),
+    "rl": (["impl/rl/*"], [], ["test_rl_*.py"]),
+    "diffusion": (["impl/diffusion/*"], ["impl/diffusion/latent/*"], ["test_diffusion_*.py"]),
+    "latent": (["impl/diffusion/latent/*"], [], ["test_sd_latent.py"]),
+    "flows": (["impl/flows/*"], [], ["test_flows_*.py"]),
+    "attention": (["impl/attention/*"], [], ["test_attention_*.py"]),
+    "training": (["impl/training/*"], [], ["test_training_*.py"]),
+}
+KILLED = {"killed", "timeout", "caught by type check"}
+
+
+def _toml_list(items):
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def prepare(package):
+    """.mutation/PACKAGE/ with links to impl/ and properties/ and a mutmut configuration."""
+    mutate, exclude, tests = PACKAGES[package]
+    shard = SHARDS / package
+    shard.mkdir(parents=True, exist_ok=True)
+    for name in ("impl", "properties"):
+        link = shard / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / name, target_is_directory=True)
+    selection = sorted(
+        {str(p.relative_to(ROOT)) for t in tests for p in ROOT.glob(f"properties/{t}")}
+    )
+    (shard / "pyproject.toml").write_text(
+        "# written by properties/mutation.py: one shard of the mutation run\n"
+        "[tool.mutmut]\n"
+        'source_paths = ["impl"]\n'
+        f"only_mutate = {_toml_list(mutate)}\n"
+        f"do_not_mutate = {_toml_list(exclude)}\n"
+        'also_copy = ["properties"]\n'
+        f"pytest_add_cli_args_test_selection = {_toml_list(selection)}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+        # a mutant may make a loop run forever: stop it at 6 x (its properties' time + 1 s) of
+        # CPU (mutmut's default, 30 x, spends most of a run waiting on such mutants)
+        "timeout_multiplier = 3.0\n",
+        encoding="utf-8",
+    )
+    return shard
+
+
+def run(package, max_children):
+    shard = prepare(package)
+    log = shard / "mutmut.log"
+    env = dict(os.environ, HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg")
+    started = time.time()
+    print(f"[{package}] mutmut run (log: {log.relative_to(ROOT)})", flush=True)
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+            cwd=shard,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    print(
+        f"[{package}] finished in {time.time() - started:.0f} s (exit {done.returncode})",
+        flush=True,
+    )
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"mutmut failed for {package} (exit {done.returncode}):\n{tail}")
+
+
+def equivalents():
+    data = tomllib.loads(EQUIVALENTS.read_text(encoding="utf-8"))
+    return {e["mutant"]: e["reason"] for e in data.get("equivalent", [])}
+
+
+class _BlankMessages(ast.NodeTransformer):
+    """Blank the strings (and None) that only reach an error message."""
+
+    BLANK = ast.Constant("<message>")
+
+    def _text(self, node):
+        is_text = isinstance(node, ast.JoinedStr) or (
+            isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, str))
+        )
+        return self.BLANK if is_text else node
+
+    def visit_Raise(self, node):
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call):
+                call.args = [self._text(a) for a in call.args]
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        f = node.func
+        checker = (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Name)
+            and f.value.id == "_checks"
+        ) or (isinstance(f, ast.Name) and f.id.startswith("check_"))
+        if checker and node.args:
+            node.args[0] = self._text(node.args[0])
+        return node
+
+
+_functions = {}
+
+
+def _function(mutated_file, name):
+    if mutated_file not in _functions:
+        tree = ast.parse(mutated_file.read_text(encoding="utf-8"))
+        _functions[mutated_file] = {
+            n.name: n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+    return _functions[mutated_file].get(name)
+
+
+def _pair(mutated_file, name):
+    """(original, mutant) function of mutant `name`, both named after the original, or None."""
+    generated = name.rpartition(".")[-1]
+    mangled = generated.rpartition("__mutmut_")[0]
+    found = (_function(mutated_file, mangled + "__mutmut_orig"), _function(mutated_file, generated))
+    if None in found:
+        return None
+    out = []
+    for node in found:
+        node = ast.parse(ast.unparse(node)).body[0]
+        node.name = mangled.rpartition("ǁ")[-1].removeprefix("x_")
+        out.append(node)
+    return out
+
+
+def message_only(mutated_file, name):
+    """Whether mutant `name` differs from its original only in error-message text."""
+    pair = _pair(mutated_file, name)
+    if pair is None:
+        return False
+    original, mutant = (ast.dump(_BlankMessages().visit(node)) for node in pair)
+    return original == mutant
+
+
+def diff(mutated_file, name):
+    """The mutation as a unified diff of the function (as ast.unparse writes it)."""
+    pair = _pair(mutated_file, name)
+    if pair is None:
+        return "(source not found)"
+    a, b = (ast.unparse(node).splitlines() for node in pair)
+    return "\n".join(list(difflib.unified_diff(a, b, lineterm="", n=1))[2:])
+
+
+def summarise(package, known):
+    """Counts and survivors of one shard, from mutmut's result files."""
+    from mutmut.stats import status_by_exit_code
+
+    shard = SHARDS / package
+    metas = sorted((shard / "mutants" / "impl").rglob("*.py.meta"))
+    counts = dict.fromkeys(["total", "killed", "equivalent", "message", "survived", "no_tests"], 0)
+    counts |= {"other": 0, "not_checked": 0}
+    survivors = {}
+    for meta in metas:
+        source = meta.with_suffix("")  # .../mutants/impl/x.py
+        module = str(source.relative_to(shard / "mutants"))
+        data = json.loads(meta.read_text())
+        for name, code in sorted(data["exit_code_by_key"].items()):
+            status = status_by_exit_code[code]
+            counts["total"] += 1
+            if status in KILLED:
+                kind = "killed"
+            elif status == "not checked":
+                kind = "not_checked"
+            elif status == "survived" and name in known:
+                kind = "equivalent"
+            elif status == "survived" and message_only(source, name):
+                kind = "message"
+            elif status in ("survived", "no tests"):
+                kind = status.replace(" ", "_")
+            else:  # suspicious, segfault, skipped, interrupted
+                kind = "other"
+            counts[kind] += 1
+            if kind in ("equivalent", "survived", "no_tests", "other"):
+                entry = {"name": name, "status": status, "diff": diff(source, name)}
+                if name in known:
+                    entry["equivalent"] = known[name]
+                survivors.setdefault(module, []).append(entry)
+    checked = counts["total"] - counts["not_checked"] - counts["equivalent"] - counts["message"]
+    counts["score"] = counts["killed"] / checked if checked else 0.0
+    return counts, survivors
+
+
+def report(out, packages):
+    """Merge the shards' results into OUT/mutation.json (a package not run keeps its old entry)."""
+    known = equivalents()
+    path = out / "mutation.json"
+    old = json.loads(path.read_text()) if path.exists() else {"packages": {}, "survivors": {}}
+    result = {"packages": dict(old["packages"]), "survivors": dict(old["survivors"])}
+    for package in packages:
+        if not (SHARDS / package / "mutants").exists():
+            continue
+        counts, survivors = summarise(package, known)
+        counts["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        result["packages"][package] = counts
+        result["survivors"][package] = survivors
+    seen = {
+        m["name"] for modules in result["survivors"].values() for ms in modules.values() for m in ms
+    }
+    result["stale_equivalents"] = sorted(set(known) - seen)
+    result["aim"] = AIM
+    result["note"] = (
+        "mutmut 3 over impl/, one shard per package (python -m properties.mutation run); "
+        "score = killed / (mutants - equivalent - message); timeouts count as killed, mutants "
+        "that no property reaches count against the score; 'message' mutants change only the "
+        f"wording of an error message. Aim: {AIM:.0%} in every package."
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+COLUMNS = ["total", "killed", "equivalent", "message", "survived", "no_tests", "not_checked"]
+
+
+def print_summary(result):
+    print(
+        f"{'package':<10}"
+        + "".join(f"{c.replace('_', ' '):>12}" for c in COLUMNS)
+        + f"{'score':>8}"
+    )
+    for package, p in result["packages"].items():
+        flag = "" if p["score"] >= AIM and not p["not_checked"] else "  below the aim or incomplete"
+        cells = "".join(f"{p[c]:>12}" for c in COLUMNS)
+        print(f"{package:<10}{cells}{p['score']:>8.1%}{flag}")
+    if result["stale_equivalents"]:
+        print(
+            "recorded as equivalent but no longer surviving:",
+            ", ".join(result["stale_equivalents"]),
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m properties.mutation", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument(
+        "packages", nargs="*", metavar="PACKAGE", help=f"of {', '.join(PACKAGES)} (default: all)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("report"), help="report folder (default: report)"
+    )
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.packages) - set(PACKAGES))
+    if unknown:
+        parser.error(f"unknown package(s) {unknown}; choose from {list(PACKAGES)}")
+    packages = args.packages or list(PACKAGES)
+    if args.command == "run":
+        for package in packages:
+            run(package, args.max_children)
+    print_summary(report(args.out, packages))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

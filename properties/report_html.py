@@ -1,0 +1,224 @@
+"""The audit report as one self-contained page: OUT/report.html.
+
+Figures are embedded as data: URIs and the style is inline, so the file can be mailed, attached to
+a CI run or opened offline; there is no script. Sections: a summary table by article with verdict
+colours; every claim as a <details> element (statement, properties, evidence, counterexample,
+figures); peer findings; mutation results (from OUT/mutation.json, written by
+`python -m properties.mutation`); links to the asv dashboard.
+"""
+
+import base64
+import json
+from html import escape
+
+from properties import catalogue
+
+COLOURS = {
+    "holds": "#1a7f37",
+    "fails": "#cf222e",
+    "conditional": "#bf8700",
+    "not checked": "#6e7781",
+    "error": "#8250df",
+}
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#1f2328}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #d0d7de;padding:.3em .6em}
+th{background:#f6f8fa;text-align:left}td.n{text-align:right}
+.v{color:#fff;border-radius:.8em;padding:.05em .6em;font-size:90%;white-space:nowrap}
+details{border:1px solid #d0d7de;border-radius:6px;margin:.4em 0;padding:.3em .8em}
+summary{cursor:pointer}details[open]>summary{margin-bottom:.5em}
+pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:85%}
+img{max-width:100%;border:1px solid #d0d7de;margin:.4em 0}.differs{color:#cf222e;font-weight:bold}
+code{font-size:90%}
+"""
+
+
+def _badge(verdict):
+    colour = COLOURS[verdict]
+    return f'<span class="v" style="background:{colour}" data-verdict="{escape(verdict)}">{escape(verdict)}</span>'
+
+
+def _figure(out, path):
+    file = out / path
+    if not file.exists():
+        return f"<p>(figure {escape(path)} missing)</p>"
+    data = base64.b64encode(file.read_bytes()).decode()
+    return f'<img alt="{escape(path)}" src="data:image/png;base64,{data}">'
+
+
+def _summary_table(articles, entries):
+    head = "".join(f"<th>{_badge(v)}</th>" for v in catalogue.VERDICTS)
+    rows = []
+    for key, title in articles.items():
+        top = [e for e in entries if e["article"] == key and "parent" not in e]
+        counts = {v: sum(e["verdict"] == v for e in top) for v in catalogue.VERDICTS}
+        cells = "".join(f'<td class="n">{counts[v] or ""}</td>' for v in catalogue.VERDICTS)
+        rows.append(
+            f'<tr><td><a href="#article-{escape(key)}">{escape(title)}</a></td>'
+            f'<td class="n">{len(top)}</td>{cells}</tr>'
+        )
+    return (
+        f'<table id="summary"><tr><th>Article</th><th>claims</th>{head}</tr>'
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _property(nodeid, ev):
+    parts = [f"<li><code>{escape(nodeid)}</code>: {escape(ev['outcome'])} in {ev['time_s']:.2f} s"]
+    if ev.get("summary"):
+        parts.append(f"<br>{escape(ev['summary'])}")
+    numbers = ev.get("numbers") or {}
+    if numbers:
+        text = "\n".join(
+            f"{name}:\n{value}" if isinstance(value, str) and "\n" in value else f"{name}: {value}"
+            for name, value in numbers.items()
+        )
+        parts.append(f"<pre>{escape(text)}</pre>")
+    if ev.get("failure"):
+        parts.append(f"<pre>{escape(str(ev['failure']))}</pre>")
+    return "".join(parts) + "</li>"
+
+
+def _claim(out, e):
+    differs = "" if e["matches"] else ' <span class="differs">(differs from expected)</span>'
+    first = e["evidence"]["summary"].split("; ")[0][:160]
+    body = [f"<blockquote>{escape(e['statement'])}</blockquote>"]
+    body.append(f"<p>Expected verdict: {_badge(e['expected'])}{differs}</p>")
+    if e.get("parts"):
+        body.append(
+            "<p>Parts: " + ", ".join(f'<a href="#{p}">{p}</a>' for p in e["parts"]) + "</p>"
+        )
+    if e["evidence"]["summary"]:
+        body.append(f"<p>{escape(e['evidence']['summary'])}</p>")
+    if e["evidence"]["by_property"]:
+        items = "".join(_property(n, ev) for n, ev in e["evidence"]["by_property"].items())
+        body.append(f'<ul class="properties">{items}</ul>')
+    elif e["properties"]:
+        items = "".join(f"<li><code>{escape(n)}</code></li>" for n in e["properties"])
+        body.append(f'<ul class="properties">{items}</ul>')
+    if e["evidence"]["counterexample"]:
+        body.append(
+            '<p>Minimal counterexample:</p><pre class="counterexample">'
+            f"{escape(e['evidence']['counterexample'])}</pre>"
+        )
+    body += [_figure(out, f) for f in dict.fromkeys(e["evidence"]["figures"])]
+    return (
+        f'<details class="claim" id="{escape(e["id"])}" data-verdict="{escape(e["verdict"])}">'
+        f"<summary><b>{escape(e['id'])}</b> {_badge(e['verdict'])}{differs} "
+        f"{escape(first)}</summary>{''.join(body)}</details>"
+    )
+
+
+def findings(entries):
+    """[(claim id, property, text)] for the properties that record a finding about a peer."""
+    found = []
+    for e in entries:
+        for nodeid, ev in e["evidence"]["by_property"].items():
+            numbers = ev.get("numbers") or {}
+            text = numbers.get("finding") or ev.get("summary") or ""
+            if "test_finding_" in nodeid or "finding" in numbers:
+                found.append((e["id"], nodeid, str(text).removeprefix("finding: ")))
+    return found
+
+
+def _findings(entries):
+    rows = findings(entries)
+    if not rows:
+        return "<p>No peer findings in this run.</p>"
+    items = "".join(
+        f'<li><a href="#{escape(c)}">{escape(c)}</a> <code>{escape(n.split("::")[-1])}</code>: '
+        f"{escape(t)}</li>"
+        for c, n, t in rows
+    )
+    return f'<ul id="findings">{items}</ul>'
+
+
+def _mutation(mutation):
+    if mutation is None:
+        return (
+            "<p>No mutation run recorded in this report folder "
+            "(run <code>tox -e mutation</code>, then the audit).</p>"
+        )
+    head = "<tr><th>package</th><th>mutants</th><th>killed</th><th>equivalent</th>"
+    head += "<th>message text</th><th>survived</th><th>not covered</th><th>score</th></tr>"
+    rows = []
+    for package, p in mutation["packages"].items():
+        rows.append(
+            f"<tr><td>{escape(package)}</td><td class=n>{p['total']}</td>"
+            f"<td class=n>{p['killed']}</td><td class=n>{p['equivalent']}</td><td class=n>{p['message']}</td>"
+            f"<td class=n>{p['survived']}</td><td class=n>{p['no_tests']}</td>"
+            f"<td class=n>{p['score']:.1%}</td></tr>"
+        )
+    survivors = []
+    modules = {m: ms for package in mutation["survivors"].values() for m, ms in package.items()}
+    for module, mutants in sorted(modules.items()):
+        items = "".join(
+            f"<li><code>{escape(m['name'])}</code>"
+            + (f" (equivalent: {escape(m['equivalent'])})" if m.get("equivalent") else "")
+            + f"<pre>{escape(m['diff'])}</pre></li>"
+            for m in mutants
+        )
+        survivors.append(
+            f"<details><summary>{escape(module)}: {len(mutants)}</summary><ul>{items}</ul></details>"
+        )
+    return (
+        f"<p>{escape(mutation['note'])}</p>"
+        f'<table id="mutation">{head}{"".join(rows)}</table>'
+        "<h3>Surviving mutants by module</h3>" + "".join(survivors)
+    )
+
+
+def _dashboard(dashboard):
+    if dashboard is None:
+        return "<p>No published asv dashboard found (run <code>tox -e benchmarks</code>).</p>"
+    base, names = dashboard
+    modules = sorted({n.split(".")[0] for n in names})
+    links = "".join(
+        f'<li><a href="{escape(base)}#{escape(next(n for n in names if n.startswith(m + ".")))}">'
+        f"{escape(m)}</a></li>"
+        for m in modules
+    )
+    return (
+        f'<p><a id="dashboard" href="{escape(base)}">The asv dashboard</a> '
+        f"({len(names)} benchmarks; serve it over HTTP, e.g. <code>asv preview</code>). "
+        f"A graph of each benchmark module:</p><ul>{links}</ul>"
+    )
+
+
+def render(out, run, articles, entries, mutation=None, dashboard=None):
+    """The page as a string. `dashboard` is (address relative to OUT, [benchmark names])."""
+    s = run["statistics"]
+    intro = (
+        f"Generated {escape(run['generated'])} by <code>{escape(run['command'].strip())}</code>: "
+        f"Hypothesis profile <code>{escape(run['profile'])}</code>, implementations "
+        f"{escape(json.dumps(run['targets']) if run['targets'] else 'reference (impl/)')}, "
+        f"{run['duration_s']:.0f} s. Statistical checks: {s['checks']} at alpha = "
+        f"{s['alpha_per_check']:g} each (false-alarm bound {s['chance_failure_bound']:.1e})."
+    )
+    claims = []
+    for key, title in articles.items():
+        rows = [e for e in entries if e["article"] == key]
+        if rows:
+            claims.append(f'<h3 id="article-{escape(key)}">{escape(title)}</h3>')
+            claims += [_claim(out, e) for e in rows]
+    return "\n".join(
+        [
+            "<!doctype html><html lang=en><head><meta charset=utf-8>",
+            '<title>Audit of the articles\' claims</title><link rel=icon href="data:,">',
+            f"<style>{STYLE}</style></head><body>",
+            "<h1>Audit of the articles' claims</h1>",
+            f"<p>{intro}</p>",
+            "<h2>Summary</h2>",
+            _summary_table(articles, entries),
+            '<h2 id="claims">Claims</h2>',
+            *claims,
+            '<h2 id="peers">Peer findings</h2>',
+            _findings(entries),
+            '<h2 id="mutants">Mutation testing</h2>',
+            _mutation(mutation),
+            '<h2 id="benchmarks">Benchmarks</h2>',
+            _dashboard(dashboard),
+            "</body></html>",
+        ]
+    )

@@ -1,0 +1,155 @@
+"""The two pages people read, rendered offline in headless Chromium (properties/browser.py): the
+published asv dashboard and the audit's report.html. Screenshots go to report/browser/.
+
+Without Chromium these skip (install Debian's `chromium`, or run `tox -e browser`, which installs
+it and fails instead of skipping). The dashboard check needs a published dashboard: `.asv/html`
+(from `tox -e benchmarks` or `tox -e browser`) or the folder in $ASV_DASHBOARD.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from properties import browser
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = Path(os.environ.get("ASV_DASHBOARD", ROOT / ".asv" / "html"))
+# claims that audit in ~20 s and cover every section: holds, fails with a minimal
+# counterexample, conditional parts, figures, a peer finding (RL-03: pymdptoolbox)
+REPORT_CLAIMS = ["SA-02", "SA-03*", "DDIM-08*", "RL-03"]
+RESOURCES = {"script": "src", "link": "href", "img": "src", "iframe": "src"}
+
+
+def external_resources(html):
+    """Addresses of the scripts, styles, images and frames a page loads from another host
+    (a plain <a href> is a link a person may follow, not something the page loads)."""
+    found, _ = browser.elements(html)
+    addresses = [a.get(RESOURCES[t]) or "" for t, a in found if t in RESOURCES]
+    return [u for u in addresses if re.match(r"(https?:)?//", u) and "//127.0.0.1" not in u]
+
+
+def _unavailable(request, why):
+    if request.config.getoption("--require-browser"):
+        pytest.fail(f"{why} (--require-browser)")
+    pytest.skip(why)
+
+
+@pytest.fixture
+def chromium(request):
+    if browser.chromium() is None:
+        _unavailable(
+            request,
+            "Chromium is not installed: the offline dashboard and report.html are not checked "
+            "(apt-get install chromium, or tox -e browser)",
+        )
+
+
+@pytest.fixture
+def dashboard(request, chromium):
+    if not (DASHBOARD / "index.json").exists():
+        _unavailable(
+            request,
+            f"no published asv dashboard in {DASHBOARD} (tox -e benchmarks, or tox -e browser)",
+        )
+    return DASHBOARD
+
+
+def test_dashboard_pages_load_nothing_from_the_internet(dashboard):
+    pages = sorted(dashboard.glob("*.html"))
+    assert pages
+    for page in pages:
+        external = external_resources(page.read_text(encoding="utf-8"))
+        assert not external, f"{page.name} still loads {external}: run python -m benchmarks.offline"
+
+
+def test_dashboard_renders_offline_list_and_graph(dashboard):
+    names = sorted(json.loads((dashboard / "index.json").read_text())["benchmarks"])
+    graph = next(n for n in names if ".time_" in n)
+    with browser.serve(dashboard) as (base, requests):
+        grid_dom = browser.render(
+            base + "index.html", screenshot=browser.SHOTS / "dashboard_grid.png"
+        )
+        graph_dom = browser.render(
+            f"{base}index.html#{graph}", screenshot=browser.SHOTS / "dashboard_graph.png"
+        )
+    grid, grid_text = browser.elements(grid_dom)
+    assert "continental origin of swallow" not in grid_text, "asv's error page: a script failed"
+    listed = [a for _, a in browser.with_class(grid, "benchmark-container")]
+    assert len(listed) == len(names), f"{len(listed)} benchmarks listed of {len(names)}"
+    shown, shown_text = browser.elements(graph_dom)
+    assert graph in shown_text  # the graph's title
+    assert browser.with_class(shown, "flot-base", tag="canvas"), "no flot graph drawn"
+    ticks = browser.with_class(shown, "flot-tick-label")
+    assert len(ticks) >= 4, f"the graph has {len(ticks)} axis tick labels"
+    # asv asks for the graph of every environment combination and shows the ones that exist, so
+    # a missing graphs/*.json is normal; every script, style and image must load
+    failed = [(p, s) for p, s in requests if s != "200" and not p.startswith("/graphs/")]
+    assert not failed, f"requests that failed: {failed}"
+    assert any(p.startswith("/vendor/") for p, _ in requests)
+
+
+@pytest.fixture(scope="module")
+def audit_report(tmp_path_factory):
+    """report.html of a small real audit (and report/mutation.json, if a mutation run left one)."""
+    out = tmp_path_factory.mktemp("audit")
+    mutation = ROOT / "report" / "mutation.json"
+    if mutation.exists():
+        shutil.copy(mutation, out / "mutation.json")
+    cmd = [sys.executable, "-m", "properties.audit", "--claims", *REPORT_CLAIMS, "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_audit_report_renders_offline(chromium, audit_report):
+    out = audit_report
+    data = json.loads((out / "claims.json").read_text())
+    claims = data["claims"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert not external_resources(page), "report.html loads something from another host"
+    failing = next(
+        c["id"] for c in claims if c["verdict"] == "fails" and c["evidence"]["counterexample"]
+    )
+    opened = page.replace(f'id="{failing}"', f'id="{failing}" open', 1)
+    (out / "report_open.html").write_text(opened, encoding="utf-8")
+    with browser.serve(out) as (base, requests):
+        dom = browser.render(base + "report.html", screenshot=browser.SHOTS / "report.png")
+        browser.render(
+            f"{base}report_open.html#{failing}",
+            screenshot=browser.SHOTS / "report_claim_open.png",
+            size=(1280, 1400),
+        )
+    found, text = browser.elements(dom)
+    assert {a.get("id") for _, a in found} >= {
+        "summary",
+        "claims",
+        "peers",
+        "mutants",
+        "benchmarks",
+    }
+    articles = [a for t, a in found if t == "a" and (a.get("href") or "").startswith("#article-")]
+    assert len(articles) == len({c["article"] for c in claims})
+    details = browser.with_class(found, "claim", tag="details")
+    assert [a["id"] for _, a in details] == [c["id"] for c in claims]
+    assert [a["data-verdict"] for _, a in details] == [c["verdict"] for c in claims]
+    figures = sum(len(set(c["evidence"]["figures"])) for c in claims)  # a parent shows its parts'
+    images = [
+        a for t, a in found if t == "img" and a.get("src", "").startswith("data:image/png;base64,")
+    ]
+    assert len(images) == figures > 0
+    counterexamples = browser.with_class(found, "counterexample", tag="pre")
+    assert len(counterexamples) == sum(bool(c["evidence"]["counterexample"]) for c in claims) > 0
+    assert "pymdptoolbox" in text.split("Peer findings", 1)[1].split("Mutation testing", 1)[0]
+    mutation = out / "mutation.json"
+    if mutation.exists():
+        packages = json.loads(mutation.read_text())["packages"]
+        assert all(package in text.split("Mutation testing", 1)[1] for package in packages)
+    else:
+        assert "No mutation run recorded" in text
+    assert not [(p, s) for p, s in requests if s != "200"]

@@ -1,0 +1,84 @@
+"""The tools around the suite: the offline dashboard rewrite (benchmarks/offline.py) and the
+mutation report's classification of survivors (properties/mutation.py)."""
+
+import base64
+import hashlib
+import textwrap
+
+import pytest
+
+from benchmarks import offline
+from properties import mutation
+
+JQUERY = "https://code.jquery.com/jquery-3.3.1.min.js"
+
+
+def test_offline_rewrite_points_at_the_local_copy_with_its_integrity(tmp_path):
+    spec, path = offline.VENDOR[JQUERY]
+    local = tmp_path / offline._local(spec, path)
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"window.jQuery = 1;")
+    page = (
+        f'<script src="{JQUERY}" integrity="sha256-old" crossorigin="anonymous"></script>\n'
+        '<a href="https://github.com/airspeed-velocity/asv/">asv</a>'
+    )
+    out = offline.rewrite(page, tmp_path)
+    digest = base64.b64encode(hashlib.sha384(b"window.jQuery = 1;").digest()).decode()
+    assert f'src="vendor/jquery-3.3.1/dist/jquery.min.js" integrity="sha384-{digest}"' in out
+    assert JQUERY not in out and "sha256-old" not in out
+    assert '<a href="https://github.com/airspeed-velocity/asv/">' in out  # a link, not a resource
+
+
+def test_offline_rewrite_refuses_an_unknown_cdn(tmp_path):
+    with pytest.raises(ValueError, match="unknown external resource https://cdn.example/x.js"):
+        offline.rewrite('<script src="https://cdn.example/x.js"></script>', tmp_path)
+
+
+def test_offline_needs_published_pages(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no published asv pages"):
+        offline.make_offline(tmp_path)
+
+
+MUTATED = textwrap.dedent(
+    """
+    def x_f__mutmut_orig(a, name):
+        _checks.positive_int("n", a)
+        if a < 0:
+            raise ValueError(f"{name}: must be >= 0, got {a}")
+        return 2 * a
+
+    def x_f__mutmut_1(a, name):
+        _checks.positive_int("n", a)
+        if a < 0:
+            raise ValueError(None)
+        return 2 * a
+
+    def x_f__mutmut_2(a, name):
+        _checks.positive_int("XXnXX", a)
+        if a < 0:
+            raise ValueError(f"{name}: must be >= 0, got {a}")
+        return 2 * a
+
+    def x_f__mutmut_3(a, name):
+        _checks.positive_int("n", a)
+        if a <= 0:
+            raise ValueError(f"{name}: must be >= 0, got {a}")
+        return 2 * a
+
+    def x_f__mutmut_4(a, name):
+        _checks.positive_int("n", a)
+        if a < 0:
+            raise ValueError(f"{name}: must be >= 0, got {a}")
+        return "XX"
+    """
+)
+
+
+@pytest.mark.parametrize("n, expected", [(1, True), (2, True), (3, False), (4, False)])
+def test_message_only_mutants_are_told_from_the_rest(tmp_path, n, expected):
+    """Only the wording of an error (or an input check's argument name) may differ; a changed
+    comparison or a changed returned string is a real mutant."""
+    mutated = tmp_path / f"m{n}.py"
+    mutated.write_text(MUTATED)
+    assert mutation.message_only(mutated, f"impl.m.x_f__mutmut_{n}") is expected
+    assert mutation.diff(mutated, f"impl.m.x_f__mutmut_{n}").count("\n+") == 1
