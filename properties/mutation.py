@@ -2,6 +2,7 @@
 
     python -m properties.mutation run rl flows     # re-run the shards of two packages
     python -m properties.mutation run              # every package
+    python -m properties.mutation rerun rl         # only the survivors, after a property changed
     python -m properties.mutation report           # summarise the last runs into report/
 
 The tool is mutmut 3 (https://github.com/boxed/mutmut). It fits torch on 2 cores: it imports the
@@ -12,7 +13,9 @@ contrast, starts a fresh test process per mutant (a torch import of seconds each
 The run is sharded by impl/ package: each shard lives in .mutation/PACKAGE/ with its own mutmut
 configuration (mutate only that package; collect only the properties that mirror it), so a
 package re-runs on its own, and mutmut's cache there keeps the results of unchanged functions.
-Properties run under the Hypothesis profile `ci` (derandomized: a survivor is reproducible).
+Properties run under the Hypothesis profile `mutation` (derandomized, so a survivor is
+reproducible; 10 examples per property, 2 per statistical one: a mutant usually breaks a
+property on its first examples, and the run executes the properties once per mutant).
 
 mutmut leaves decorated functions alone (@njit, @triton.jit, @torch.no_grad, ...): their bodies
 are not mutated; the report counts them as not mutated.
@@ -31,6 +34,7 @@ reason; the report lists the rest.
 import argparse
 import ast
 import difflib
+import functools
 import json
 import os
 import subprocess
@@ -99,15 +103,16 @@ def prepare(package):
     return shard
 
 
-def run(package, max_children):
+def run(package, max_children, mutants=()):
+    """mutmut run in the package's shard: the mutants not yet checked, or exactly `mutants`."""
     shard = prepare(package)
     log = shard / "mutmut.log"
-    env = dict(os.environ, HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg")
+    env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", MPLBACKEND="Agg")
     started = time.time()
     print(f"[{package}] mutmut run (log: {log.relative_to(ROOT)})", flush=True)
     with log.open("w") as out:
         done = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *mutants],
             cwd=shard,
             env=env,
             stdout=out,
@@ -127,10 +132,27 @@ def equivalents():
     return {e["mutant"]: e["reason"] for e in data.get("equivalent", [])}
 
 
+@functools.cache
+def message_helpers(root=ROOT / "impl"):
+    """Names of impl's input checks: the functions whose first parameter is `name`, the argument
+    name they put in their error messages and use for nothing else (impl's convention)."""
+    found = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.args.args[:1]:
+                if node.args.args[0].arg == "name":
+                    found.add(node.name)
+    return found
+
+
 class _BlankMessages(ast.NodeTransformer):
-    """Blank the strings (and None) that only reach an error message."""
+    """Blank the strings (and None) that only reach an error message: the arguments of the
+    exception in a raise statement, and the name handed to an input check."""
 
     BLANK = ast.Constant("<message>")
+
+    def __init__(self, helpers):
+        self.helpers = helpers
 
     def _text(self, node):
         is_text = isinstance(node, ast.JoinedStr) or (
@@ -147,12 +169,8 @@ class _BlankMessages(ast.NodeTransformer):
     def visit_Call(self, node):
         self.generic_visit(node)
         f = node.func
-        checker = (
-            isinstance(f, ast.Attribute)
-            and isinstance(f.value, ast.Name)
-            and f.value.id == "_checks"
-        ) or (isinstance(f, ast.Name) and f.id.startswith("check_"))
-        if checker and node.args:
+        callee = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+        if callee in self.helpers and node.args:
             node.args[0] = self._text(node.args[0])
         return node
 
@@ -191,7 +209,8 @@ def message_only(mutated_file, name):
     pair = _pair(mutated_file, name)
     if pair is None:
         return False
-    original, mutant = (ast.dump(_BlankMessages().visit(node)) for node in pair)
+    helpers = message_helpers()
+    original, mutant = (ast.dump(_BlankMessages(helpers).visit(node)) for node in pair)
     return original == mutant
 
 
@@ -296,7 +315,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m properties.mutation", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument(
+        "command",
+        choices=["run", "rerun", "report"],
+        help="run: the mutants not checked yet; rerun: the survivors again (after strengthening "
+        "a property); report: summarise into OUT/mutation.json",
+    )
     parser.add_argument(
         "packages", nargs="*", metavar="PACKAGE", help=f"of {', '.join(PACKAGES)} (default: all)"
     )
@@ -312,6 +336,16 @@ def main(argv=None):
     if args.command == "run":
         for package in packages:
             run(package, args.max_children)
+    if args.command == "rerun":
+        known = equivalents()
+        for package in packages:
+            if (SHARDS / package / "mutants").exists():
+                _, survivors = summarise(package, known)
+                names = [
+                    m["name"] for ms in survivors.values() for m in ms if "equivalent" not in m
+                ]
+                if names:
+                    run(package, args.max_children, names)
     print_summary(report(args.out, packages))
     return 0
 

@@ -3,6 +3,8 @@
 ci        derandomized, no example database, 40 examples per property: reproducible gates.
 dev       random, 100 examples, the local example database: day-to-day work.
 thorough  random, 1000 examples: nightly hunts (hypothesis.target steers towards worst errors).
+mutation  derandomized, no database, 10 examples (2 per statistical property): the mutation run
+          (properties/mutation.py), which runs the properties once per mutant.
 
 Statistical properties run a Monte Carlo experiment per example, so they take fewer examples
 (`statistical()`): 6 / 10 / 40. With the suite's statistical checks this keeps every profile
@@ -17,8 +19,9 @@ PROFILES = {
     "ci": dict(derandomize=True, database=None, max_examples=40, print_blob=False),
     "dev": dict(max_examples=100),
     "thorough": dict(max_examples=1000),
+    "mutation": dict(derandomize=True, database=None, max_examples=10, print_blob=False),
 }
-STATISTICAL_EXAMPLES = {"ci": 6, "dev": 10, "thorough": 40}
+STATISTICAL_EXAMPLES = {"ci": 6, "dev": 10, "thorough": 40, "mutation": 2}
 
 
 def active():

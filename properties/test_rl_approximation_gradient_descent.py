@@ -245,3 +245,36 @@ def test_sample_batches_shapes_and_replacement():
     b = gd.sample_batches(5, 5, 3, rng, replace=False)
     assert b.shape == (3, 5) and all(sorted(row) == list(range(5)) for row in b)
     assert gd.sample_batches(2, 7, 4, rng, replace=True).shape == (4, 7)
+
+
+def test_explicit_step_sizes_are_the_ones_used():
+    """With explicit alpha_1..alpha_K, every method is w_{k+1} = w_k - alpha_k g_k(w_k) with its
+    own gradient estimate g_k (all samples, the k-th batch, the k-th sample); same floating-point
+    operations as the recursion written out here, so equal exactly."""
+    rng = np.random.default_rng(2)
+    x, w1 = rng.standard_normal((5, 2)), np.array([1.0, -2.0])
+    alpha = np.array([0.5, 0.25, 0.3, 0.1, 0.2])
+    batches = np.array([[0, 1], [2, 3], [4, 0], [1, 1], [3, 2]])
+
+    def recursion(index):
+        w, out = w1, [w1]
+        for k, i in enumerate(index):
+            w = w - alpha[k] * gd.mean_objective_grad(w, x[i]).mean(axis=0)
+            out.append(w)
+        return np.stack(out)
+
+    everything = [np.arange(5)] * 5
+    np.testing.assert_array_equal(gd.bgd(x, w1, 5, alpha=alpha), recursion(everything))
+    np.testing.assert_array_equal(gd.mbgd(x, w1, batches, alpha=alpha), recursion(batches))
+    np.testing.assert_array_equal(gd.sgd(x, w1, alpha=alpha), recursion([[k] for k in range(5)]))
+    for bad in (np.array([0, 1, 2]), np.array([[0.0, 1.0]]), np.zeros((0, 2), dtype=int)):
+        with pytest.raises(ValueError, match="^batches: expected a non-empty"):
+            gd.mbgd(x, w1, bad)
+
+
+def test_relative_error_computes_in_float64_whatever_the_input():
+    """float32 inputs are widened before any arithmetic: the result equals the float64 one."""
+    rng = np.random.default_rng(3)
+    w, x, m = (rng.standard_normal(7).astype(np.float32) for _ in range(3))
+    wide = gd.relative_gradient_error(w.astype(float), x.astype(float), m.astype(float))
+    assert gd.relative_gradient_error(w, x, m) == wide

@@ -155,3 +155,30 @@ def test_weighted_iterate_with_harmonic_steps_is_the_incremental_mean():
     assert list(mean.weighted_iterate(x, a, Fraction(9))) == list(
         mean.incremental_mean(x, Fraction(9))
     )
+
+
+def test_contract_vector_samples_dtypes_default_start_and_empty_chunks():
+    """Beyond the value: w_1 defaults to 0; vector samples keep their shape; the iterates take
+    the common dtype of x, w_1 and a (float32 stays float32); an empty chunk anywhere in the
+    stream is skipped, not the end of it."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 3))
+    a = 1 / np.arange(1, 7)
+    running = np.cumsum(x, axis=0) / np.arange(1, 7)[:, None]
+    for w in (mean.incremental_mean(x), mean.weighted_iterate(x, a)):
+        assert w.shape == (7, 3) and np.all(w[0] == 0.0)
+        # 6 steps of one rounding each on values below max|x|: 16 ulps of max|x| is ample
+        assert_close(w[1:], running, ulps=16, scale=np.abs(x).max(), what="vector running mean")
+    x32, a32, w32 = x.astype(np.float32), a.astype(np.float32), np.float32(0)
+    for xs, w1, steps, dtype in [
+        (x32, w32, a32, np.float32),
+        (x, w32, a32, np.float64),
+        (x32, np.zeros(3), a32, np.float64),
+        (x32, w32, a, np.float64),
+    ]:
+        assert mean.weighted_iterate(xs, steps, w1=w1).dtype == dtype
+        if steps.dtype == np.float32:
+            assert mean.incremental_mean(xs, w1=w1).dtype == dtype
+    w, n = mean.streaming_mean([x[:2], x[2:2], x[2:5], x[5:5], x[5:]])
+    assert n == 6
+    assert_close(w, x.mean(axis=0), ulps=16, scale=np.abs(x).max(), what="streaming mean")

@@ -391,3 +391,27 @@ def test_mean_iteration_equals_rm_iteration_bitwise(sa, x, w1, a):
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: "):
         call()
+
+
+@given(c1=floats(0.1, 3.0), spread=floats(1.0, 4.0), a=floats(0.01, 0.3), s=floats(0.0, 2.0))
+def test_mean_square_bound_is_exact_for_linear_g_with_c1_equal_c2(c1, spread, a, s):
+    """For g(w) = c (w - w*), c1 = c2 = c, the bound's rho_k = |1 - a_k c| is the exact factor:
+    the bound equals the exact second moment m_k^2 + v_k of the linear Gaussian law; for
+    c2 > c1 it is at least as large as the law of either end's slope."""
+    steps = rm.power_steps(30, a, 0.7)
+    e1 = 1.5
+    m, v = rm.linear_gaussian_law(steps, c1, s, e1)
+    exact = m**2 + v
+    assert_close(rm.mean_square_bound(steps, c1, c1, s, e1**2), exact, ulps=64, scale=exact,
+                 what="bound with c1 = c2 vs exact second moment")  # fmt: skip
+    wide = rm.mean_square_bound(steps, c1, c1 * spread, s, e1**2)
+    for c in (c1, c1 * spread):
+        m, v = rm.linear_gaussian_law(steps, c, s, e1)
+        assert np.all(wide >= (m**2 + v) * (1 - 1e-12))
+
+
+def test_step_size_and_gain_checks():
+    with pytest.raises(ValueError, match="^a: "):
+        rm.constant_steps(3, 0.0)
+    with pytest.raises(ValueError, match="^c1: need 0 < c1 <= c2"):
+        rm.mean_square_bound([0.1], 0.0, 1.0, 1.0, 1.0)

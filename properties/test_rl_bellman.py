@@ -174,3 +174,24 @@ def test_staying_at_the_target_returns_r_target_over_one_minus_gamma(rl, world, 
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: "):
         call()
+
+
+@given(model=random_mdps(), seed=seeds)
+def test_iterative_evaluation_starts_where_told(model, seed):
+    """evaluate_iterative returns v_0..v_sweeps: v_0 = 0 by default or the given v0, each next
+    one an evaluation sweep of the previous one; sweeps = 0 returns v_0 alone."""
+    mdp = model.mdp()
+    rng = seed.numpy()
+    pi = policy.deterministic(rng.integers(mdp.n_actions, size=mdp.n_states), mdp.n_actions)
+    v0 = rng.standard_normal(mdp.n_states) * 10
+    np.testing.assert_array_equal(
+        bellman.evaluate_iterative(mdp, pi, 0), np.zeros((1, mdp.n_states))
+    )
+    history = bellman.evaluate_iterative(mdp, pi, 3, v0=v0)
+    assert history.shape == (4, mdp.n_states)
+    np.testing.assert_array_equal(history[0], v0)
+    for k in range(3):
+        np.testing.assert_array_equal(history[k + 1], bellman.evaluation_sweep(mdp, pi, history[k]))
+    for bad in (-1, 1.0, True):
+        with pytest.raises(ValueError, match="^sweeps: must be a non-negative integer"):
+            bellman.evaluate_iterative(mdp, pi, bad)

@@ -203,3 +203,33 @@ def gw_grid(side, forbidden):
     from impl.rl.gridworld import GridWorld
 
     return GridWorld(side, side, (side // 2 + 1, side // 2 + 1), forbidden, gamma=0.9)
+
+
+@given(model=random_mdps(max_states=8))
+def test_mdptoolbox_sparse_form_and_rewards_per_transition(model):
+    """to_mdptoolbox gives dense (A, S, S) arrays by default and A csr matrices on request;
+    from_mdptoolbox reads both, and reads rewards per transition R[a, s, s'] as
+    r(s, a) = sum_s' p(s'|s, a) R[a, s, s'] (with a non-symmetric R, so a transposed read shows)."""
+    from scipy import sparse
+
+    mdp = model.mdp()
+    S, A = mdp.n_states, mdp.n_actions
+    dense, R = converters.to_mdptoolbox(mdp)
+    assert isinstance(dense, np.ndarray) and dense.shape == (A, S, S)
+    P, _ = converters.to_mdptoolbox(mdp, as_sparse=True)
+    assert len(P) == A and all(sparse.isspmatrix_csr(p) for p in P)
+    back = converters.from_mdptoolbox(P, R, mdp.gamma)
+    np.testing.assert_array_equal(
+        back.transition_tensor(),
+        converters.from_mdptoolbox(dense, R, mdp.gamma).transition_tensor(),
+    )
+    a, s, s2 = np.meshgrid(np.arange(A), np.arange(S), np.arange(S), indexing="ij")
+    R3 = 100.0 * a + 10.0 * s + s2
+    per_transition = converters.from_mdptoolbox(dense, R3, mdp.gamma)
+    expected = np.einsum("ast,ast->sa", dense, R3)
+    assert_close(per_transition.expected_reward(), expected, ulps=4 * (S + 1), scale=np.abs(expected) + 1,
+                 what="r(s, a) from R[a, s, s']")  # fmt: skip
+    with pytest.raises(ValueError, match=r"^P: expected shape \(A, S, S\)"):
+        converters.from_mdptoolbox(dense[:, :, :-1], R, mdp.gamma)
+    with pytest.raises(ValueError, match=r"^R: expected shape \(S, A\)"):
+        converters.from_mdptoolbox(dense, R.T if S != A else R[:, :-1], mdp.gamma)

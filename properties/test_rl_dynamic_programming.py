@@ -3,6 +3,7 @@
 tolerance is a contraction bound of properties/rl_bounds.py."""
 
 import numpy as np
+import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
 
@@ -158,3 +159,61 @@ def test_minimal_mdp_where_argmax_actions_differ_but_values_agree(rl):
 
     found = find(grid_worlds(max_side=3), has_tie)
     current().record(tie_example=repr(found))
+
+
+@given(model=models, shift=floats(-10.0, 10.0))
+def test_iterative_methods_report_their_run(model, shift):
+    """What value iteration and truncated PI return: `iterations` sweeps (or policy updates),
+    one ||v_{k+1} - v_k|| per iteration in `history`, the last <= tol and every earlier one > tol;
+    `max_iter` caps the run; a start v_0 = v* + c stops at once, when gamma c <= tol; the
+    actions are greedy for the returned v."""
+    from impl.rl import dynamic_programming as dp
+
+    mdp = model.mdp()
+    v_star = dp.policy_iteration(mdp).v
+    tol = 1e-8 * max(1.0, np.abs(v_star).max())
+    runs = [dp.value_iteration(mdp, tol=tol)]
+    runs += [dp.truncated_policy_iteration(mdp, j, tol=tol) for j in (1, 4)]
+    for default in (dp.value_iteration(mdp), dp.truncated_policy_iteration(mdp, 2)):  # tol 1e-10
+        bound = mdp.gamma * 1e-10 / (1 - mdp.gamma) + 2 * optimal_value_bound(mdp, default.v)
+        assert_close(default.v, v_star, ulps=0, abs_floor=bound, what="default tol 1e-10")
+    for r in runs:
+        assert r.iterations == len(r.history) >= 1
+        assert r.history[-1] <= tol and all(d > tol for d in r.history[:-1])
+        q = mdp.backup(r.v)
+        chosen = q[np.arange(mdp.n_states), r.actions]
+        assert np.all(chosen >= q.max(axis=1) - dp.tie_tolerance(q) - 2 * tol), "not greedy"
+    for capped in (dp.value_iteration(mdp, tol=1e-300, max_iter=2),
+                   dp.truncated_policy_iteration(mdp, 2, tol=1e-300, max_iter=2)):  # fmt: skip
+        assert capped.iterations == len(capped.history) <= 2
+        assert capped.iterations == 2 or capped.history[-1] <= 1e-300
+    # T(v* + c) = v* + gamma c: from v_0 = v* + c the first sweep moves v by (1 - gamma) |c|, so
+    # a run with tol just above that stops after one sweep at v* + gamma c (a run that ignored
+    # v_0 would start from 0 and end elsewhere)
+    c = shift * (1 + np.abs(v_star).max())
+    q = mdp.backup(v_star + c)
+    rounding = 8 * U * (abs(c) + np.abs(v_star).max() + np.abs(mdp.reward).max())
+    floor = tol + 4 * optimal_value_bound(mdp, v_star) + dp.tie_tolerance(q).max() + rounding
+    for run in (dp.value_iteration, lambda m, **kw: dp.truncated_policy_iteration(m, 1, **kw)):
+        start = run(mdp, v0=v_star + c, tol=abs(c) * (1 - mdp.gamma) + floor)
+        assert start.iterations == 1
+        assert_close(start.v, v_star + mdp.gamma * c, ulps=0, abs_floor=floor,
+                     what="one sweep from v* + c")  # fmt: skip
+
+
+def test_iterative_methods_reject_bad_arguments():
+    from impl.rl import dynamic_programming as dp
+
+    mdp = example_5x5().mdp()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="^j: must be a positive integer"):
+            dp.truncated_policy_iteration(mdp, bad)
+        with pytest.raises(ValueError, match="^max_iter: must be a positive integer"):
+            dp.value_iteration(mdp, max_iter=bad)
+        with pytest.raises(ValueError, match="^max_iter: must be a positive integer"):
+            dp.truncated_policy_iteration(mdp, 1, max_iter=bad)
+    for tol in (0.0, -1e-3, np.inf, np.nan):
+        with pytest.raises(ValueError, match="^tol: must be finite and > 0"):
+            dp.value_iteration(mdp, tol=tol)
+        with pytest.raises(ValueError, match="^tol: must be finite and > 0"):
+            dp.truncated_policy_iteration(mdp, 1, tol=tol)

@@ -303,3 +303,22 @@ def test_bad_monte_carlo_arguments_name_the_argument():
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):
             call()
+
+
+def test_mc_basic_reports_iterations_and_steps_and_every_visit_is_quiet():
+    """MC Basic draws episodes_per_pair episodes of `length` steps from every (s, a) per policy
+    update, so steps = iterations x S x A x episodes_per_pair x length; max_iter caps the updates.
+    Every-visit estimates are nan, without a floating-point warning, where no episode went."""
+    import warnings
+
+    world = gw.example_2x2()
+    mdp = world.mdp()
+    for max_iter in (1, 1000):
+        r = mc.mc_basic(mdp, 2, 5, np.random.default_rng(0), max_iter=max_iter)
+        assert 1 <= r.iterations <= max_iter
+        assert r.steps == r.iterations * mdp.n_states * mdp.n_actions * 2 * 5
+    episodes = [(np.array([0, 0]), np.array([1.0, 2.0]))]  # returns 1 + 0.5 * 2 = 2, then 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v = mc.every_visit_values(episodes, 0.5, 3)
+    assert v[0] == 2.0 and np.isnan(v[1:]).all()

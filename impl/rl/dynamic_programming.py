@@ -88,6 +88,7 @@ def truncated_policy_iteration(mdp, j, v0=None, tol=1e-10, max_iter=100_000):
     _positive("j", j)
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol: must be finite and > 0, got {tol!r}")
+    _positive("max_iter", max_iter)
     v = np.zeros(mdp.n_states) if v0 is None else np.asarray(v0, dtype=float)
     actions = np.zeros(mdp.n_states, dtype=int)
     deltas = []
