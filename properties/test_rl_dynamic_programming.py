@@ -174,9 +174,18 @@ def test_iterative_methods_report_their_run(model, shift):
     tol = 1e-8 * max(1.0, np.abs(v_star).max())
     runs = [dp.value_iteration(mdp, tol=tol)]
     runs += [dp.truncated_policy_iteration(mdp, j, tol=tol) for j in (1, 4)]
-    for default in (dp.value_iteration(mdp), dp.truncated_policy_iteration(mdp, 2)):  # tol 1e-10
-        bound = mdp.gamma * 1e-10 / (1 - mdp.gamma) + 2 * optimal_value_bound(mdp, default.v)
+    # the default tol = 1e-10: ||v - v*|| <= gamma 1e-10 / (1 - gamma) (+ v*'s own error bound)
+    eps = optimal_value_bound(mdp, v_star)
+    for default in (dp.value_iteration(mdp), dp.truncated_policy_iteration(mdp, 2)):
+        bound = mdp.gamma * 1e-10 / (1 - mdp.gamma) + 2 * eps
         assert_close(default.v, v_star, ulps=0, abs_floor=bound, what="default tol 1e-10")
+    # the rule is "stop at the first move <= tol": with tol equal to an attained move, the run
+    # stops there (not one sweep later, as "< tol" would)
+    for rerun in (dp.value_iteration, lambda m, **kw: dp.truncated_policy_iteration(m, 4, **kw)):
+        history = rerun(mdp, tol=1e-300, max_iter=3).history
+        if history[-1] > 0:  # (a move of exactly 0 cannot be a tol)
+            first = next(i for i, d in enumerate(history) if d <= history[-1])
+            assert rerun(mdp, tol=history[-1], max_iter=10).iterations == first + 1
     for r in runs:
         assert r.iterations == len(r.history) >= 1
         assert r.history[-1] <= tol and all(d > tol for d in r.history[:-1])

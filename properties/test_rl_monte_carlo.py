@@ -317,8 +317,12 @@ def test_mc_basic_reports_iterations_and_steps_and_every_visit_is_quiet():
         r = mc.mc_basic(mdp, 2, 5, np.random.default_rng(0), max_iter=max_iter)
         assert 1 <= r.iterations <= max_iter
         assert r.steps == r.iterations * mdp.n_states * mdp.n_actions * 2 * 5
-    episodes = [(np.array([0, 0]), np.array([1.0, 2.0]))]  # returns 1 + 0.5 * 2 = 2, then 2
+    # states 0, 1, 0 with rewards 1, 2, 3 and gamma 1/2: returns 2.75, 3.5, 3 (exact in binary)
+    episodes = [(np.array([0, 1, 0]), np.array([1.0, 2.0, 3.0])), (np.array([1]), np.array([4.0]))]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        v = mc.every_visit_values(episodes, 0.5, 3)
-    assert v[0] == 2.0 and np.isnan(v[1:]).all()
+        every = mc.every_visit_values(episodes, 0.5, 4)
+        first = mc.first_visit_values(episodes, 0.5, 4)
+    np.testing.assert_array_equal(every[:2], [(2.75 + 3.0) / 2, (3.5 + 4.0) / 2])
+    np.testing.assert_array_equal(first[:2], [2.75, (3.5 + 4.0) / 2])
+    assert np.isnan(every[2:]).all() and np.isnan(first[2:]).all()
