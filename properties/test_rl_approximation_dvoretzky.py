@@ -123,3 +123,25 @@ def test_negative_control_each_condition_is_needed(sa, broken, a, b, s, d1, seed
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: "):
         call()
+
+
+def test_recursion_exactly_with_a_known_noise_and_zero_steps_allowed():
+    """(1) step by step with a deterministic eta_k = k Delta_k^2 (not symmetric, so a sign error
+    shows): Delta_{k+1} = (1 - alpha_k) Delta_k + beta_k eta_k, alpha_k and beta_k may be 0;
+    the second-moment recursion computes in float64 whatever the input precision."""
+    alpha = np.array([0.0, 0.5, 0.25, 1.0])
+    beta = np.array([0.5, 0.0, 0.125, 0.5])
+
+    def eta(d, k):
+        return k * d**2
+
+    d, expected = 0.75, [0.75]
+    for k in range(1, 5):
+        d = (1 - alpha[k - 1]) * d + beta[k - 1] * eta(d, k)
+        expected.append(d)
+    np.testing.assert_array_equal(dv.dvoretzky(0.75, alpha, beta, eta), expected)
+    r32, b32 = np.float32([0.9, 0.7, 0.3]), np.float32([0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(
+        dv.second_moment(r32, b32, 1.5, 2.0),
+        dv.second_moment(r32.astype(float), b32.astype(float), 1.5, 2.0),
+    )

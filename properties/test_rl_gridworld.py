@@ -244,3 +244,50 @@ def test_rendering_of_values_and_policies():
     assert world.render_values(np.array([9.0, 10.0, 10.0, 10.0])) == "  9.0 10.0*\n 10.0 10.0T"
     assert world.render_policy([DOWN, DOWN, RIGHT, STAY]) == " ↓ [↓]\n →  o "
     assert world.state((2, 1)) == 2 and world.cell(2) == (2, 1)
+
+
+def test_named_examples_take_their_gamma_and_the_books_forbidden_cells():
+    assert gw.example_2x2(gamma=0.5).mdp().gamma == 0.5
+    assert gw.example_3x3(gamma=0.5).mdp().gamma == 0.5
+    assert set(gw.example_2x2().forbidden) == {(1, 2)}
+    assert set(gw.example_3x3().forbidden) == {(2, 3), (3, 1)}
+
+
+def test_every_visit_limit_of_one_step_episodes_is_the_reward_and_needs_determinism():
+    """With length 1 each start (s, a) is its only visit and its return is r(s, a); an MDP with
+    outcomes of probability 0 (padding) is still deterministic, one with p = 1/2 is not."""
+    from impl.rl.mdp import MDP
+
+    mdp = gw.example_2x2().mdp()
+    actions = np.zeros(mdp.n_states, dtype=int)
+    np.testing.assert_array_equal(
+        monte_carlo.every_visit_limit(mdp, actions, 1), mdp.expected_reward()
+    )
+    S, A = 3, 2
+    next_state = np.stack([np.full((S, A), 1), np.zeros((S, A), dtype=int)], axis=2)
+    padded = MDP(
+        next_state, np.stack([np.ones((S, A)), np.zeros((S, A))], axis=2), np.ones((S, A, 2)), 0.5
+    )
+    monte_carlo.every_visit_limit(padded, np.zeros(S, dtype=int), 2)
+    coin = MDP(next_state, np.full((S, A, 2), 0.5), np.ones((S, A, 2)), 0.5)
+    with pytest.raises(ValueError, match="needs a deterministic MDP"):
+        monte_carlo.every_visit_limit(coin, np.zeros(S, dtype=int), 2)
+
+
+def test_exploring_starts_cycle_through_every_pair_in_fresh_orders(monkeypatch):
+    """(3): each block of S x A episodes starts once from every (s, a), in a new random order."""
+    mdp = gw.example_2x2().mdp()
+    pairs = mdp.n_states * mdp.n_actions
+    seen = []
+    episode = monte_carlo.Sampler.episode
+
+    def record(self, pi, s0, a0, length):
+        seen.append((int(s0), int(a0)))
+        return episode(self, pi, s0, a0, length)
+
+    monkeypatch.setattr(monte_carlo.Sampler, "episode", record)
+    monte_carlo.mc_exploring_starts(mdp, 3 * pairs, 3, np.random.default_rng(0))
+    blocks = [seen[i * pairs : (i + 1) * pairs] for i in range(3)]
+    everything = {(s, a) for s in range(mdp.n_states) for a in range(mdp.n_actions)}
+    assert all(set(b) == everything for b in blocks)
+    assert blocks[0] != blocks[1] != blocks[2]  # equal orders: chance 1/20! each
