@@ -415,3 +415,39 @@ def test_step_size_and_gain_checks():
         rm.constant_steps(3, 0.0)
     with pytest.raises(ValueError, match="^c1: need 0 < c1 <= c2"):
         rm.mean_square_bound([0.1], 0.0, 1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("noise", rm.NOISES)
+def test_noisy_oracle_noise_law(noise):
+    """eta has mean 0 and variance 1 (the default s = 1), one draw per entry of w: z-tests of the
+    mean of eta and of eta^2 on n = 200000 draws, alpha = 1e-7 each (properties/stats.py);
+    uniform noise stays in [-sqrt 3, sqrt 3] and reaches beyond +-1.6; Rademacher noise is +-1
+    with both signs (eta^2 = 1 exactly). The sign of eta is not checked: every noise is
+    symmetric, so g - eta has the law of g + eta."""
+    g = rm.noisy_oracle(lambda w: 2 * w, np.random.default_rng(11), noise=noise)
+    w = np.full((50_000, 4), 0.5)
+    eta = g(w, 1) - 1.0
+    assert eta.shape == w.shape
+    stats.mean_equals(eta.ravel(), 0.0, what=f"{noise} noise: E eta")
+    if noise == "rademacher":
+        assert set(np.unique(eta)) == {-1.0, 1.0}
+    else:
+        stats.mean_equals(eta.ravel() ** 2, 1.0, what=f"{noise} noise: E eta^2")
+    if noise == "uniform":
+        assert np.abs(eta).max() <= np.sqrt(3) and eta.min() < -1.6 and eta.max() > 1.6
+
+
+def test_power_steps_defaults_and_divergent_runs_stay_quiet():
+    """a_k = a / k^p with a = p = 1 by default, p = 0 allowed (constant steps); a divergent run
+    (the article's cubic example with a_k = 1/k) overflows to inf/nan without a warning."""
+    import warnings
+
+    np.testing.assert_array_equal(rm.power_steps(4), 1 / np.arange(1.0, 5.0))
+    np.testing.assert_array_equal(rm.power_steps(3, 2.0, 0.0), [2.0, 2.0, 2.0])
+    for p in (-0.5, np.inf, np.nan):
+        with pytest.raises(ValueError, match="^p: must be finite and >= 0"):
+            rm.power_steps(3, 1.0, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w = rm.robbins_monro(lambda w, k: w**3 - 5, 3.0, rm.power_steps(60))
+    assert not np.all(np.isfinite(w))

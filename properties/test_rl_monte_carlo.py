@@ -8,6 +8,7 @@ discounted return by at most gamma^L max|r| / (1 - gamma) (the truncation, a kno
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -326,3 +327,77 @@ def test_mc_basic_reports_iterations_and_steps_and_every_visit_is_quiet():
     np.testing.assert_array_equal(every[:2], [(2.75 + 3.0) / 2, (3.5 + 4.0) / 2])
     np.testing.assert_array_equal(first[:2], [2.75, (3.5 + 4.0) / 2])
     assert np.isnan(every[2:]).all() and np.isnan(first[2:]).all()
+
+
+def _recorded_run(monkeypatch, run):
+    """Run `run()` while recording, per episode, the policy it followed and the episode drawn."""
+    calls = []
+    episode = mc.Sampler.episode
+
+    def record(self, pi, s0, a0, length):
+        out = episode(self, pi, s0, a0, length)
+        calls.append((np.array(pi), out))
+        return out
+
+    monkeypatch.setattr(mc.Sampler, "episode", record)
+    return run(), calls
+
+
+@pytest.mark.parametrize("epsilon", [None, 0.0, 0.3, 1.0])
+def test_mc_control_follows_its_policy_class_and_averages_every_visit(monkeypatch, epsilon):
+    """MC Exploring Starts (epsilon None) and MC epsilon-Greedy: every episode follows a
+    deterministic policy (ES) or an epsilon-greedy one, pi(a*|s) = 1 - epsilon (A - 1)/A and
+    epsilon/A elsewhere (the first: uniform, with nothing learnt yet); the final q is the
+    every-visit average of the returns (5) over all episodes drawn; q = 0 where none went."""
+    mdp = gw.example_2x2().mdp()
+    S, A, n, length = mdp.n_states, mdp.n_actions, 60, 4
+    rng = np.random.default_rng(5)
+    if epsilon is None:
+        result, calls = _recorded_run(
+            monkeypatch, lambda: mc.mc_exploring_starts(mdp, n, length, rng)
+        )
+    else:
+        result, calls = _recorded_run(
+            monkeypatch, lambda: mc.mc_epsilon_greedy(mdp, epsilon, n, length, rng)
+        )
+    assert len(calls) == result.iterations == n and result.steps == n * length
+    visited = np.zeros(S, dtype=bool)  # states updated by an earlier episode
+    for pi, (states, _, _) in calls:
+        if epsilon is None:
+            assert np.all(np.sort(pi, axis=1) == np.eye(A)[-1]), "ES follows a deterministic policy"
+        else:
+            big, small = 1 - epsilon * (A - 1) / A, epsilon / A
+            assert np.all(pi[~visited] == 1.0 / A), "a state not yet visited keeps uniform"
+            assert_close(pi[visited].max(axis=1), np.full(visited.sum(), big), ulps=4,
+                         what="pi(a*|s)")  # fmt: skip
+            rest = np.sort(pi[visited], axis=1)[:, :-1]
+            assert_close(rest, np.full(rest.shape, small), ulps=4, what="pi(a|s), a != a*")
+        visited[states] = True
+    total, count = np.zeros((S, A)), np.zeros((S, A))
+    for _, (states, actions, rewards) in calls:
+        g = mc.returns(rewards, mdp.gamma)
+        np.add.at(total, (states, actions), g)
+        np.add.at(count, (states, actions), 1)
+    expected = np.divide(total, count, out=np.zeros((S, A)), where=count > 0)
+    assert_close(result.q, expected, ulps=8 * n * length, scale=np.abs(expected).max() + 1,
+                 what="q = every-visit average of the returns")  # fmt: skip
+
+
+def test_mc_argument_checks():
+    mdp = gw.example_2x2().mdp()
+    rng = np.random.default_rng(0)
+    for bad in (1.0, True, 0):
+        with pytest.raises(ValueError, match="^n_episodes: must be a positive integer"):
+            mc.mc_exploring_starts(mdp, bad, 3, rng)
+        with pytest.raises(ValueError, match="^length: "):
+            mc.mc_exploring_starts(mdp, 3, bad, rng)
+    for eps in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"^epsilon: must lie in \[0, 1\]"):
+            mc.mc_epsilon_greedy(mdp, eps, 3, 3, rng)
+        with pytest.raises(ValueError, match=r"^epsilon: must lie in \[0, 1\]"):
+            mc.best_epsilon_greedy(mdp, eps)
+    for eps in (0.0, 1.0):
+        mc.best_epsilon_greedy(mdp, eps)
+    with pytest.raises(ValueError, match="^q: expected a non-empty"):
+        policy.greedy_actions(np.zeros(3))
+    assert gw.example_1x2(gamma=0.5).mdp().gamma == 0.5
