@@ -38,6 +38,7 @@ import difflib
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -104,28 +105,37 @@ def prepare(package):
     return shard
 
 
-def run(package, max_children, mutants=()):
-    """mutmut run in the package's shard: the mutants not yet checked, or exactly `mutants`."""
+def run(package, max_children, mutants=(), budget=None):
+    """mutmut run in the package's shard: the mutants not yet checked, or exactly `mutants`.
+
+    With `budget` (seconds), mutmut is interrupted after that long; what it checked is kept
+    (mutmut records each result as it comes) and the next run goes on from there."""
     shard = prepare(package)
     log = shard / "mutmut.log"
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", MPLBACKEND="Agg")
     started = time.time()
     print(f"[{package}] mutmut run (log: {log.relative_to(ROOT)})", flush=True)
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
     with log.open("w") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *mutants],
-            cwd=shard,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        process = subprocess.Popen(
+            [*command, *mutants], cwd=shard, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    print(
-        f"[{package}] finished in {time.time() - started:.0f} s (exit {done.returncode})",
-        flush=True,
-    )
-    if done.returncode != 0:
+        try:
+            code = process.wait(timeout=budget)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)  # mutmut stops its workers and keeps the results
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            subprocess.run(["pkill", "-9", "-f", "mutmut: impl[.]"], check=False)  # stray workers
+            print(f"[{package}] stopped after its budget of {budget:.0f} s", flush=True)
+            return
+    print(f"[{package}] finished in {time.time() - started:.0f} s (exit {code})", flush=True)
+    if code != 0:
         tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"mutmut failed for {package} (exit {done.returncode}):\n{tail}")
+        raise RuntimeError(f"mutmut failed for {package} (exit {code}):\n{tail}")
 
 
 def equivalents():
@@ -329,6 +339,13 @@ def main(argv=None):
         "--out", type=Path, default=Path("report"), help="report folder (default: report)"
     )
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop each package's run after this long (the next run goes on where it stopped)",
+    )
     args = parser.parse_args(argv)
     unknown = sorted(set(args.packages) - set(PACKAGES))
     if unknown:
@@ -336,7 +353,7 @@ def main(argv=None):
     packages = args.packages or list(PACKAGES)
     if args.command == "run":
         for package in packages:
-            run(package, args.max_children)
+            run(package, args.max_children, budget=args.budget)
     if args.command == "rerun":
         known = equivalents()
         for package in packages:
@@ -346,7 +363,7 @@ def main(argv=None):
                     m["name"] for ms in survivors.values() for m in ms if "equivalent" not in m
                 ]
                 if names:
-                    run(package, args.max_children, names)
+                    run(package, args.max_children, names, budget=args.budget)
     print_summary(report(args.out, packages))
     return 0
 
