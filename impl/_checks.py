@@ -49,7 +49,7 @@ def steps(name, a, *, allow_zero=False, at_most_one=False):
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         rule = "in [0, 1]" if at_most_one else (">= 0" if allow_zero else "> 0")
-        raise ValueError(f"{name}: step sizes must be finite and {rule}; {name}[{k}] = {a[k]!r}")
+        raise ValueError(f"{name}: step sizes must be finite and {rule}; {name}[{k}] = {a[k]}")
     return a
 
 

@@ -62,6 +62,7 @@ PACKAGES = {
             "test_attention_memory_io.py",
             "test_diffusion_sde.py",  # the likelihood along the ODE (solve_with_divergence)
             "test_flows_cnf.py",
+            "test_impl_helpers.py",
         ],
     ),
     "rl": (["impl/rl/*"], [], ["test_rl_*.py"]),
@@ -152,6 +153,14 @@ def timeouts(package):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         names += [n for n, c in codes.items() if status_by_exit_code[c] == "timeout"]
     return sorted(names)
+
+
+def package_of(mutant):
+    """The shard a mutant name (impl.<package>.<module>.<function>__mutmut_<n>) belongs to."""
+    parts = mutant.split(".")
+    if parts[1:3] == ["diffusion", "latent"]:
+        return "latent"
+    return parts[1] if parts[1] in PACKAGES else "core"
 
 
 def equivalents():

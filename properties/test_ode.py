@@ -80,3 +80,35 @@ def test_bad_input_names_the_argument():
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):
             call()
+
+
+def test_float64_stays_float64_and_hutchinson_is_v_J_v():
+    """In float64 the divergence and its integral are float64 to the last bits: for a linear
+    drift x A^T, div = tr A at every x, its integral over [t0, t1] is tr A (t1 - t0), and the
+    Hutchinson estimate with a probe v is v^T A v exactly (Gaussian v: a division by v or a
+    sum over the batch would show). RK45 keeps the input dtype, meets rtol = 1e-6 by default
+    (atol = rtol / 100: small states too), and rejects rtol outside (0, 1)."""
+    import pytest
+
+    A = torch.tensor([[0.1, 0.7], [-0.3, 0.2]], dtype=F64)
+    x = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    trace = 0.1 + 0.2
+    div = ode.divergence_exact(lambda x, t: x @ A.T, x, 0.0)
+    assert div.dtype == F64 and torch.all(div == torch.full((4,), trace, dtype=F64))
+    _, integral = ode.solve_with_divergence(lambda x, t: x @ A.T, x, 0.0, 0.3, 3)
+    assert integral.dtype == F64
+    assert torch.allclose(integral, torch.full((4,), trace * 0.3, dtype=F64), rtol=1e-14, atol=0)
+    v = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(1))
+    hutch = ode.divergence_hutchinson(lambda x, t: x @ A.T, x.clone(), 0.0, v)
+    assert torch.allclose(hutch, ((v @ A) * v).sum(-1), rtol=1e-14, atol=1e-15)
+    small = torch.tensor([[1e-3], [2.0]], dtype=F64)
+    got, _ = ode.ode_solve_adaptive(lambda x, t: -x, small, 0.0, 1.0)
+    exact = small * np.exp(-1.0)
+    assert torch.all((got - exact).abs() <= 20 * (1e-6 * exact.abs() + 1e-8))
+    got32, _ = ode.ode_solve_adaptive(lambda x, t: -x, small.float(), 0.0, 1.0)
+    assert got32.dtype == torch.float32
+    for bad in (1.0, 1.5):
+        with pytest.raises(ValueError, match=r"^rtol: must lie in \(0, 1\)"):
+            ode.ode_solve_adaptive(lambda x, t: -x, small, 0.0, 1.0, rtol=bad)
+    with pytest.raises(ValueError, match="^n: "):
+        ode.grid(0.0, 1.0, True)
