@@ -4,6 +4,7 @@ stand in for a trained network."""
 
 from fractions import Fraction
 
+import pytest
 import torch
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
@@ -261,3 +262,34 @@ def test_bad_input_names_the_argument():
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):
             call()
+
+
+# t = 1 needs sigma_min > 0 (sigma_1 = sigma_min: the path has a density there)
+@pytest.mark.parametrize(
+    "sigma_min, t", [(0.0, 0.0), (0.0, 0.3), (0.1, 0.0), (0.1, 0.3), (0.1, 1.0)]
+)
+def test_ot_marginal_field_of_one_gaussian_in_closed_form(sigma_min, t):
+    """Data N(m, s^2 I) in d = 2: x_t = t x_1 + sigma_t x_0 (sigma_t = 1 - (1 - sigma_min) t) and
+    u = x_1 - (1 - sigma_min) x_0 are jointly Gaussian, so u_t(x) = E[u | x_t = x] =
+    m + Cov(u, x_t) / Var(x_t) (x - t m), Cov = t s^2 - (1 - sigma_min) sigma_t,
+    Var = t^2 s^2 + sigma_t^2: the field (3) must equal it to rounding (float64)."""
+    m, s2 = torch.tensor([0.7, -1.2], dtype=torch.float64), 0.64
+    data = oracle.GaussianMixture([1.0], m[None], s2 * torch.eye(2, dtype=torch.float64)[None])
+    x = torch.tensor([[0.1, 0.4], [-2.0, 1.5], [3.0, 0.0]], dtype=torch.float64)
+    sigma_t = 1 - (1 - sigma_min) * t
+    cov, var = t * s2 - (1 - sigma_min) * sigma_t, t**2 * s2 + sigma_t**2
+    expected = m + cov / var * (x - t * m)
+    got = matching.ot_marginal_field(data, x, t, sigma_min)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_sampler_and_network_details():
+    """euler_sigma needs strictly decreasing sigmas (a repeated one is an error); VelocityMLP
+    feeds t to the network in the dtype of x (float64 here: t = 0.1 exactly as float64)."""
+    with pytest.raises(ValueError, match="^sigmas: must be strictly decreasing"):
+        matching.euler_sigma(lambda x, s: x, torch.zeros(1, 1), [1.0, 0.5, 0.5, 0.0])
+    torch.manual_seed(0)
+    net = matching.VelocityMLP(2, width=8)
+    x = torch.randn(3, 2, dtype=torch.float64)
+    t = torch.full((3, 1), 0.1, dtype=torch.float64)
+    assert torch.equal(net(x, 0.1), net.net(torch.cat([x, t], dim=1)))
