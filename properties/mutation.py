@@ -250,6 +250,45 @@ def message_only(mutated_file, name):
     return original == mutant
 
 
+class _Canonical(ast.NodeTransformer):
+    """Spell language and numpy facts one way: zip(..., strict=False) and strict=None are zip's
+    default; ndarray.astype(None) is astype(float), i.e. float64."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "zip":
+            node.keywords = [
+                k
+                for k in node.keywords
+                if not (
+                    k.arg == "strict" and isinstance(k.value, ast.Constant) and not k.value.value
+                )
+            ]
+        if isinstance(f, ast.Attribute) and f.attr == "astype" and len(node.args) == 1:
+            arg = node.args[0]
+            if (isinstance(arg, ast.Constant) and arg.value is None) or (
+                isinstance(arg, ast.Name) and arg.id == "float"
+            ):
+                node.args = [ast.Constant("float64")]
+        return node
+
+
+CANONICAL = (
+    "equivalent by rule: zip's strict=False, strict=None and no strict are the same, and "
+    "ndarray.astype(None) is astype(float)"
+)
+
+
+def canonically_equal(mutated_file, name):
+    """Whether mutant `name` is its original spelt another way (_Canonical's rules)."""
+    pair = _pair(mutated_file, name)
+    if pair is None:
+        return False
+    original, mutant = (ast.dump(_Canonical().visit(node)) for node in pair)
+    return original == mutant
+
+
 def diff(mutated_file, name):
     """The mutation as a unified diff of the function (as ast.unparse writes it)."""
     pair = _pair(mutated_file, name)
@@ -279,6 +318,9 @@ def summarise(package, known):
                 kind = "killed"
             elif status == "not checked":
                 kind = "not_checked"
+            elif status == "survived" and name not in known and canonically_equal(source, name):
+                known[name] = CANONICAL
+                kind = "equivalent"
             elif status == "survived" and name in known:
                 kind = "equivalent"
             elif status == "survived" and message_only(source, name):
