@@ -82,3 +82,30 @@ def test_message_only_mutants_are_told_from_the_rest(tmp_path, n, expected):
     mutated.write_text(MUTATED)
     assert mutation.message_only(mutated, f"impl.m.x_f__mutmut_{n}") is expected
     assert mutation.diff(mutated, f"impl.m.x_f__mutmut_{n}").count("\n+") == 1
+
+
+CANONICAL = textwrap.dedent(
+    """
+    def x_g__mutmut_orig(a):
+        return [u + v for u, v in zip(a, a[1:], strict=False)], a.astype(float)
+
+    def x_g__mutmut_1(a):
+        return [u + v for u, v in zip(a, a[1:])], a.astype(float)
+
+    def x_g__mutmut_2(a):
+        return [u + v for u, v in zip(a, a[1:], strict=False)], a.astype(None)
+
+    def x_g__mutmut_3(a):
+        return [u + v for u, v in zip(a, a[1:], strict=True)], a.astype(float)
+
+    def x_g__mutmut_4(a):
+        return [u + v for u, v in zip(a, a[1:], strict=False)], a.astype(int)
+    """
+)
+
+
+@pytest.mark.parametrize("n, expected", [(1, True), (2, True), (3, False), (4, False)])
+def test_equivalence_by_rule(tmp_path, n, expected):
+    mutated = tmp_path / f"c{n}.py"
+    mutated.write_text(CANONICAL)
+    assert mutation.canonically_equal(mutated, f"impl.m.x_g__mutmut_{n}") is expected
