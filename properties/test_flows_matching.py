@@ -293,3 +293,26 @@ def test_sampler_and_network_details():
     x = torch.randn(3, 2, dtype=torch.float64)
     t = torch.full((3, 1), 0.1, dtype=torch.float64)
     assert torch.equal(net(x, 0.1), net.net(torch.cat([x, t], dim=1)))
+
+
+def test_training_takes_adam_steps_of_the_given_learning_rate():
+    """Adam's first step moves each parameter by lr g / (|g| + eps), i.e. by lr wherever the
+    gradient is well above eps = 1e-8: one step of train_rectified_flow with lr = 0.01 moves
+    the parameters by at most 0.01, and most of them by 0.01 within 1% (|g| > 1e-6)."""
+    torch.manual_seed(0)
+    model = matching.VelocityMLP(2, width=8)
+    before = [p.detach().clone() for p in model.parameters()]
+    gen = torch.Generator().manual_seed(1)
+    matching.train_rectified_flow(
+        model,
+        lambda n, g: torch.randn(n, 2, generator=g, dtype=torch.float64),
+        1,
+        gen,
+        batch=64,
+        lr=0.01,
+    )
+    moves = torch.cat(
+        [(p.detach() - b).abs().ravel() for p, b in zip(model.parameters(), before, strict=True)]
+    )
+    assert moves.max() <= 0.01 * (1 + 1e-12)
+    assert (moves > 0.0099).float().mean() > 0.9
