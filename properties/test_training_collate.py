@@ -1,6 +1,7 @@
 """PACK-02..PACK-06: padding removal, varlen attention, position ids, and the equivalence of a
 padded, a packed and an unpadded run of a tiny LM (impl/training/collate.py, lm.py)."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import find, given
@@ -288,3 +289,32 @@ def test_speedup_against_padding_fraction_figure():
                             for p, m in zip(fractions, measured, strict=True)})  # fmt: skip
 
     figure("pack06_speedup", draw)
+
+
+def test_batch_dtypes_defaults_and_length_checks():
+    """The contract the kernels rely on: token ids and the mask are int64, cu_seqlens int32 (as
+    FlashAttention's varlen API takes them), the default pad id is 0; the packed forward refuses
+    positions beyond max_len (max position + 1 tokens) and the unpadded forward refuses a
+    left-padded mask."""
+    samples = [[5, 6, 7], [8, 9]]
+    pad = collate.padded(samples)
+    assert pad["input_ids"].dtype == torch.int64 and pad["attention_mask"].dtype == torch.int64
+    assert pad["input_ids"][1, 2] == 0
+    pack = collate.packed(samples)
+    assert pack["input_ids"].dtype == torch.int64 and pack["cu_seqlens"].dtype == torch.int32
+    assert pack["cu_seqlens"].tolist() == [0, 3, 5]
+    narrow = collate.packed([np.array(x, dtype=np.int32) for x in samples])
+    assert narrow["input_ids"].dtype == torch.int64  # int32 arrays in, int64 ids out
+    cu = collate.cu_seqlens_from_position_ids(pack["position_ids"])
+    assert cu.dtype == torch.int32 and cu.tolist() == [0, 3, 5]
+    model = lm.TinyLM(max_len=4)
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    for n, ok in ((4, True), (5, False)):
+        pos, cu = torch.arange(n)[None], torch.tensor([0, n], dtype=torch.int32)
+        if ok:
+            model.forward_packed(ids[:, :n], pos, cu)
+        else:
+            with pytest.raises(ValueError, match="^input_ids: 5 positions exceed max_len = 4"):
+                model.forward_packed(ids[:, :n], pos, cu)
+    with pytest.raises(ValueError):
+        model.forward_unpadded(torch.tensor([[1, 2, 3]]), torch.tensor([[0, 1, 1]]))

@@ -153,3 +153,16 @@ def test_bad_input_names_the_argument():
     ]:
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
+
+
+def test_efficiency_and_lower_bound_exactly():
+    """efficiency = real tokens / (packs x C), 1 for no packs; lower_bound = ceil(sum / C) over
+    the samples that fit (a sample of exactly C fits, a longer one is excluded)."""
+    assert packing.efficiency([3, 4, 5], np.array([0, 0, 1]), 8) == 12 / 16
+    assert packing.efficiency([], np.array([], dtype=np.int64), 8) == 1.0
+    assert packing.lower_bound([3, 5, 8, 9], 8) == 2
+    assert packing.lower_bound([3, 4], 8) == 1
+    assert packing.lower_bound([7, 7, 7], 8) == 3
+    for bad in (True, 1.0, -1):
+        with pytest.raises(ValueError, match="^W: "):
+            packing.window([3, 4], 8, bad)
