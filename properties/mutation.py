@@ -18,18 +18,20 @@ reproducible; 10 examples per property, 2 per statistical one: a mutant usually 
 property on its first examples, and the run executes the properties once per mutant).
 
 mutmut leaves decorated functions alone (@njit, @triton.jit, @torch.no_grad, ...): their bodies
-are not mutated; the report counts them as not mutated.
+are not mutated and are in no count (the numba packing kernels and the Triton kernel among them).
 
-The score of a package is killed / (mutants - equivalent - message), where killed includes
-timeouts (a mutant whose properties need more than twice their CPU time, plus 2 s, is stopped
-and counted caught: an endless loop, or a slowdown a benchmark would flag) and survivors
-without a reaching property count against it. `message` are the survivors that change only the wording of an error
-(a string inside a raise statement, or the argument name handed to an input check, which only
-its messages use): the properties check that bad input raises the right exception naming the
-argument, not the wording, so these are counted apart, found by comparing the syntax trees of
-the original and the mutant with such strings blanked. Any other survivor is either killed by a
-stronger property or recorded as equivalent in properties/mutation_equivalents.toml with the
-reason; the report lists the rest.
+The score of a package is killed / (mutants - equivalent - message - CUDA only), where killed
+includes timeouts (a mutant whose properties need more than twice their CPU time, plus 2 s, is
+stopped and counted caught: an endless loop, or a slowdown a benchmark would flag), and
+survivors that no property reaches count against it. Counted apart:
+- message: survivors that change only the wording of an error (a string inside a raise
+  statement, or the argument name handed to an input check, which only its messages use). The
+  properties check that bad input raises the right exception naming the argument, not the
+  wording. Found by comparing the syntax trees of original and mutant with such strings blanked.
+- equivalent: recorded in properties/mutation_equivalents.toml with the reason, or equivalent
+  by rule (zip's strict default, astype(None) = astype(float)), found on the syntax tree.
+- CUDA only: survivors in code that runs only with a GPU (recorded in the same file).
+Any other survivor is a weakness of the properties; the report lists each with its diff.
 """
 
 import argparse
@@ -164,8 +166,13 @@ def package_of(mutant):
 
 
 def equivalents():
+    """{mutant: reason} of the survivors recorded in mutation_equivalents.toml: equivalent ones
+    ([[equivalent]]) and, marked "CUDA only: ", those in code that runs only with a GPU
+    ([[cuda_only]]), which no property can reach on a CPU machine."""
     data = tomllib.loads(EQUIVALENTS.read_text(encoding="utf-8"))
-    return {e["mutant"]: e["reason"] for e in data.get("equivalent", [])}
+    known = {e["mutant"]: e["reason"] for e in data.get("equivalent", [])}
+    known |= {e["mutant"]: "CUDA only: " + e["reason"] for e in data.get("cuda_only", [])}
+    return known
 
 
 @functools.cache
@@ -305,7 +312,7 @@ def summarise(package, known):
     shard = SHARDS / package
     metas = sorted((shard / "mutants" / "impl").rglob("*.py.meta"))
     counts = dict.fromkeys(["total", "killed", "equivalent", "message", "survived", "no_tests"], 0)
-    counts |= {"other": 0, "not_checked": 0}
+    counts |= {"cuda_only": 0, "other": 0, "not_checked": 0}
     survivors = {}
     for meta in metas:
         source = meta.with_suffix("")  # .../mutants/impl/x.py
@@ -321,6 +328,8 @@ def summarise(package, known):
             elif status == "survived" and name not in known and canonically_equal(source, name):
                 known[name] = CANONICAL
                 kind = "equivalent"
+            elif status == "survived" and known.get(name, "").startswith("CUDA only: "):
+                kind = "cuda_only"
             elif status == "survived" and name in known:
                 kind = "equivalent"
             elif status == "survived" and message_only(source, name):
@@ -330,12 +339,13 @@ def summarise(package, known):
             else:  # suspicious, segfault, skipped, interrupted
                 kind = "other"
             counts[kind] += 1
-            if kind in ("equivalent", "survived", "no_tests", "other"):
+            if kind in ("equivalent", "cuda_only", "survived", "no_tests", "other"):
                 entry = {"name": name, "status": status, "diff": diff(source, name)}
                 if name in known:
                     entry["equivalent"] = known[name]
                 survivors.setdefault(module, []).append(entry)
-    checked = counts["total"] - counts["not_checked"] - counts["equivalent"] - counts["message"]
+    apart = counts["equivalent"] + counts["message"] + counts["cuda_only"]
+    checked = counts["total"] - counts["not_checked"] - apart
     counts["score"] = counts["killed"] / checked if checked else 0.0
     return counts, survivors
 
@@ -360,7 +370,8 @@ def report(out, packages):
     result["aim"] = AIM
     result["note"] = (
         "mutmut 3 over impl/, one shard per package (python -m properties.mutation run); "
-        "score = killed / (mutants - equivalent - message); timeouts count as killed, mutants "
+        "score = killed / (mutants - equivalent - message - CUDA only); timeouts count as "
+        "killed, mutants "
         "that no property reaches count against the score; 'message' mutants change only the "
         f"wording of an error message. Aim: {AIM:.0%} in every package."
     )
@@ -369,7 +380,16 @@ def report(out, packages):
     return result
 
 
-COLUMNS = ["total", "killed", "equivalent", "message", "survived", "no_tests", "not_checked"]
+COLUMNS = [
+    "total",
+    "killed",
+    "equivalent",
+    "message",
+    "cuda_only",
+    "survived",
+    "no_tests",
+    "not_checked",
+]
 
 
 def print_summary(result):

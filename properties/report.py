@@ -248,6 +248,7 @@ def markdown(run, articles, entries, mutation=None):
         for package, p in mutation["packages"].items():
             lines.append(
                 f"| {package} | {p['total']} | {p['killed']} | {p['equivalent']} | {p['message']} | "
+                f"{p.get('cuda_only', 0)} | "
                 f"{p['survived']} | {p['no_tests']} | {p['not_checked']} | {p['score']:.1%} |"
             )
         lines += ["", "Survivors are listed with their diffs in report.html and mutation.json.", ""]

@@ -141,13 +141,15 @@ def _mutation(mutation):
             "(run <code>tox -e mutation</code>, then the audit).</p>"
         )
     head = "<tr><th>package</th><th>mutants</th><th>killed</th><th>equivalent</th>"
-    head += "<th>message text</th><th>survived</th><th>not covered</th><th>not checked</th>"
+    head += "<th>message text</th><th>CUDA only</th><th>survived</th><th>not covered</th>"
+    head += "<th>not checked</th>"
     head += "<th>score</th></tr>"
     rows = []
     for package, p in mutation["packages"].items():
         rows.append(
             f"<tr><td>{escape(package)}</td><td class=n>{p['total']}</td>"
             f"<td class=n>{p['killed']}</td><td class=n>{p['equivalent']}</td><td class=n>{p['message']}</td>"
+            f"<td class=n>{p.get('cuda_only', 0)}</td>"
             f"<td class=n>{p['survived']}</td><td class=n>{p['no_tests']}</td>"
             f"<td class=n>{p['not_checked']}</td>"
             f"<td class=n>{p['score']:.1%}</td></tr>"

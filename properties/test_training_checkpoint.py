@@ -267,3 +267,18 @@ def test_bad_input_names_the_argument():
     ]:
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
+
+
+def test_recomputation_leaves_the_callers_random_state_alone():
+    """The backward recomputes under the forward's random state inside a fork: afterwards the
+    global generator continues exactly as if no backward had run. Without preservation there
+    is no fork: the recomputation draws from the global generator and moves it on."""
+    for preserve in (True, False):
+        torch.manual_seed(3)
+        x = torch.randn(4, 3, requires_grad=True)
+        y = ck.checkpoint(
+            lambda t: torch.nn.functional.dropout(t, 0.5), x, preserve_rng_state=preserve
+        )
+        state = torch.get_rng_state()
+        y.sum().backward()
+        assert torch.equal(torch.get_rng_state(), state) is preserve
