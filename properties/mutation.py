@@ -400,7 +400,7 @@ def print_summary(result):
     )
     for package, p in result["packages"].items():
         flag = "" if p["score"] >= AIM and not p["not_checked"] else "  below the aim or incomplete"
-        cells = "".join(f"{p[c]:>12}" for c in COLUMNS)
+        cells = "".join(f"{p.get(c, 0):>12}" for c in COLUMNS)
         print(f"{package:<10}{cells}{p['score']:>8.1%}{flag}")
     if result["stale_equivalents"]:
         print(
