@@ -441,9 +441,14 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown package(s) {unknown}; choose from {list(PACKAGES)}")
     packages = args.packages or list(PACKAGES)
+    failed = []
     if args.command == "run":
         for package in packages:
-            run(package, args.max_children, budget=args.budget)
+            try:
+                run(package, args.max_children, budget=args.budget)
+            except RuntimeError as e:  # go on with the other packages, report at the end
+                print(e, file=sys.stderr)
+                failed.append(package)
     if args.command == "rerun":
         known = equivalents()
         for package in packages:
@@ -455,7 +460,9 @@ def main(argv=None):
                 if names:
                     run(package, args.max_children, names, budget=args.budget)
     print_summary(report(args.out, packages))
-    return 0
+    if failed:
+        print(f"mutmut failed for {', '.join(failed)} (see .mutation/PACKAGE/mutmut.log)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
