@@ -178,3 +178,11 @@ def _seconds(f, args):
     t0 = time.perf_counter()
     f(*args)
     return time.perf_counter() - t0
+
+
+def test_io_model_needs_room_for_one_row_of_each_matrix():
+    import pytest
+
+    io_model.tiled(64, 8, 32)  # M = 4d: one row of Q, K, V and O fits
+    with pytest.raises(ValueError, match="^M: fast memory of 31 numbers"):
+        io_model.tiled(64, 8, 31)

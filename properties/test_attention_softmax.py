@@ -121,3 +121,26 @@ def test_negative_control_recurrence_without_rescaling():
 
     x = find(moderate, lambda x: not agrees(x))
     current().record(no_rescale_counterexample=x)
+
+
+def test_statistics_batched_in_float64_and_of_empty_rows():
+    """On a batch (2, 3, 4) of float64 rows, stats and online_stats are (max, sum exp(x - max))
+    per row in float64; softmax normalises each row; an empty last axis gives (-inf, 0) of the
+    batch's shape and dtype."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 4, generator=g, dtype=torch.float64) * 3
+    m = x.amax(-1)
+    l = torch.exp(x - m[..., None]).sum(-1)
+    for stats in (softmax.stats, softmax.online_stats):
+        got_m, got_l = stats(x)
+        assert got_m.dtype == got_l.dtype == torch.float64 and got_m.shape == (2, 3)
+        assert torch.equal(got_m, m)
+        assert torch.allclose(got_l, l, rtol=1e-14, atol=0)
+    p = softmax.softmax(x)
+    assert torch.allclose(p.sum(-1), torch.ones(2, 3, dtype=torch.float64), rtol=1e-14, atol=0)
+    assert torch.allclose(p, torch.softmax(x, -1), rtol=1e-13, atol=0)
+    empty = torch.zeros(2, 3, 0, dtype=torch.float64)
+    for stats in (softmax.stats, softmax.online_stats):
+        em, el = stats(empty)
+        assert em.shape == el.shape == (2, 3) and em.dtype == el.dtype == torch.float64
+        assert torch.all(em == -torch.inf) and torch.all(el == 0)

@@ -329,3 +329,39 @@ def test_bad_input_names_the_argument():
         tiled.attention(x, x.double(), x)
     with pytest.raises(TypeError, match="floating"):
         tiled.attention(x.long(), x.long(), x.long())
+
+
+@pytest.mark.parametrize("causal", [None, True])
+def test_varlen_is_per_sequence_attention_with_its_options(causal):
+    """varlen_attention on packed sequences (one empty, lengths q != k) is reference attention
+    per sequence with the same causal flag (default: not causal), scale and any block sizes;
+    L is (H, total_q) in packing order. An empty batch gives empty O and L of the right shapes.
+    The block diagonal mask of the reference (default not causal) is the same computation."""
+    g = torch.Generator().manual_seed(4)
+    H, d, dv = 2, 3, 5
+    cu_q, cu_k = torch.tensor([0, 3, 3, 7]), torch.tensor([0, 4, 6, 11])
+    q, k, v = (
+        torch.randn(n, H, e, generator=g, dtype=torch.float64)
+        for n, e in ((7, d), (11, d), (11, dv))
+    )
+    kwargs = {} if causal is None else {"causal": causal}
+    o, lse = tiled.varlen_attention(q, k, v, cu_q, cu_k, scale=0.3, block_q=2, block_k=3, **kwargs)
+    mask = reference.block_diagonal_mask(cu_q, cu_k, **kwargs)
+    ro, rl = reference.attention(*(t.transpose(0, 1)[None] for t in (q, k, v)), mask, 0.3)
+    assert o.shape == (7, H, dv) and lse.shape == (H, 7)
+    assert_close(o, ro[0].transpose(0, 1), ulps=64, scale=1.0, what="varlen O")
+    assert_close(lse, rl[0], ulps=64, scale=rl[0].abs() + 1, what="varlen L")
+    for s in range(3):
+        (a, b), (c, e) = cu_q[s : s + 2].tolist(), cu_k[s : s + 2].tolist()
+        expect = (
+            reference.causal_mask(b - a, e - c)
+            if causal
+            else torch.ones(b - a, e - c, dtype=torch.bool)
+        )
+        assert torch.equal(mask[a:b, c:e], expect)
+    empty = torch.zeros(0, H, d, dtype=torch.float64)
+    o0, l0 = tiled.varlen_attention(empty, k, v, torch.tensor([0, 0]), torch.tensor([0, 11]))
+    assert o0.shape == (0, H, dv) and l0.shape == (H, 0)
+    for bad in ([0, 5, 3, 11], [[0, 4, 6, 11]], [0.0, 4.0, 6.0, 11.0], [0]):
+        with pytest.raises(ValueError, match="^cu_seqlens_k: "):
+            tiled.varlen_attention(q, k, v, cu_q, torch.tensor(bad))
