@@ -231,3 +231,23 @@ def test_cpu_tensors_without_the_interpreter_are_refused(monkeypatch):
     monkeypatch.setattr(kernel, "INTERPRETED", False)
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
         kernel.forward(*_qkv())
+
+
+def test_kernel_contract_layouts_padding_defaults_and_dtype():
+    """The host side of the kernel: inputs whose last axis is not contiguous are copied (the
+    kernel assumes unit stride there), head dims that are not powers of two are padded (d = 24,
+    d_v = 20), the default is not causal, the default block_n comes from the configuration,
+    and O comes back in q's dtype (float16 in, float16 out)."""
+    g = torch.Generator().manual_seed(7)
+    q = torch.randn(1, 2, 24, 9, generator=g).transpose(-1, -2)  # (1, 2, 9, 24), stride(-1) != 1
+    k = torch.randn(1, 2, 11, 24, generator=g)
+    v = torch.randn(1, 2, 11, 20, generator=g)
+    assert q.stride(-1) != 1
+    o, lse = kernel.forward(q.to(DEVICE), k.to(DEVICE), v.to(DEVICE))
+    ro, rl = reference.attention(q.double(), k.double(), v.double())
+    # float32 sums of d + n_k = 35 terms of size <= max|v| (~4): (d + n_k) u32 max|v| < 2e-5
+    budget = 35 * unit_roundoff(np.float32) * float(v.abs().max())
+    assert_close(o.cpu().double(), ro, ulps=0, abs_floor=budget, what="O, non-contiguous q, d = 24")
+    assert_close(lse.cpu().double(), rl, ulps=0, abs_floor=budget, what="L")
+    half = kernel.forward(*(t.half().to(DEVICE) for t in (q, k, v)))[0]
+    assert half.dtype == torch.float16
