@@ -380,3 +380,19 @@ def test_table_1_pattern(diffusion):
 
     figure("ddim09_table1", draw)
     current().summary = "fewer steps: eta = 0 best; every eta improves with steps (Table 1 pattern)"
+
+
+def test_slerp_exactly_on_a_quarter_circle_and_between_parallel_vectors():
+    """(7) slerp(e1, e2, u) = cos(u pi/2) e1 + sin(u pi/2) e2 for orthonormal e1, e2; for
+    parallel vectors (theta = 0) it is the linear (1 - u) x_a + u x_b, also when rounding puts
+    the computed cosine just above 1 (x and 0.3 x: cos - 1 = 4.4e-16, clamped to 1)."""
+    e1, e2 = torch.eye(2, dtype=torch.float64)
+    for u in (0.0, 0.25, 0.7, 1.0):
+        expected = math.cos(u * math.pi / 2) * e1 + math.sin(u * math.pi / 2) * e2
+        assert torch.allclose(ddim.slerp(e1, e2, u), expected, rtol=0, atol=1e-15)
+    x = torch.tensor([0.9, -0.4, 0.35], dtype=torch.float64)
+    assert float(torch.sum(x * 0.3 * x) / (x.norm() * (0.3 * x).norm())) > 1  # the precondition
+    for u in (0.25, 0.7):
+        assert torch.allclose(
+            ddim.slerp(x, 0.3 * x, u), (1 - u) * x + u * 0.3 * x, rtol=1e-15, atol=0
+        )

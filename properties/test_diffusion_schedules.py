@@ -1,5 +1,7 @@
 """Schedules, sub-sequences and prediction types (impl/diffusion/schedules.py); bad input."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given
@@ -95,3 +97,16 @@ def test_float16_schedule_that_rounds_abar_to_one_is_rejected():
     abar16 = schedules.alphas_cumprod(schedules.linear_betas()).to(torch.float16)
     with pytest.raises(ValueError, match="^abar: .*strictly decreasing"):
         schedules.check_abar(abar16)
+
+
+def test_cosine_schedule_is_the_ratio_of_f_by_default():
+    """(3) with the defaults T = 1000, s = 0.008: abar_t = f(t) / f(0), f(t) = cos^2((t/T + s) /
+    (1 + s) pi/2), wherever beta_t is below its cap 0.999; float64 betas."""
+    betas = schedules.cosine_betas()
+    assert betas.dtype == torch.float64 and betas.shape == (1000,)
+    f = [math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2 for t in range(1001)]
+    abar = schedules.alphas_cumprod(betas)
+    uncapped = int((betas < 0.999).sum())
+    expected = torch.tensor([f[t] / f[0] for t in range(1, uncapped + 1)], dtype=torch.float64)
+    assert torch.allclose(abar[:uncapped], expected, rtol=1e-12, atol=0)
+    assert uncapped > 990
