@@ -396,3 +396,19 @@ def test_slerp_exactly_on_a_quarter_circle_and_between_parallel_vectors():
         assert torch.allclose(
             ddim.slerp(x, 0.3 * x, u), (1 - u) * x + u * 0.3 * x, rtol=1e-15, atol=0
         )
+
+
+def test_article_timesteps_and_beta_checks():
+    """The article's 20 of 1000 steps: int(linspace(999, 0, 20)) from 999 down to 0; betas must
+    be a 1-D sequence in (0, 1], and abar is float64 whatever their dtype."""
+    import pytest
+
+    expected = np.linspace(999, 0, 20).astype(np.int64)
+    assert ddim.article_timesteps().tolist() == expected.tolist()
+    assert (
+        schedules.alphas_cumprod(torch.tensor([0.1, 0.2], dtype=torch.float32)).dtype
+        == torch.float64
+    )
+    for bad in ([0.1, 1.5], [[0.1, 0.2]], []):
+        with pytest.raises(ValueError, match="^betas: "):
+            schedules.alphas_cumprod(bad)

@@ -530,3 +530,15 @@ def test_hutchinson_log_likelihood_is_unbiased_along_the_ode(seed):
         float(exact[0]),
         what="Hutchinson ODE log-likelihood - exact-divergence one",
     )
+
+
+def test_consistency_parametrisation_by_its_formula():
+    """(6) at t = 1 with the defaults sigma_data = 0.5, eps = 0.002: c_skip = sd^2 / ((t - eps)^2
+    + sd^2), c_out = sd (t - eps) / sqrt(sd^2 + t^2), and f = c_skip x + c_out F(x, t)."""
+    sd, eps, t = 0.5, 0.002, 1.0
+    c_skip, c_out = sde.consistency_coefficients(t)
+    assert math.isclose(c_skip, sd**2 / ((t - eps) ** 2 + sd**2), rel_tol=1e-15)
+    assert math.isclose(c_out, sd * (t - eps) / math.sqrt(sd**2 + t**2), rel_tol=1e-15)
+    x = torch.tensor([[0.3, -1.0]], dtype=torch.float64)
+    f = sde.consistency_function(lambda x, t: 2 * x + t, x, t)
+    assert torch.allclose(f, c_skip * x + c_out * (2 * x + t), rtol=1e-15, atol=0)
