@@ -169,13 +169,11 @@ def package_of(mutant):
 
 def equivalents():
     """{mutant: reason} of the survivors recorded in mutation_equivalents.toml: equivalent ones
-    ([[equivalent]]); marked "CUDA only: ", those in code that runs only with a GPU
-    ([[cuda_only]]), which no property can reach on a CPU machine; marked "message: ", those
-    that change only an error message in a way the syntax-tree rule cannot see ([[message]])."""
+    ([[equivalent]]) and, marked "CUDA only: ", those in code that runs only with a GPU
+    ([[cuda_only]]), which no property can reach on a CPU machine."""
     data = tomllib.loads(EQUIVALENTS.read_text(encoding="utf-8"))
     known = {e["mutant"]: e["reason"] for e in data.get("equivalent", [])}
     known |= {e["mutant"]: "CUDA only: " + e["reason"] for e in data.get("cuda_only", [])}
-    known |= {e["mutant"]: "message: " + e["reason"] for e in data.get("message", [])}
     return known
 
 
@@ -334,8 +332,6 @@ def summarise(package, known):
                 kind = "equivalent"
             elif status == "survived" and known.get(name, "").startswith("CUDA only: "):
                 kind = "cuda_only"
-            elif status == "survived" and known.get(name, "").startswith("message: "):
-                kind = "message"
             elif status == "survived" and name in known:
                 kind = "equivalent"
             elif status == "survived" and message_only(source, name):
