@@ -22,7 +22,7 @@ property on its first examples, and the run executes the properties once per mut
 mutmut leaves decorated functions alone (@njit, @triton.jit, @torch.no_grad, ...): their bodies
 are not mutated and are in no count (the numba packing kernels and the Triton kernel among them).
 
-The score of a package is killed / (mutants - equivalent - message - CUDA only), where killed
+The score of a package is killed / (checked mutants - equivalent - message - CUDA only), where killed
 includes timeouts (a mutant whose properties need more than twice their CPU time, plus 2 s, is
 stopped and counted caught: an endless loop, or a slowdown a benchmark would flag), and
 survivors that no property reaches count against it. Counted apart:
@@ -372,8 +372,8 @@ def report(out, packages):
     result["aim"] = AIM
     result["note"] = (
         "mutmut 3 over impl/, one shard per package (python -m properties.mutation run); "
-        "score = killed / (mutants - equivalent - message - CUDA only); timeouts count as "
-        "killed, mutants "
+        "score = killed / (checked mutants - equivalent - message - CUDA only); timeouts "
+        "(over 2 x the properties' CPU time) count as killed, mutants "
         "that no property reaches count against the score; 'message' mutants change only the "
         f"wording of an error message. Aim: {AIM:.0%} in every package."
     )
