@@ -7,7 +7,9 @@ with every claim true fails by chance with probability <= checks * ALPHA <= 1e-3
 profile every seed comes from a derandomized Hypothesis draw, so CI runs are reproducible.
 
 Every check raises AssertionError (a property failure) with the statistic, the p-value and
-the sample size, and records the smallest p-value it saw as evidence.
+the sample size, and records the smallest p-value it saw as evidence. Samples with a NaN or an
+infinity fail before any test: they are draws of no law, and a NaN p-value compares False with
+every alpha, so without that check a sampler that returns NaN would pass.
 """
 
 import numpy as np
@@ -27,12 +29,21 @@ def reset():
     checks_made = 0
 
 
+def finite_samples(x, what):
+    """x as a float array; AssertionError when a sample is NaN or infinite."""
+    x = np.asarray(x, dtype=float)
+    bad = np.size(x) - int(np.isfinite(x).sum())
+    if bad:
+        raise AssertionError(f"{what}: {bad} of {np.size(x)} samples are NaN or infinite")
+    return x
+
+
 def _check(p_value, what, detail, alpha):
-    """Count one check; fail when p < alpha."""
+    """Count one check; fail when p < alpha (or p is NaN)."""
     global checks_made
     checks_made += 1
     evidence.current().worst(f"{what}: min p-value", float(p_value), larger_is_worse=False)
-    if p_value < alpha:
+    if not p_value >= alpha:
         raise AssertionError(f"{what}: {detail}; p = {p_value:.3g} < alpha = {alpha:g}")
 
 
@@ -75,6 +86,7 @@ def hoeffding_radius(n, lo, hi, alpha=ALPHA):
 def mean_within(mean, expected, n, lo, hi, *, what, slack=0.0, alpha=ALPHA):
     """Hoeffding's two-sided test that a mean of n draws in [lo, hi] has expectation within
     `slack` of `expected` (slack covers a known bias bound, e.g. truncation)."""
+    mean = float(finite_samples(mean, what))  # max(0.0, NaN) would be 0.0: a pass
     radius = hoeffding_radius(n, lo, hi, alpha)
     gap = max(0.0, abs(mean - expected) - slack)
     p_value = min(1.0, 2 * np.exp(-2 * n * (gap / (hi - lo)) ** 2)) if gap > 0 else 1.0
@@ -87,7 +99,7 @@ def mean_negative(d, *, what, alpha=ALPHA):
     asymptotic, for n in the thousands and light tails). Fails unless H0: E d >= 0 is rejected."""
     global checks_made
     checks_made += 1
-    d = np.asarray(d, dtype=float)
+    d = finite_samples(d, what)
     z = d.mean() / (d.std(ddof=1) / np.sqrt(d.size))
     p_value = float(sps.norm.cdf(z))
     evidence.current().worst(f"{what}: max p-value", p_value)
@@ -100,7 +112,7 @@ def mean_negative(d, *, what, alpha=ALPHA):
 def mean_equals(x, expected, *, what, alpha=ALPHA):
     """Two-sided test that i.i.d. draws x have mean `expected` (normal approximation of the mean:
     asymptotic, for n in the thousands and light tails)."""
-    x = np.asarray(x, dtype=float)
+    x = finite_samples(x, what)
     z = (x.mean() - expected) / (x.std(ddof=1) / np.sqrt(x.size))
     _check(
         2 * float(sps.norm.sf(abs(z))),
@@ -114,7 +126,7 @@ def ks_law(x, cdf, *, what, alpha=ALPHA):
     """Kolmogorov-Smirnov test that the samples x are i.i.d. draws of the law with this cdf."""
     from scipy.stats import kstest
 
-    result = kstest(np.asarray(x), cdf)
+    result = kstest(finite_samples(x, what), cdf)
     _check(
         result.pvalue, what, f"KS distance {result.statistic:.4f} on {np.size(x)} samples", alpha
     )
@@ -131,7 +143,7 @@ def binomial_power(n, p0, p1, alpha=ALPHA):
 def normal_law(x, mean, var, *, what, alpha=ALPHA):
     """Test that x holds i.i.d. draws of N(mean, var): z-test of the mean and chi-square test of
     the spread, each two-sided at alpha/2 (one check)."""
-    x = np.asarray(x, dtype=float)
+    x = finite_samples(x, what)
     n = x.size
     z = (x - mean) / np.sqrt(var)
     z_mean = z.mean() * np.sqrt(n)

@@ -398,6 +398,66 @@ def test_slerp_exactly_on_a_quarter_circle_and_between_parallel_vectors():
         )
 
 
+def test_slerp_at_a_small_angle_and_between_antiparallel_vectors():
+    """At th = 0.5 (below 1 rad, far above the parallel cut-off 1e-12) slerp is on the circle:
+    cos(u th) e1 + sin(u th) e2. Antiparallel endpoints have no unique great circle: an error,
+    also when rounding puts the computed cosine just below -1 (x and -0.3 x)."""
+    import pytest
+
+    e1, e2 = torch.eye(2, dtype=torch.float64)
+    end = math.cos(0.5) * e1 + math.sin(0.5) * e2
+    for u in (0.25, 0.7):
+        expected = math.cos(0.5 * u) * e1 + math.sin(0.5 * u) * e2
+        assert torch.allclose(ddim.slerp(e1, end, u), expected, rtol=0, atol=4e-16)
+    x = torch.tensor([0.9, -0.4, 0.35], dtype=torch.float64)
+    assert float(torch.sum(x * -0.3 * x) / (x.norm() * (0.3 * x).norm())) < -1  # precondition
+    for y in (-x, -0.3 * x):
+        with pytest.raises(ValueError, match="^x_b: antiparallel"):
+            ddim.slerp(x, y, 0.5)
+
+
+@given(T=st.integers(1, 2000), data=st.data())
+def test_article_timesteps_truncate_the_exact_linspace(T, data):
+    """int(linspace(T - 1, 0, n)) in exact arithmetic: floor((T - 1)(n - 1 - k) / (n - 1)),
+    from T - 1 down to 0 (n = 1: T - 1). A float linspace misses it at T = 31, n = 23."""
+    n = data.draw(st.integers(1, T), label="n")
+    got = ddim.article_timesteps(T, n).tolist()
+    want = [T - 1] if n == 1 else [(T - 1) * (n - 1 - k) // (n - 1) for k in range(n)]
+    assert got == want
+    assert ddim.article_timesteps(31, 23).tolist()[11] == 15  # float64's linspace gives 14
+
+
+def test_inversion_steps_and_model_times():
+    """(6) written out: through increasing t_1 < ... < t_n, x <- sqrt(a) (x - sqrt(1 - b) eps) /
+    sqrt(b) + sqrt(1 - a) eps with a = abar[t_k], b = abar[t_{k-1}] (b = 1 first) and eps the
+    model at the previous, less noisy time (t_1 for the first step). abar given as a list gives
+    the same result as the float64 tensor."""
+    calls = []
+
+    def model(x, t):
+        calls.append(t)
+        return 0.3 * x + 1e-3 * t
+
+    x0 = torch.tensor([[0.5, -1.0], [2.0, 0.1]], dtype=F64)
+    ts = [700, 300, 50, 10]
+    got = ddim.invert(model, x0, ABAR, ts)
+    assert calls == [10, 10, 50, 300], calls
+    want, b, t_model = x0, 1.0, 10
+    for t in (10, 50, 300, 700):
+        a, eps = ABAR[t].item(), 0.3 * want + 1e-3 * t_model
+        want = a**0.5 * (want - (1 - b) ** 0.5 * eps) / b**0.5 + (1 - a) ** 0.5 * eps
+        b, t_model = a, t
+    # same operations up to their order: 4 u per step of the terms' size (|x| <= 30 here)
+    assert_close(got, want, ulps=16, scale=30, what="inverted x_T - the written-out steps")
+    assert torch.equal(ddim.invert(model, x0, ABAR.tolist(), ts), got)
+    x_T = torch.randn(3, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    g = torch.Generator
+    assert torch.equal(
+        ddim.sample(model, x_T, ABAR.tolist(), ts, 0.5, g().manual_seed(1)),
+        ddim.sample(model, x_T, ABAR, ts, 0.5, g().manual_seed(1)),
+    )
+
+
 def test_article_timesteps_and_beta_checks():
     """The article's 20 of 1000 steps: int(linspace(999, 0, 20)) from 999 down to 0; betas must
     be a 1-D sequence in (0, 1], and abar is float64 whatever their dtype."""

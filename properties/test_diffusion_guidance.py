@@ -280,7 +280,7 @@ def _relative_errors(net, g, n=400):
     )
     with torch.no_grad():
         e_c = net(x_t.float(), a.float(), y).double()
-        e_u = net(x_t.float(), a.float(), torch.full_like(y, g.n_classes)).double()
+        e_u = net(x_t.float(), a.float(), torch.full_like(y, net.n_classes)).double()
     star_c = torch.cat([g.restrict(int(y[i])).eps(x_t[i : i + 1], float(a[i])) for i in range(n)])
     star_u = torch.cat([g.eps(x_t[i : i + 1], float(a[i])) for i in range(n)])
 
@@ -288,6 +288,27 @@ def _relative_errors(net, g, n=400):
         return float(((e - s) ** 2).sum(1).mean() / (s**2).sum(1).mean())
 
     return rel(e_c, star_c), rel(e_u, star_u)
+
+
+def test_eps_network_is_the_written_out_mlp():
+    """eps(x, a, c) = W3 silu(W2 silu(W1 [x, sqrt(a), sqrt(1 - a), E c] + b1) + b2) + b3, with
+    an embedding row E c for each of the K labels and one for the null label K."""
+    import pytest
+
+    K, d = 3, 2
+    model = cfg_training.EpsMLP(d, K, width=8)
+    assert model.n_classes == K
+    x = torch.randn(4, d, generator=torch.Generator().manual_seed(0))
+    a = torch.tensor([0.9, 0.5, 0.2, 0.01])
+    c = torch.tensor([0, 1, 2, K])
+    l1, l2, l3 = (m for m in model.net if isinstance(m, torch.nn.Linear))
+    f = torch.cat([x, a.sqrt()[:, None], (1 - a).sqrt()[:, None], model.embed.weight[c]], dim=1)
+    silu = torch.nn.functional.silu
+    want = l3(silu(l2(silu(l1(f)))))
+    # the same float32 operations in another order at most: a few u = 6e-8 of O(1) values
+    assert torch.allclose(model(x, a, c), want, rtol=0, atol=1e-6)
+    with pytest.raises(IndexError):
+        model(x[:1], a[:1], torch.tensor([K + 1]))
 
 
 @claim("CFG-06")

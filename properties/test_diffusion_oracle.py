@@ -1,6 +1,7 @@
 """The oracle Gaussian mixtures (impl/diffusion/oracle.py): Tweedie's posterior mean (5) and the
 class prior, in closed form for a single Gaussian and for labelled components."""
 
+import numpy as np
 import torch
 
 from impl.diffusion import oracle
@@ -22,3 +23,26 @@ def test_class_prior_sums_the_weights_of_each_class():
     eye = torch.eye(1, dtype=F64)[None].repeat(3, 1, 1)
     data = oracle.GaussianMixture([0.2, 0.5, 0.3], [[0.0], [1.0], [2.0]], eye, classes=[0, 1, 0])
     assert torch.allclose(data.class_prior(), torch.tensor([0.5, 0.5], dtype=F64), rtol=1e-15)
+
+
+def test_log_density_under_any_kernel_and_list_input():
+    """x = c x_0 + s eps with x_0 ~ sum_k pi_k N(m_k, C_k): log p = logsumexp_k log(pi_k
+    N(x; c m_k, c^2 C_k + s^2 I)), here with a VE-like kernel (c = 1, s^2 = 4, not 1 - c^2),
+    against scipy. Python lists give the float64 result (not a float32 tensor's)."""
+    from scipy import stats as sps
+
+    means = [[0.1, -0.3], [1.7, 0.9]]
+    covs = [[[0.5, 0.1], [0.1, 0.3]], [[0.2, 0.0], [0.0, 0.7]]]
+    data = oracle.GaussianMixture([0.4, 0.6], means, covs)
+    x = [[0.3, 0.2], [-1.1, 2.4], [1.9, 0.7]]
+    a, s2 = 0.81, 4.0
+    dens = [  # numpy float64
+        w * sps.multivariate_normal(a**0.5 * np.array(m), a * np.array(c) + s2 * np.eye(2)).pdf(x)
+        for w, m, c in zip([0.4, 0.6], means, covs, strict=True)
+    ]
+    want = torch.tensor(sum(dens), dtype=F64).log()
+    assert torch.allclose(data.log_density(x, a, s2), want, rtol=1e-13, atol=0)
+    xt = torch.tensor(x, dtype=F64)
+    assert torch.equal(data.log_density(x, a, s2), data.log_density(xt, a, s2))
+    assert torch.equal(data.responsibilities(x, a), data.responsibilities(xt, a))
+    assert torch.equal(data.x0_mean(x, a), data.x0_mean(xt, a))

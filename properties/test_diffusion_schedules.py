@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from hypothesis import given
+from hypothesis import strategies as st
 
 from impl.diffusion import ddim, ddpm, schedules
 from properties.strategies import floats, seeds
@@ -21,8 +22,22 @@ def test_named_schedules():
     assert torch.all(sl.sqrt()[1:] - sl.sqrt()[:-1] > 0)
     cos = schedules.cosine_betas()
     assert torch.all((cos > 0) & (cos <= 0.999))
+    assert len(lin) == len(sl) == 1000  # T = 1000 by default
     zero = schedules.alphas_cumprod(schedules.rescale_zero_terminal_snr(lin))
     assert zero[-1].item() == 0 and abs(zero[0].item() - 0.9999) < 1e-15
+
+
+@given(T=st.integers(2, 1000), end=floats(1e-3, 0.05))
+def test_zero_terminal_snr_is_the_affine_map_of_sqrt_abar(T, end):
+    """(4): sqrt(abar') = (sqrt(abar) - sqrt(abar_T)) sqrt(abar_0) / (sqrt(abar_0) - sqrt(abar_T)),
+    and the returned T betas recompose it: their cumulative product of (1 - beta) is abar'."""
+    betas = schedules.linear_betas(T, 1e-4, end)
+    s = schedules.alphas_cumprod(betas).sqrt()
+    want = ((s - s[-1]) * s[0] / (s[0] - s[-1])) ** 2
+    got = schedules.alphas_cumprod(schedules.rescale_zero_terminal_snr(betas))
+    assert got.shape == (T,) and got[-1].item() == 0
+    # each ratio abar'_t / abar'_{t-1} and its product back: <= 4 u relative per step
+    assert_close(got, want, ulps=8 * T, scale=want, what="abar of the rescaled betas - abar'")
 
 
 @given(a=floats(1e-4, 0.9999), seed=seeds)

@@ -460,6 +460,7 @@ def test_bad_input_names_the_argument():
         (lambda: sde.VP(beta_max=-1.0), "beta_max"),
         (lambda: sde.VE(sigma_min=-0.1), "sigma_min"),
         (lambda: sde.VE(sigma_min=1.0, sigma_max=0.5), "sigma_max"),
+        (lambda: sde.VE(sigma_min=1.0, sigma_max=1.0), "sigma_max"),
         (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.2, 10, None), "t1"),
         (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.2, 0.5, 10, None), "t0"),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t0"),
@@ -542,3 +543,110 @@ def test_consistency_parametrisation_by_its_formula():
     x = torch.tensor([[0.3, -1.0]], dtype=torch.float64)
     f = sde.consistency_function(lambda x, t: 2 * x + t, x, t)
     assert torch.allclose(f, c_skip * x + c_out * (2 * x + t), rtol=1e-15, atol=0)
+
+
+def reverse_step(process, score, x, t, h, z):
+    """One reverse EM step (3), written out: x - (f - g^2 score) h + g sqrt(h) z."""
+    drift = process.f(x, t) - process.g(t) ** 2 * score(x, t)
+    return x - drift * h + process.g(t) * h**0.5 * z
+
+
+@claim("SDE-04")
+@given(name=st.sampled_from(sorted(SDES)), seed=seeds, x0=floats(-3, 3), n=st.integers(1, 40))
+def test_reverse_euler_maruyama_step(name, seed, x0, n):
+    """Reverse EM from t = 0.6 down to 0.1 takes the written-out steps of (3) on the same grid,
+    with float64 noise drawn from the caller's generator only (the global RNG is not used)."""
+    process = SDES[name]
+    score = score_of(process, gaussian(0.3, 0.8))
+    x = x0 + torch.linspace(-1, 1, 8, dtype=F64)[:, None]
+    gen_a, gen_b = seed.torch(), seed.torch()
+    torch.manual_seed(0)
+    got = sde.reverse_euler_maruyama(process, score, x, 0.6, 0.1, n, gen_a)
+    torch.manual_seed(1)  # a sampler that drew from the global RNG would now differ
+    want, ts = x, ode.grid(0.6, 0.1, n)
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
+        want = reverse_step(
+            process, score, want, t, t - t_next, torch.randn(8, 1, generator=gen_b, dtype=F64)
+        )
+    # same grid, same operations up to their order: a few u per step of the terms' sizes
+    g2 = max(process.g(t) ** 2 for t in (0.1, 0.6))
+    scale = 8 * n * (want.abs() + 10 * (1 + g2))
+    assert_close(
+        got, want, ulps=1, scale=scale, what="reverse EM - x - (f - g^2 s) dt + g sqrt(dt) z"
+    )
+    current().summary = "reverse EM takes x - (f - g^2 score) dt + g sqrt(dt) z (VP, sub-VP, VE)"
+
+
+@claim("SDE-04")
+@given(seed=seeds, snr=floats(0.01, 0.5), n=st.integers(1, 20), scale_x=floats(0.1, 3.0))
+def test_predictor_corrector_step(seed, snr, n, scale_x):
+    """(7) written out: each reverse EM step, then x + e s + sqrt(2 e) z with
+    e = 2 (snr mean_i |z_i| / mean_i |s_i|)^2 (row norms averaged over the batch) and s the
+    score at the next time; 5 points in d = 3, so a norm over the wrong axis changes e."""
+    process = SDES["VP"]
+    data = oracle.isotropic_mixture([[0.5, -0.2, 0.1]], 0.7)  # scores of size < 1 near the mean
+    score = score_of(process, data)
+    x = scale_x * torch.randn(5, 3, generator=seed.torch(), dtype=F64)
+    gen_a, gen_b = seed.torch(), seed.torch()
+    got = sde.predictor_corrector(process, score, x, 0.7, 0.2, n, gen_a, snr=snr)
+    want, ts = x, ode.grid(0.7, 0.2, n)
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
+        want = reverse_step(
+            process, score, want, t, t - t_next, torch.randn(5, 3, generator=gen_b, dtype=F64)
+        )
+        s = score(want, t_next)
+        z = torch.randn(5, 3, generator=gen_b, dtype=F64)
+        e = 2 * (snr * z.norm(dim=1).mean() / s.norm(dim=1).mean()) ** 2
+        want = want + e * s + (2 * e) ** 0.5 * z
+    # same grid and formulas; e's few roundings (relative 8 u) move x by <= 8 u (e |s| + |z|)
+    # per step, and later steps carry that on: 32 n u of the terms' size
+    assert_close(got, want, ulps=1, scale=32 * n * (want.abs() + 10 * (1 + want.abs().max())),
+                 what="predictor-corrector - the written-out steps")  # fmt: skip
+    current().summary = "predictor-corrector: reverse EM then Langevin with the batch-norm step"
+
+
+@claim("SDE-07")
+@settings(max_examples=10)
+@given(d=st.integers(1, 4), seed=seeds)
+def test_hutchinson_probes_on_a_diagonal_jacobian(d, seed):
+    """Isotropic Gaussian data: the PF-ODE drift's Jacobian is a(t) I, so v^T J v = a |v|^2 and
+    the ODE path does not depend on v. Hence, with the same steps, a Rademacher probe (|v|^2 = d)
+    gives the exact-divergence value, and a Gaussian probe v (drawn from the caller's generator,
+    float64) gives prior + (|v|^2 / d) * integral exactly."""
+    gen = seed.torch()
+    data = oracle.isotropic_mixture([torch.randn(d, generator=gen, dtype=F64).tolist()], 0.8)
+    process = SDES["VP"]
+    score = score_of(process, data)
+    x0 = torch.randn(6, d, generator=gen, dtype=F64)
+    zero_prior = lambda x: torch.zeros(x.shape[0], dtype=F64)  # noqa: E731
+    integral = sde.log_likelihood(process, score, zero_prior, x0, 10)
+    rad = sde.log_likelihood(process, score, zero_prior, x0, 10, generator=seed.torch(),
+                             probe="rademacher")  # fmt: skip
+    gauss = sde.log_likelihood(process, score, zero_prior, x0, 10, generator=seed.torch(),
+                               probe="gaussian")  # fmt: skip
+    v = torch.randn(6, d, generator=seed.torch(), dtype=F64)
+    # the divergences differ in summation order only: d u per evaluation, 4 per Heun step, 10
+    # steps, relative to the integral of |div| (here |integral|: one sign along the path)
+    scale = 40 * (d + 2) * integral.abs()
+    assert_close(rad, integral, ulps=1, scale=scale, what="Rademacher estimate - exact")
+    want = (v**2).sum(1) / d * integral
+    assert_close(gauss, want, ulps=1, scale=scale * (v**2).sum(1),
+                 what="Gaussian estimate - |v|^2/d x exact")  # fmt: skip
+    assert not torch.allclose(gauss, integral, rtol=1e-6), "the Gaussian probe is not exact"
+    current().summary = "Rademacher exact and Gaussian = |v|^2/d x exact on a diagonal Jacobian"
+
+
+@claim("SDE-03")
+def test_the_papers_default_sdes():
+    """Song et al.'s defaults: VP beta from 0.1 to 20 (c(1)^2 = exp(-(0.1 + 19.9/2))), VE sigma
+    from 0.01 to 50 (s(1)^2 = 50^2 - 0.01^2); the consistency map is the identity at its eps."""
+    c, s2 = sde.VP().kernel(1.0)
+    assert math.isclose(c**2, math.exp(-(0.1 + 19.9 / 2)), rel_tol=1e-14)
+    assert math.isclose(s2, -math.expm1(-(0.1 + 19.9 / 2)), rel_tol=1e-15)
+    ve = sde.VE()
+    assert ve.kernel(1.0) == (1.0, ve.sigma(1.0) ** 2 - 0.01**2)
+    assert math.isclose(ve.sigma(1.0), 50.0, rel_tol=1e-14) and ve.sigma(0.0) == 0.01
+    x = torch.tensor([[0.3, -1.2]], dtype=F64)
+    F = lambda x, t: x + 1.0  # noqa: E731
+    assert torch.equal(sde.consistency_function(F, x, 0.01, eps=0.01), x)
+    assert not torch.equal(sde.consistency_function(F, x, 0.01), x)

@@ -5,6 +5,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from hypothesis import strategies as st
+from scipy import stats as sps
 
 from properties import adapters, evidence, profiles, stats
 from properties.strategies import Seed
@@ -66,6 +67,28 @@ def test_normal_law_accepts_the_law_and_rejects_a_shift_or_a_wrong_spread():
         stats.normal_law(3.5 + 2 * z, 3.0, 4.0, what="shifted")
     with pytest.raises(AssertionError):
         stats.normal_law(3 + 2.5 * z, 3.0, 4.0, what="too wide")
+
+
+def test_a_nan_or_infinite_sample_fails_every_statistical_check():
+    """A NaN p-value compares False with alpha: without the finiteness check a sampler that
+    returns NaN passed the KS test (found by mutating reverse Euler-Maruyama's dt to 1/dt)."""
+    z = np.random.default_rng(7).standard_normal(2000)
+    stats.ks_law(z, sps.norm.cdf, what="right law")
+    checks = {
+        "ks": lambda x: stats.ks_law(x, sps.norm.cdf, what="ks"),
+        "normal": lambda x: stats.normal_law(x, 0.0, 1.0, what="normal"),
+        "mean": lambda x: stats.mean_equals(x, 0.0, what="mean"),
+        "negative": lambda x: stats.mean_negative(x - 1, what="negative"),
+        "hoeffding": lambda x: stats.mean_within(x.mean(), 0.0, x.size, -5, 5, what="hoeffding"),
+    }
+    for bad in (np.nan, np.inf):
+        x = z.copy()
+        x[3] = bad
+        for name, check in checks.items():
+            with pytest.raises(AssertionError, match=f"{name}: 1 of (2000|1) samples are NaN"):
+                check(x)
+    with pytest.raises(AssertionError, match="p = nan"):
+        stats._check(float("nan"), "nan p-value", "detail", stats.ALPHA)
 
 
 def test_refute_finds_the_minimal_counterexample():

@@ -15,7 +15,8 @@ With a = abar_t, b = abar_tau (tau < t) and the model's eps_theta(x_t, t):
     step xbar_tau = xbar_t + (s_tau - s_t) eps_theta(x_t, t) of d xbar = eps(xbar/sqrt(s^2 + 1)) d s.
 (6) inversion: the eta = 0 update run forward in t (from tau to t) maps x_0 back to x_T.
 (7) SLERP between x_T endpoints: sin((1 - u) th)/sin(th) x_a + sin(u th)/sin(th) x_b,
-    cos(th) = <x_a, x_b>/(|x_a| |x_b|).
+    cos(th) = <x_a, x_b>/(|x_a| |x_b|); parallel endpoints (th = 0) interpolate linearly,
+    antiparallel ones (th = pi, no unique great circle) are an error.
 The article's sampler: T = 1000, linear betas, 20 steps at int(linspace(999, 0, 20)) (truncated).
 """
 
@@ -23,7 +24,7 @@ import math
 
 import torch
 
-from impl.diffusion.schedules import F64, check_abar, check_timesteps
+from impl.diffusion.schedules import F64, _positive_int, check_abar, check_timesteps
 
 
 def _eta(eta):
@@ -77,8 +78,18 @@ def step(x_t, eps_hat, a, b, sigma, z):
 
 
 def article_timesteps(T=1000, n=20):
-    """The article's schedule: int(linspace(T - 1, 0, n)), truncated towards zero."""
-    return torch.linspace(T - 1, 0, n, dtype=F64).to(torch.long)
+    """The article's schedule: linspace(T - 1, 0, n) truncated towards zero, in integers:
+    t_k = floor((T - 1)(n - 1 - k) / (n - 1)), k = 0..n-1 (a float linspace can land just below
+    an integer and truncate one lower: float64 gives 14.999999999999998 -> 14 at T = 31,
+    n = 23, k = 11). n = 1 gives [T - 1]."""
+    _positive_int("T", T)
+    _positive_int("n", n)
+    if n > T:
+        raise ValueError(f"n: {n} steps exceed the T = {T} timesteps")
+    if n == 1:
+        return torch.tensor([T - 1])
+    k = torch.arange(n)
+    return (T - 1) * (n - 1 - k) // (n - 1)
 
 
 def sample(eps_model, x_T, abar, timesteps, eta, generator=None, sigma="paper"):
@@ -129,4 +140,6 @@ def slerp(x_a, x_b, u):
     theta = torch.arccos(cos.clamp(-1, 1))
     if theta.abs() < 1e-12:
         return (1 - u) * x_a + u * x_b
+    if not math.pi - theta >= 1e-12:  # (also NaN)
+        raise ValueError("x_b: antiparallel to x_a (theta = pi): no unique great circle")
     return (torch.sin((1 - u) * theta) * x_a + torch.sin(u * theta) * x_b) / torch.sin(theta)
