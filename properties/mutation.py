@@ -71,7 +71,7 @@ PACKAGES = {
     ),
     "rl": (["impl/rl/*"], [], ["test_rl_*.py"]),
     "diffusion": (["impl/diffusion/*"], ["impl/diffusion/latent/*"], ["test_diffusion_*.py"]),
-    "latent": (["impl/diffusion/latent/*"], [], ["test_sd_latent.py"]),
+    "latent": (["impl/diffusion/latent/*"], [], ["test_sd_latent*.py"]),
     "flows": (["impl/flows/*"], [], ["test_flows_*.py"]),
     "attention": (["impl/attention/*"], [], ["test_attention_*.py"]),
     "training": (["impl/training/*"], [], ["test_training_*.py"]),
@@ -191,8 +191,12 @@ def message_helpers(root=ROOT / "impl"):
 
 
 class _BlankMessages(ast.NodeTransformer):
-    """Blank the strings (and None) that only reach an error message: the arguments of the
-    exception in a raise statement, and the name handed to an input check."""
+    """Blank the strings (and None) that only reach a message for a person: the arguments of
+    the exception in a raise statement, the name handed to an input check, the text given to
+    print or to a progress callback `log`, and argparse's description= and help= texts."""
+
+    TEXT_SINKS = {"print", "log"}
+    TEXT_KEYWORDS = {"description", "help"}
 
     BLANK = ast.Constant("<message>")
 
@@ -217,6 +221,11 @@ class _BlankMessages(ast.NodeTransformer):
         callee = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
         if callee in self.helpers and node.args:
             node.args[0] = self._text(node.args[0])
+        if callee in self.TEXT_SINKS:
+            node.args = [self._text(a) for a in node.args]
+        for k in node.keywords:
+            if k.arg in self.TEXT_KEYWORDS:
+                k.value = self._text(k.value)
         return node
 
 

@@ -70,18 +70,55 @@ MUTATED = textwrap.dedent(
         if a < 0:
             raise ValueError(f"{name}: must be >= 0, got {a}")
         return "XX"
+
+    def x_p__mutmut_orig(parser, a, log):
+        parser.add_argument("--a", default=1, help="the a")
+        log(f"step {a + 1}")
+        print("done", a)
+
+    def x_p__mutmut_1(parser, a, log):
+        parser.add_argument("--a", default=1, help="XXthe aXX")
+        log(f"step {a + 1}")
+        print("done", a)
+
+    def x_p__mutmut_2(parser, a, log):
+        parser.add_argument("--a", default=1, help="the a")
+        log(f"step {a + 2}")
+        print("done", a)
+
+    def x_p__mutmut_3(parser, a, log):
+        parser.add_argument("--a", default=1, help="the a")
+        log(f"step {a + 1}")
+        print(None, a)
+
+    def x_p__mutmut_4(parser, a, log):
+        parser.add_argument("--a", default=2, help="the a")
+        log(f"step {a + 1}")
+        print("done", a)
+
+    def x_p__mutmut_5(parser, a, log):
+        parser.add_argument("--b", default=1, help="the a")
+        log(f"step {a + 1}")
+        print("done", a)
     """
 )
 
 
-@pytest.mark.parametrize("n, expected", [(1, True), (2, True), (3, False), (4, False)])
-def test_message_only_mutants_are_told_from_the_rest(tmp_path, n, expected):
-    """Only the wording of an error (or an input check's argument name) may differ; a changed
-    comparison or a changed returned string is a real mutant."""
-    mutated = tmp_path / f"m{n}.py"
+@pytest.mark.parametrize(
+    "name, expected",
+    [("f_1", True), ("f_2", True), ("f_3", False), ("f_4", False), ("p_1", True), ("p_2", True),
+     ("p_3", True), ("p_4", False), ("p_5", False)],
+)  # fmt: skip
+def test_message_only_mutants_are_told_from_the_rest(tmp_path, name, expected):
+    """Only the wording of an error (or an input check's argument name), a help text or printed
+    progress may differ; a changed comparison, returned string, default or option name is a real
+    mutant."""
+    mutated = tmp_path / f"m_{name}.py"
     mutated.write_text(MUTATED)
-    assert mutation.message_only(mutated, f"impl.m.x_f__mutmut_{n}") is expected
-    assert mutation.diff(mutated, f"impl.m.x_f__mutmut_{n}").count("\n+") == 1
+    function, n = name.split("_")
+    key = f"impl.m.x_{function}__mutmut_{n}"
+    assert mutation.message_only(mutated, key) is expected
+    assert mutation.diff(mutated, key).count("\n+") == 1
 
 
 CANONICAL = textwrap.dedent(

@@ -1,0 +1,186 @@
+"""Training, saving and sampling the tiny latent diffusion model from Python and from the command
+line (impl/diffusion/latent/train.py, sample.py): each training stage is its written-out objective
+under Adam, the stages compose into train(), and the two commands pass their options through."""
+
+import copy
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from impl.diffusion.latent import autoencoder, data, pipeline, sample, train
+from properties.catalogue import claim
+
+SIZE = 16  # the smallest image the autoencoder (8) and the UNet (2) accept
+
+
+def tiny_model(seed=0, scale=0.7):
+    torch.manual_seed(seed)
+    return train.TinySD(size=SIZE, scale=scale)
+
+
+def assert_same_parameters(got, want, what):
+    """Two copies that took the same Adam steps on the same objective, perhaps with its float32
+    operations in another order: rounding moves each gradient by ~1e-7 relative, each Adam step
+    (lr <= 2e-3) by at most lr x that, so 1e-6 absolute separates them from any other step."""
+    for (k, a), (k2, b) in zip(got.state_dict().items(), want.state_dict().items(), strict=True):
+        assert k == k2
+        assert torch.allclose(a, b, rtol=0, atol=1e-6), f"{what}: {k} differs"
+
+
+@claim("SD-01.shapes")
+def test_autoencoder_stage_is_reconstruction_plus_beta_kl_under_adam():
+    """Each step: x from data.sample, (mean, log var) = encode(x), z = mean + exp(log var / 2) eps,
+    loss = mean (decode(z) - x)^2 + beta mean_i KL_i, Adam at lr 2e-3; then scale = 1 / std of the
+    posterior means of 512 fresh images. Progress: one line at step 1, every 250 and the last."""
+    model, beta, steps, batch = tiny_model(), 0.5, 3, 2
+    ref = copy.deepcopy(model)
+    lines = []
+    train.train_autoencoder(
+        model, steps, batch, beta, torch.Generator().manual_seed(5), lines.append
+    )
+    g = torch.Generator().manual_seed(5)
+    opt = torch.optim.Adam(ref.ae.parameters(), lr=2e-3)
+    for _ in range(steps):
+        x = data.sample(batch, SIZE, g)[0]
+        mean, log_var = ref.ae.encode(x)
+        z = mean + torch.exp(log_var / 2) * torch.randn(mean.shape, generator=g)
+        kl = 0.5 * (mean**2 + log_var.exp() - 1 - log_var).flatten(1).sum(1)
+        loss = ((ref.ae.decode(z) - x) ** 2).mean() + beta * kl.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert_same_parameters(model, ref, "autoencoder after 3 steps")
+    with torch.no_grad():
+        latents = ref.ae.encode(data.sample(512, SIZE, g)[0])[0]
+    assert model.scale == pytest.approx(1 / latents.std().item(), rel=1e-5)
+    assert [line.split(":")[0] for line in lines[:-1]] == ["autoencoder 1/3", "autoencoder 3/3"]
+    assert lines[-1].startswith("latent scale factor")
+
+
+def test_progress_lines_at_the_first_every_250th_and_the_last_step():
+    lines = []
+    ae = autoencoder.Autoencoder(channels=(1, 1, 1))
+    model = type("Tiny", (), {"ae": ae, "size": 8, "scale": 1.0})()
+    train.train_autoencoder(model, 252, 1, 0.0, torch.Generator().manual_seed(0), lines.append)
+    assert [line.split(":")[0] for line in lines[:-1]] == [
+        "autoencoder 1/252", "autoencoder 251/252", "autoencoder 252/252"
+    ]  # fmt: skip
+
+
+@claim("SD-03")
+def test_denoiser_loss_written_out():
+    """z_0 = scale mean(x), drop ~ Bernoulli(p_uncond) (the caption becomes ""), t uniform in
+    [0, 1000), z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps (scaled-linear abar, float32),
+    loss = mean (eps_theta(z_t, t, tau(prompt)) - eps)^2."""
+    model = tiny_model(scale=0.7)
+    images, captions, _ = data.sample(6, SIZE, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss, drop = train.denoiser_loss(
+            model, images, captions, torch.Generator().manual_seed(2), p_uncond=0.5
+        )
+        g = torch.Generator().manual_seed(2)
+        z0 = model.ae.encode(images)[0] * 0.7
+        want_drop = torch.rand(6, generator=g) < 0.5
+        prompts = ["" if d else c for c, d in zip(captions, want_drop.tolist(), strict=True)]
+        context, mask = model.encode_prompts(prompts)
+        t = torch.randint(0, 1000, (6,), generator=g)
+        eps = torch.randn(z0.shape, generator=g)
+        a = pipeline.scaled_linear_abar(torch.float32)[t][:, None, None, None]
+        z_t = a.sqrt() * z0 + (1 - a).sqrt() * eps
+        want = ((model.unet(z_t, t, context, mask) - eps) ** 2).mean()
+    assert torch.equal(drop, want_drop) and 0 < int(drop.sum()) < 6
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+
+
+@claim("SD-03")
+def test_denoiser_stage_trains_the_unet_and_the_text_encoder_under_adam():
+    """Each step: images and captions from data.sample, denoiser_loss, one Adam step (lr 1e-3) on
+    the UNet and the text encoder together; the autoencoder stays as it is."""
+    model = tiny_model()
+    ref = copy.deepcopy(model)
+    train.train_denoiser(model, 2, 3, torch.Generator().manual_seed(3), lambda _: None)
+    g = torch.Generator().manual_seed(3)
+    opt = torch.optim.Adam([*ref.unet.parameters(), *ref.text.parameters()], lr=1e-3)
+    for _ in range(2):
+        images, captions, _ = data.sample(3, SIZE, g)
+        loss, _ = train.denoiser_loss(ref, images, captions, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert_same_parameters(model, ref, "denoiser after 2 steps")
+    untouched = tiny_model()
+    assert_same_parameters(model.ae, untouched.ae, "autoencoder")
+
+
+def test_train_is_the_two_stages_on_one_generator_and_documents_its_defaults():
+    model, ref = tiny_model(), tiny_model()
+    train.train(model, ae_steps=1, steps=2, batch=2, beta=0.3, seed=4, log=lambda _: None)
+    g = torch.Generator().manual_seed(4)
+    train.train_autoencoder(ref, 1, 2, 0.3, g, lambda _: None)
+    train.train_denoiser(ref, 2, 2, g, lambda _: None)
+    assert_same_parameters(model, ref, "train() against its stages")
+    assert model.scale == ref.scale
+    defaults = {k: p.default for k, p in inspect.signature(train.train).parameters.items()}
+    assert defaults == {"model": inspect.Parameter.empty, "ae_steps": 1500, "steps": 4000,
+                        "batch": 64, "beta": 1e-4, "seed": 0, "log": print}  # fmt: skip
+
+
+def test_train_command_trains_and_saves(tmp_path, capsys):
+    """`python -m impl.diffusion.latent.train` with its options: the saved model is the one
+    train() gives after torch.manual_seed(seed)."""
+    out = tmp_path / "m.safetensors"
+    train.main(["--out", str(out), "--ae-steps", "1", "--steps", "1", "--batch", "2",
+                "--seed", "3"])  # fmt: skip
+    assert capsys.readouterr().out.strip().endswith(f"saved {out}")
+    torch.manual_seed(3)
+    want = train.train(train.TinySD(), 1, 1, 2, seed=3, log=lambda _: None)
+    got = train.load(out)
+    assert_same_parameters(got, want, "the command's model")
+    assert got.scale == want.scale and got.size == 32
+
+
+def test_train_command_defaults(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(train, "train", lambda m, *a, **k: calls.setdefault("train", (a, k)) and m)
+    monkeypatch.setattr(train, "save", lambda m, path: calls.setdefault("save", path))
+    train.main([])
+    assert (
+        calls["train"] == ((1500, 4000, 64), {"seed": 0}) and calls["save"] == "tiny-sd.safetensors"
+    )
+
+
+def test_sample_command_writes_the_generated_row(tmp_path, capsys):
+    """`python -m impl.diffusion.latent.sample`: n images of the prompt from the loaded model, with
+    the given guidance, steps and seed, side by side in one PNG (pixels (x + 1) / 2, 8 bits)."""
+    path, png = tmp_path / "m.safetensors", tmp_path / "row.png"
+    train.save(tiny_model(), path)
+    prompt = "a red circle on the left"
+    sample.main(["--model", str(path), "--prompt", prompt, "--guidance", "1.5", "--steps", "2",
+                 "--n", "2", "--seed", "7", "--out", str(png)])  # fmt: skip
+    assert str(png) in capsys.readouterr().out
+    images = train.load(path).generate([prompt] * 2, 1.5, 2, torch.Generator().manual_seed(7))
+    want = torch.cat(list(images), dim=2).permute(1, 2, 0).div(2).add(0.5).clamp(0, 1).numpy()
+    got = plt.imread(png)
+    assert got.shape == (SIZE, 2 * SIZE, 4)
+    assert np.abs(got[..., :3] - want).max() <= 1 / 255  # imsave keeps 8 bits (truncated)
+
+
+def test_sample_command_defaults(tmp_path, monkeypatch):
+    seen = {}
+
+    class Model:
+        def generate(self, prompts, guidance, steps, generator):
+            seen.update(prompts=prompts, guidance=guidance, steps=steps,
+                        first=torch.rand(1, generator=generator))  # fmt: skip
+            return torch.zeros(len(prompts), 3, 8, 8)
+
+    monkeypatch.setattr(train, "load", lambda p: seen.setdefault("path", p) and Model())
+    sample.main(["--prompt", "x", "--out", str(tmp_path / "s.png")])
+    assert seen["path"] == "tiny-sd.safetensors" and seen["prompts"] == ["x"] * 4
+    assert seen["guidance"] == 3.0 and seen["steps"] == 20
+    assert torch.equal(seen["first"], torch.rand(1, generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(SystemExit):
+        sample.main(["--out", str(tmp_path / "s.png")])  # --prompt is required
