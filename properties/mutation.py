@@ -184,16 +184,20 @@ def message_helpers(root=ROOT / "impl"):
     found = set()
     for path in root.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.FunctionDef) and node.args.args[:1]:
-                if node.args.args[0].arg == "name":
+            if isinstance(node, ast.FunctionDef):
+                params = [a.arg for a in node.args.args]
+                if params[:1] == ["self"]:  # a method: its first argument after self
+                    params = params[1:]
+                if params[:1] == ["name"]:
                     found.add(node.name)
     return found
 
 
 class _BlankMessages(ast.NodeTransformer):
     """Blank the strings (and None) that only reach a message for a person: the arguments of
-    the exception in a raise statement, the name handed to an input check, the text given to
-    print or to a progress callback `log`, and argparse's description= and help= texts."""
+    the exception in a raise statement, the name handed to an input check (also through a loop
+    `for name, x in (("x", x), ...)`, impl's convention), the text given to print or to a
+    progress callback `log`, and argparse's description= and help= texts."""
 
     TEXT_SINKS = {"print", "log"}
     TEXT_KEYWORDS = {"description", "help"}
@@ -213,6 +217,17 @@ class _BlankMessages(ast.NodeTransformer):
         for call in ast.walk(node):
             if isinstance(call, ast.Call):
                 call.args = [self._text(a) for a in call.args]
+        return node
+
+    def visit_For(self, node):
+        target = node.target
+        named = isinstance(target, ast.Tuple) and target.elts[:1]
+        if named and isinstance(named[0], ast.Name) and named[0].id == "name":
+            if isinstance(node.iter, ast.Tuple | ast.List):
+                for pair in node.iter.elts:
+                    if isinstance(pair, ast.Tuple) and pair.elts:
+                        pair.elts[0] = self._text(pair.elts[0])
+        self.generic_visit(node)
         return node
 
     def visit_Call(self, node):
@@ -271,6 +286,17 @@ def message_only(mutated_file, name):
 class _Canonical(ast.NodeTransformer):
     """Spell language and numpy facts one way: zip(..., strict=False) and strict=None are zip's
     default; ndarray.astype(None) is astype(float), i.e. float64."""
+
+    def visit_For(self, node):
+        target = node.target
+        named = isinstance(target, ast.Tuple) and target.elts[:1]
+        if named and isinstance(named[0], ast.Name) and named[0].id == "name":
+            if isinstance(node.iter, ast.Tuple | ast.List):
+                for pair in node.iter.elts:
+                    if isinstance(pair, ast.Tuple) and pair.elts:
+                        pair.elts[0] = self._text(pair.elts[0])
+        self.generic_visit(node)
+        return node
 
     def visit_Call(self, node):
         self.generic_visit(node)

@@ -100,6 +100,26 @@ MUTATED = textwrap.dedent(
         parser.add_argument("--b", default=1, help="the a")
         log(f"step {a + 1}")
         print("done", a)
+
+    def x_l__mutmut_orig(self, q, k):
+        for name, t in (("q", q), ("k", k)):
+            self._cell("cell", t)
+        return q
+
+    def x_l__mutmut_1(self, q, k):
+        for name, t in (("q", q), ("XXkXX", k)):
+            self._cell("cell", t)
+        return q
+
+    def x_l__mutmut_2(self, q, k):
+        for name, t in (("q", q), ("k", k)):
+            self._cell(None, t)
+        return q
+
+    def x_l__mutmut_3(self, q, k):
+        for name, t in (("q", q), ("k", q)):
+            self._cell("cell", t)
+        return q
     """
 )
 
@@ -107,14 +127,15 @@ MUTATED = textwrap.dedent(
 @pytest.mark.parametrize(
     "name, expected",
     [("f_1", True), ("f_2", True), ("f_3", False), ("f_4", False), ("p_1", True), ("p_2", True),
-     ("p_3", True), ("p_4", False), ("p_5", False)],
+     ("p_3", True), ("p_4", False), ("p_5", False), ("l_1", True), ("l_2", True), ("l_3", False)],
 )  # fmt: skip
-def test_message_only_mutants_are_told_from_the_rest(tmp_path, name, expected):
+def test_message_only_mutants_are_told_from_the_rest(tmp_path, monkeypatch, name, expected):
     """Only the wording of an error (or an input check's argument name), a help text or printed
     progress may differ; a changed comparison, returned string, default or option name is a real
     mutant."""
     mutated = tmp_path / f"m_{name}.py"
     mutated.write_text(MUTATED)
+    monkeypatch.setattr(mutation, "message_helpers", lambda: {"positive_int", "_cell"})
     function, n = name.split("_")
     key = f"impl.m.x_{function}__mutmut_{n}"
     assert mutation.message_only(mutated, key) is expected

@@ -226,3 +226,21 @@ def test_iterative_methods_reject_bad_arguments():
             dp.value_iteration(mdp, tol=tol)
         with pytest.raises(ValueError, match="^tol: must be finite and > 0"):
             dp.truncated_policy_iteration(mdp, 1, tol=tol)
+
+
+def test_policy_iteration_counts_its_evaluations():
+    """iterations = the number of policies evaluated (len(history)); from the optimal policy it
+    stops after one; max_iter caps it exactly. The tie tolerance is TIE max(1, |max_a q(s, a)|)
+    per state."""
+    from impl.rl import dynamic_programming as dp
+
+    mdp = example_5x5().mdp()
+    best = dp.policy_iteration(mdp)
+    assert best.iterations == len(best.history) >= 3
+    again = dp.policy_iteration(mdp, actions0=best.actions)
+    assert again.iterations == 1 and np.array_equal(again.history[0], best.actions)
+    for cap in (1, 2):
+        capped = dp.policy_iteration(mdp, max_iter=cap)
+        assert capped.iterations == len(capped.history) == cap
+    q = np.array([[0.5, 0.2], [-3.0, -4.0], [7.0, 7.0]])
+    assert dp.tie_tolerance(q).tolist() == [dp.TIE, 3 * dp.TIE, 7 * dp.TIE]

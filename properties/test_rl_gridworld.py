@@ -291,3 +291,13 @@ def test_exploring_starts_cycle_through_every_pair_in_fresh_orders(monkeypatch):
     everything = {(s, a) for s in range(mdp.n_states) for a in range(mdp.n_actions)}
     assert all(set(b) == everything for b in blocks)
     assert blocks[0] != blocks[1] != blocks[2]  # equal orders: chance 1/20! each
+
+
+def test_grid_sizes_must_be_integers_and_forbidden_is_a_boolean_mask():
+    for bad in (2.5, 0, True):
+        with pytest.raises(ValueError, match="^n_rows: "):
+            gw.GridWorld(bad, 2, (1, 1))
+        with pytest.raises(ValueError, match="^n_cols: "):
+            gw.GridWorld(2, bad, (1, 1))
+    mask = gw.example_2x2().is_forbidden()
+    assert mask.dtype == bool and mask.tolist() == [False, True, False, False]

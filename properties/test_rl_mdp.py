@@ -20,6 +20,7 @@ ONE = np.ones((1, 1, 1))
         (lambda: MDP(np.ones((1, 1, 1), int), ONE, [[[0.0]]], 0.9), "next_state"),
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[np.inf]]], 0.9), "reward"),
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[0.0]], 0.9), "prob"),
+        (lambda: MDP(np.zeros((1, 1), int), [[1.0]], [[0.0]], 0.9), "prob"),  # not (S, A, K)
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[0.0]]], 1.0), "gamma"),
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[0.0]]], -0.5), "gamma"),
         (lambda: MDP.from_dense(np.ones((2, 1, 1)), [[0.0], [0.0]], 0.5), "P"),
@@ -45,3 +46,14 @@ def test_outcome_form_and_dense_form_agree(model, seed):
     assert_close(
         P.sum(axis=2), np.ones(P.shape[:2]), ulps=2 * mdp.n_states, what="rows of p(s'|s, a)"
     )
+
+
+def test_fields_become_index_and_float_arrays():
+    """Nested lists of ints are accepted and stored as arrays: next_state as np.intp indices,
+    prob and reward as float64, and the model computes with them (one backup)."""
+    mdp = MDP(next_state=[[[0, 1]], [[1, 1]]], prob=[[[1, 0]], [[0, 1]]],
+              reward=[[[2, 5]], [[3, 0]]], gamma=0.5)  # fmt: skip
+    assert mdp.next_state.dtype == np.intp and mdp.next_state.shape == (2, 1, 2)
+    assert mdp.prob.dtype == np.float64 and mdp.reward.dtype == np.float64
+    assert (mdp.n_states, mdp.n_actions) == (2, 1)
+    assert mdp.backup(np.array([1.0, 4.0])).tolist() == [[2.5], [2.0]]

@@ -300,6 +300,7 @@ def test_bad_monte_carlo_arguments_name_the_argument():
         (lambda: mc.mc_epsilon_greedy(mdp, 1.5, 1, 5, rng), "epsilon"),
         (lambda: mc.mc_epsilon_greedy(mdp, 0.1, 0, 5, rng), "n_episodes"),
         (lambda: mc.best_epsilon_greedy(mdp, -0.5), "epsilon"),
+        (lambda: mc.best_epsilon_greedy(mdp, 1.5), "epsilon"),
         (lambda: mc.first_visit_values([([0, 1], [1.0])], 0.9, 2), "episodes"),
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):

@@ -282,3 +282,23 @@ def test_recomputation_leaves_the_callers_random_state_alone():
         state = torch.get_rng_state()
         y.sum().backward()
         assert torch.equal(torch.get_rng_state(), state) is preserve
+
+
+def test_chain_layers_are_residual_tanh_with_dropout_p():
+    """f_i(x) = x + dropout_p(tanh(W_i x + b_i)), W and b drawn as N(0, 1/width) in order from the
+    seed's generator; dropout with the chain's p (0.3 here, not torch's default 0.5)."""
+    chain = ck.Chain(3, 4, dropout=0.3, seed=5)
+    g = torch.Generator().manual_seed(5)
+    for p in chain.parameters():
+        assert torch.equal(p, torch.randn(p.shape, generator=g, dtype=F64) / 2.0)
+    x = torch.randn(2, 4, dtype=F64, generator=g)
+    torch.manual_seed(11)
+    got = chain.layer(1, x)
+    torch.manual_seed(11)
+    h = torch.tanh(x @ chain.layers[1].weight.T + chain.layers[1].bias)
+    want = x + torch.nn.functional.dropout(h, 0.3, training=True)
+    assert torch.allclose(got, want, rtol=1e-15, atol=1e-15)
+    plain = ck.Chain(2, 4)
+    assert plain.dropout == 0.0 and plain.layers[0].weight.dtype == F64
+    assert torch.equal(plain.layers[0].weight, ck.Chain(2, 4, seed=0).layers[0].weight)
+    assert not torch.equal(plain.layers[0].weight, ck.Chain(2, 4, seed=1).layers[0].weight)

@@ -318,3 +318,38 @@ def test_batch_dtypes_defaults_and_length_checks():
                 model.forward_packed(ids[:, :n], pos, cu)
     with pytest.raises(ValueError):
         model.forward_unpadded(torch.tensor([[1, 2, 3]]), torch.tensor([[0, 1, 1]]))
+
+
+def test_tiny_lm_is_the_written_out_pre_ln_transformer():
+    """h_0 = E[x] + P[p]; per layer h += W_o Attn(LN_1 h) (causal, per head, scale 1/sqrt(d_h)),
+    h += W_2 GELU(W_1 LN_2 h + b_1) + b_2; logits = LN(h) W_out (no bias); parameters drawn as
+    N(0, 1/d) in order from the seed's generator. Checked in float64 against a plain loop (same
+    operations in another order: 1e-12 relative covers them)."""
+    model = lm.TinyLM(vocab=11, d=8, heads=2, layers=2, max_len=16, seed=3)
+    g = torch.Generator().manual_seed(3)
+    for p in model.parameters():
+        assert torch.equal(p, torch.randn(p.shape, generator=g, dtype=F64) / 8**0.5)
+    assert model.out.bias is None
+    ids = torch.tensor([[1, 5, 2, 9, 0, 3, 7]])
+    T = ids.shape[1]
+    h = model.embed.weight[ids[0]] + model.pos.weight[:T]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    for block in model.blocks:
+        qkv = block.qkv(block.ln1(h)).reshape(T, 3, 2, 4)
+        heads = []
+        for j in range(2):
+            q, k, v = qkv[:, 0, j], qkv[:, 1, j], qkv[:, 2, j]
+            s = (q @ k.T / 2.0).masked_fill(~causal, -torch.inf)
+            heads.append(torch.softmax(s, dim=-1) @ v)
+        h = h + block.proj(torch.cat(heads, dim=-1))
+        w1, w2 = block.mlp[0], block.mlp[-1]
+        h = h + w2(torch.nn.functional.gelu(w1(block.ln2(h))))
+    want = model.norm(h) @ model.out.weight.T
+    got = model.forward_padded(ids, torch.ones_like(ids))[0]
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)
+    default = lm.TinyLM()
+    assert (len(default.blocks), default.pos.num_embeddings, default.embed.weight.shape) == (
+        2, 512, (32, 16)
+    )  # fmt: skip
+    assert default.embed.weight.dtype == default.pos.weight.dtype == F64
+    assert lm.TinyLM(dtype=torch.float32).pos.weight.dtype == torch.float32
