@@ -365,3 +365,43 @@ def test_varlen_is_per_sequence_attention_with_its_options(causal):
     for bad in ([0, 5, 3, 11], [[0, 4, 6, 11]], [0.0, 4.0, 6.0, 11.0], [0]):
         with pytest.raises(ValueError, match="^cu_seqlens_k: "):
             tiled.varlen_attention(q, k, v, cu_q, torch.tensor(bad))
+
+
+@claim("FA-07")
+@given(n_q=st.integers(1, 40), n_k=st.integers(1, 40), block_q=st.integers(1, 16),
+       block_k=st.integers(1, 16))  # fmt: skip
+def test_causal_pass_visits_only_the_blocks_it_must_and_masks_only_the_diagonal(
+    n_q, n_k, block_q, block_k
+):
+    """Causal (bottom-right, row i sees keys j <= i + n_k - n_q): for each block of query rows the
+    pass visits exactly the key blocks holding a key some row sees, and builds a mask exactly for
+    those holding a key some row does not see. Extra blocks would not change O (they are masked)
+    but would cost the skipped work (about half of the score blocks for n_q = n_k)."""
+    shift = n_k - n_q
+    for i0 in range(0, n_q, block_q):
+        i1 = min(i0 + block_q, n_q)
+        got = [(j0, j1, m is not None)
+               for j0, j1, m in tiled._key_blocks(i0, i1, n_q, n_k, block_k, True, None)]  # fmt: skip
+        want = []
+        for j0 in range(0, n_k, block_k):
+            j1 = min(j0 + block_k, n_k)
+            seen = [j <= i + shift for i in range(i0, i1) for j in range(j0, j1)]
+            if any(seen):
+                want.append((j0, j1, not all(seen)))
+        assert got == want, (i0, i1)
+
+
+def test_fully_masked_rows_and_the_unsubtracted_softmax():
+    """A query row that sees no key has O = 0 and L = log 0 = -inf in the reference and in the
+    tiled pass; with moderate logits, skipping the max subtraction changes nothing but rounding."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, n, 4, generator=g, dtype=F64) for n in (3, 5, 5))
+    keep = torch.tensor([[False] * 5])
+    for o, lse in (reference.attention(q, k, v, reference.padding_mask(keep)),
+                   tiled.attention(q, k, v, key_padding_mask=keep)):  # fmt: skip
+        assert torch.equal(o, torch.zeros_like(o)) and torch.equal(
+            lse, torch.full_like(lse, -torch.inf)
+        )
+    o1, lse1 = reference.attention(q, k, v)
+    o2, lse2 = reference.attention(q, k, v, subtract_max=False)
+    assert torch.allclose(o1, o2, rtol=1e-14) and torch.allclose(lse1, lse2, rtol=1e-14)
