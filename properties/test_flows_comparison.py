@@ -107,3 +107,26 @@ def test_flow_versus_flow_matching_on_two_moons():
         f"held-out LL: flow {float(ll_flow.mean()):.2f} (exact, 1 pass to sample, {t_flow * 1e3:.0f} ms) vs "
         f"flow matching {float(ll_fm_50.mean()):.2f} (ODE; 50 evaluations, {t_fm * 1e3:.0f} ms)"
     )
+
+
+def test_two_moons_written_out():
+    """Per point: upper ~ Bernoulli(1/2) (u < 1/2), angle = pi u', (cos, sin) on the upper moon,
+    (1 - cos, 1/2 - sin) on the lower, then ((x - 1/2), (y - 1/4)) * 3/2 + noise z, all float64
+    from the caller's generator."""
+    import math
+
+    import pytest
+
+    got = toy.two_moons(7, torch.Generator().manual_seed(3), noise=0.1)
+    g = torch.Generator().manual_seed(3)
+    upper = torch.rand(7, generator=g, dtype=torch.float64) < 0.5
+    angle = math.pi * torch.rand(7, generator=g, dtype=torch.float64)
+    c, s = torch.cos(angle), torch.sin(angle)
+    x, y = torch.where(upper, c, 1 - c), torch.where(upper, s, 0.5 - s)
+    want = torch.stack([x - 0.5, y - 0.25], dim=1) * 1.5
+    want = want + 0.1 * torch.randn(7, 2, generator=g, dtype=torch.float64)
+    assert torch.equal(got, want) and 0 < int(upper.sum()) < 7
+    assert toy.two_moons(1, g).shape == (1, 2)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="^n: "):
+            toy.two_moons(bad, g)

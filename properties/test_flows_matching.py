@@ -302,15 +302,14 @@ def test_training_takes_adam_steps_of_the_given_learning_rate():
     torch.manual_seed(0)
     model = matching.VelocityMLP(2, width=8)
     before = [p.detach().clone() for p in model.parameters()]
-    gen = torch.Generator().manual_seed(1)
-    matching.train_rectified_flow(
-        model,
-        lambda n, g: torch.randn(n, 2, generator=g, dtype=torch.float64),
-        1,
-        gen,
-        batch=64,
-        lr=0.01,
-    )
+    gen, handed = torch.Generator().manual_seed(1), []
+
+    def sample_data(n, g):
+        handed.append(g)
+        return torch.randn(n, 2, generator=g, dtype=torch.float64)
+
+    matching.train_rectified_flow(model, sample_data, 1, gen, batch=64, lr=0.01)
+    assert handed == [gen], "the data are drawn from the caller's generator"
     moves = torch.cat(
         [(p.detach() - b).abs().ravel() for p, b in zip(model.parameters(), before, strict=True)]
     )
