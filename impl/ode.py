@@ -71,7 +71,8 @@ def solve_with_divergence(drift, x, t_start, t_end, n, divergence=divergence_exa
 
 
 def ode_solve_adaptive(drift, x, t_start, t_end, rtol=1e-6):
-    """(4): scipy's RK45 on the whole batch; returns (x at t_end, number of drift evaluations)."""
+    """(4): scipy's RK45 on the whole batch with atol = rtol / 100; returns (x at t_end, number
+    of drift evaluations). The drift sees x's dtype."""
     from scipy.integrate import solve_ivp
 
     if not 0 < rtol < 1:

@@ -262,11 +262,18 @@ def test_bad_input_names_the_argument():
     for call, argument in [
         (lambda: ck.segments(chain, x, 0), "k"),
         (lambda: ck.segments(chain, x, 5), "k"),
+        (lambda: ck.segments(chain, x, 1.5), "k"),
         (lambda: ck.revolve(chain, x, -1), "s"),
+        (lambda: ck.revolve(chain, x, 1.5), "s"),
+        (lambda: ck.optimal(chain, x, -1), "s"),
+        (lambda: ck.optimal(chain, x, 1.5), "s"),
         (lambda: ck.revolve(ck.Chain(3, 2, dropout=0.1), x, 1), "chain"),
     ]:
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
+    for plan in (ck.revolve, ck.optimal):  # s = 0 is allowed: recompute-all
+        _, _, evaluations = run(lambda c, x, k, plan=plan: plan(c, x, k), 5, 1, 0, k=0)
+        assert evaluations == 5 * 6 // 2
 
 
 def test_recomputation_leaves_the_callers_random_state_alone():
@@ -302,3 +309,21 @@ def test_chain_layers_are_residual_tanh_with_dropout_p():
     assert plain.dropout == 0.0 and plain.layers[0].weight.dtype == F64
     assert torch.equal(plain.layers[0].weight, ck.Chain(2, 4, seed=0).layers[0].weight)
     assert not torch.equal(plain.layers[0].weight, ck.Chain(2, 4, seed=1).layers[0].weight)
+
+
+@claim("CKPT-05")
+def test_recursive_plans_on_long_chains_cost_exactly_their_programme():
+    """Deterministic cases past the few examples a fast profile draws: revolve(s) evaluates
+    exactly T(n, s) layers and its peak is exactly (1 + s) a + b when n > s + 1 (the forward sweep
+    holds all s checkpoints at once), less otherwise; the optimal plan and bisection evaluate
+    exactly their programme's count on 30 layers."""
+    a, b = unit_bytes(1)
+    for n in range(2, 23, 4):
+        for s in range(1, 6):
+            _, peak, evaluations = run(PLANS["revolve"], n, 1, 0, k=s)
+            assert evaluations == ck.cost(n, s)[0], (n, s)
+            assert (peak == (1 + s) * a + b) == (n > s + 1) and peak <= (1 + s) * a + b, (n, s)
+    for s in (2, 5, 8):
+        _, peak, evaluations = run(lambda c, x, s: ck.optimal(c, x, s), 30, 1, 0, s=s)
+        assert evaluations == ck.cost(30, s, ck.Chain.TAPE)[0] and peak <= (1 + s) * a + b
+    assert run(PLANS["bisection"], 30, 1, 0, k=1)[2] == ck.cost(30, None)[0]
