@@ -287,17 +287,6 @@ class _Canonical(ast.NodeTransformer):
     """Spell language and numpy facts one way: zip(..., strict=False) and strict=None are zip's
     default; ndarray.astype(None) is astype(float), i.e. float64."""
 
-    def visit_For(self, node):
-        target = node.target
-        named = isinstance(target, ast.Tuple) and target.elts[:1]
-        if named and isinstance(named[0], ast.Name) and named[0].id == "name":
-            if isinstance(node.iter, ast.Tuple | ast.List):
-                for pair in node.iter.elts:
-                    if isinstance(pair, ast.Tuple) and pair.elts:
-                        pair.elts[0] = self._text(pair.elts[0])
-        self.generic_visit(node)
-        return node
-
     def visit_Call(self, node):
         self.generic_visit(node)
         f = node.func
