@@ -19,6 +19,12 @@ Properties run under the Hypothesis profile `mutation` (derandomized, so a survi
 reproducible; 10 examples per property, 2 per statistical one: a mutant usually breaks a
 property on its first examples, and the run executes the properties once per mutant).
 
+Forking has a consequence for the properties: whatever a test module computes at import, or
+caches across tests, comes from the clean code. A mutant of a function that only such a value
+goes through survives unseen, so the properties call impl where they check it (e.g. the default
+schedules and SDEs), and a cross-test cache is keyed by MUTANT_UNDER_TEST, which mutmut sets in
+each child.
+
 mutmut leaves decorated functions alone (@njit, @triton.jit, @torch.no_grad, ...): their bodies
 are not mutated and are in no count (the numba packing kernels and the Triton kernel among them).
 
@@ -26,10 +32,12 @@ The score of a package is killed / (checked mutants - equivalent - message - CUD
 includes timeouts (a mutant whose properties need more than twice their CPU time, plus 2 s, is
 stopped and counted caught: an endless loop, or a slowdown a benchmark would flag), and
 survivors that no property reaches count against it. Counted apart:
-- message: survivors that change only the wording of an error (a string inside a raise
-  statement, or the argument name handed to an input check, which only its messages use). The
-  properties check that bad input raises the right exception naming the argument, not the
-  wording. Found by comparing the syntax trees of original and mutant with such strings blanked.
+- message: survivors that change only text for a person: the wording of an error (a string
+  inside a raise statement, or the argument name handed to an input check or named in a
+  `for name, x in (("x", x), ...)` loop, which only the messages use), printed progress, and
+  command-line help. The properties check that bad input raises the right exception naming
+  the argument, not the wording. Found by comparing the syntax trees of original and mutant
+  with such strings blanked.
 - equivalent: recorded in properties/mutation_equivalents.toml with the reason, or equivalent
   by rule (zip's strict default, astype(None) = astype(float)), found on the syntax tree.
 - CUDA only: survivors in code that runs only with a GPU (recorded in the same file).

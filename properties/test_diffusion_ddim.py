@@ -6,6 +6,7 @@ Rounding budgets: x0_hat = (x_t - sqrt(1 - a) eps)/sqrt(a) amplifies absolute ro
 """
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -307,9 +308,12 @@ _CACHE = {}
 
 
 def distances(diffusion):
-    if diffusion not in _CACHE:
-        _CACHE[diffusion] = _distances(diffusion)
-    return _CACHE[diffusion]
+    # keyed by the mutant under test too: the mutation run runs the suite once and then forks a
+    # process per mutant, which would otherwise read the clean run's samples
+    key = (diffusion, os.environ.get("MUTANT_UNDER_TEST"))
+    if key not in _CACHE:
+        _CACHE[key] = _distances(diffusion)
+    return _CACHE[key]
 
 
 def ks(x):
