@@ -116,3 +116,27 @@ def test_posterior_implementation_within_rounding(a, ratio, x_t, x0):
     assert_close(torch.tensor(var), var_exact, ulps=8 * cond, scale=var_exact, what="beta~")
     assert_close(torch.tensor(ddpm.posterior_variance_article(a, b)), var_exact, ulps=8 * cond,
                  scale=var_exact, what="article's (alpha/beta + 1/(1-b))^-1")  # fmt: skip
+
+
+@claim("DDIM-02")
+@given(seed=seeds, n=st.integers(1, 6), variance=st.sampled_from(["posterior", "large"]))
+def test_sampler_takes_the_ancestral_steps(seed, n, variance):
+    """sample() over decreasing t_1 > ... > t_n: x <- ancestral_step(x, eps(x, t_k), abar[t_k],
+    abar[t_{k+1}] (1 for the last step), z_k) with z_k ~ N(0, I) in x's dtype from the caller's
+    generator only; abar as a Python list gives the same."""
+    abar = schedules.alphas_cumprod(schedules.linear_betas())
+    ts = sorted(torch.randperm(1000, generator=seed.torch())[:n].tolist(), reverse=True)
+    x_T = torch.randn(3, 2, generator=seed.torch(), dtype=torch.float64)
+    model = lambda x, t: 0.2 * x + 1e-3 * t  # noqa: E731
+    torch.manual_seed(0)
+    got = ddpm.sample(model, x_T, abar.tolist(), ts, torch.Generator().manual_seed(9), variance)
+    torch.manual_seed(1)
+    g, want = torch.Generator().manual_seed(9), x_T
+    for i, t in enumerate(ts):
+        b = abar[ts[i + 1]].item() if i + 1 < n else 1.0
+        z = torch.randn(3, 2, generator=g, dtype=torch.float64)
+        want = ddpm.ancestral_step(want, model(want, t), abar[t].item(), b, z, variance)
+    assert torch.equal(got, want)
+    assert torch.equal(ddpm.sample(model, x_T, abar, ts, torch.Generator().manual_seed(9)),
+                       ddpm.sample(model, x_T, abar, ts, torch.Generator().manual_seed(9),
+                                   "posterior"))  # fmt: skip
