@@ -476,3 +476,32 @@ def test_article_timesteps_and_beta_checks():
     for bad in ([0.1, 1.5], [[0.1, 0.2]], []):
         with pytest.raises(ValueError, match="^betas: "):
             schedules.alphas_cumprod(bad)
+
+
+@given(seed=seeds, n=st.integers(1, 6), eta=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+       sigma=st.sampled_from(["paper", "article"]))  # fmt: skip
+def test_sampler_takes_the_written_out_steps(seed, n, eta, sigma):
+    """sample() over decreasing t_1 > ... > t_n: a = abar[t_k], b = abar[t_{k+1}] (1 after the
+    last), s = sigma_paper(eta, a, b) or sigma_article(eta, a, b, alpha_t) with the single-step
+    alpha_t = a / abar[t_k - 1] (a at t = 0), clipped to sqrt(1 - b); z drawn from the caller's
+    generator only where s > 0; then step(x, eps(x, t_k), a, b, s, z). The steps end at t = 1
+    and t = 0, where alpha_t's two cases meet."""
+    ts = sorted(set(torch.randperm(1000, generator=seed.torch())[:n].tolist()) | {0, 1})[::-1]
+    n = len(ts)
+    x_T = torch.randn(3, 2, generator=seed.torch(), dtype=F64)
+    model = lambda x, t: 0.2 * x + 1e-3 * t  # noqa: E731
+    gen_a = torch.Generator().manual_seed(4)
+    got = ddim.sample(model, x_T, ABAR, ts, eta, gen_a, sigma=sigma)
+    g, want = torch.Generator().manual_seed(4), x_T
+    for i, t in enumerate(ts):
+        a = ABAR[t].item()
+        b = ABAR[ts[i + 1]].item() if i + 1 < n else 1.0
+        if sigma == "paper":
+            s = ddim.sigma_paper(eta, a, b)
+        else:
+            s = ddim.sigma_article(eta, a, b, a / (ABAR[t - 1].item() if t > 0 else 1.0))
+        s = min(s, (1 - b) ** 0.5)
+        z = torch.randn(3, 2, generator=g, dtype=F64) if s > 0 else None
+        want = ddim.step(want, model(want, t), a, b, s, z)
+    assert torch.equal(got, want)
+    assert torch.equal(torch.rand(1, generator=gen_a), torch.rand(1, generator=g))
