@@ -125,3 +125,32 @@ def test_cosine_schedule_is_the_ratio_of_f_by_default():
     expected = torch.tensor([f[t] / f[0] for t in range(1, uncapped + 1)], dtype=torch.float64)
     assert torch.allclose(abar[:uncapped], expected, rtol=1e-12, atol=0)
     assert uncapped > 990
+
+
+def test_abar_and_timestep_checks_accept_exactly_the_valid_sequences():
+    """abar: 1-D, non-empty, in [0, 1] with abar_0 > 0 (a zero terminal abar_T is allowed),
+    strictly decreasing everywhere (not only against abar_0); timesteps: the same for a 1-D
+    integer sequence. One-element sequences are valid."""
+    for good in ([0.5], [0.9, 0.5, 0.0]):
+        assert schedules.check_abar(torch.tensor(good, dtype=torch.float64)).tolist() == good
+    for bad in ([], [[0.9, 0.5]], [0.0], [0.9, 0.5, 0.7], [0.9, -0.1]):
+        with pytest.raises(ValueError, match="^abar: "):
+            schedules.check_abar(torch.tensor(bad, dtype=torch.float64))
+    assert schedules.check_timesteps([7], 10).tolist() == [7]
+    for bad in ([[5, 3]], [9, 5, 7], []):
+        with pytest.raises(ValueError, match="^timesteps: "):
+            schedules.check_timesteps(torch.tensor(bad, dtype=torch.long), 10)
+
+
+def test_oracle_class_conditional_eps_and_a_deterministic_step_ignores_z():
+    """eps_model(abar, y) is the eps* of class y's mixture, not the whole data's; a DDIM step
+    with sigma = 0 does not read z (any shape)."""
+    from impl.diffusion import oracle
+
+    data = oracle.isotropic_mixture([[-1.0], [2.0]], 0.5, classes=[0, 1])
+    x = torch.tensor([[0.3], [-0.7]], dtype=torch.float64)
+    cond = data.eps_model(ABAR, 1)(x, 500)
+    assert torch.equal(cond, data.restrict(1).eps(x, float(ABAR[500])))
+    assert not torch.allclose(cond, data.eps_model(ABAR)(x, 500))
+    want = ddim.step(x, 0.1 * x, 0.5, 0.6, 0.0, None)
+    assert torch.equal(ddim.step(x, 0.1 * x, 0.5, 0.6, 0.0, torch.zeros(5)), want)
