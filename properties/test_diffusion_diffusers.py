@@ -9,6 +9,10 @@ about 8 u32 relative error each (u32 = 2^-24), amplified by 1/sqrt(abar_t) in x0
 1/(1 - abar_t/abar_tau) in the recomputed beta (large on consecutive steps).
 """
 
+import math
+from fractions import Fraction
+
+import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +25,7 @@ from properties.tolerances import assert_close
 
 diffusers = __import__("pytest").importorskip("diffusers", reason="diffusers is a test dependency")
 U32 = 2.0**-24
+SPACINGS = ["leading", "trailing", "linspace", "ddim-linear", "ddim-quadratic"]
 F64 = torch.float64
 
 
@@ -190,3 +195,45 @@ def test_finding_diffusers_ddpm_fixed_large_adds_noise_to_the_output():
         f"finding: diffusers DDPM fixed_large, {spacing}, n = {n}: the final step (t = {t} -> data) adds noise "
         f"of std {float((1 - s.alphas_cumprod[t]) ** 0.5):.3f} to the output"
     )
+
+
+def _spacing_values(T, n, spacing):
+    """(exact values before rounding, in increasing order; the DDIM paper code's float values of
+    the same, or None where diffusers' DDIMScheduler is the peer)."""
+    i = np.arange(n)
+    if spacing == "leading":
+        return [Fraction(k * (T // n)) for k in range(n)], None  # integers: no boundary
+    if spacing == "trailing":
+        return [Fraction(T * (k + 1), n) for k in range(n)], None  # rounded, then minus 1
+    if spacing == "linspace":
+        return [Fraction(k * (T - 1), max(n - 1, 1)) for k in range(n)], None
+    if spacing == "ddim-linear":
+        return [Fraction(k * T, n) for k in range(n)], np.floor(i * (T / n))
+    c = 0.8 * T / max(n - 1, 1) ** 2
+    return [Fraction(4 * T * k * k, 5 * max(n - 1, 1) ** 2) for k in range(n)], np.floor(i**2 * c)
+
+
+@claim("DDIM-08.linear", "DDIM-08.quadratic")
+@given(T=st.integers(2, 1000), data=st.data(), spacing=st.sampled_from(SPACINGS))
+def test_timesteps_are_the_exact_spacings_and_floats_differ_only_at_ties(T, data, spacing):
+    """Our sub-sequences are the exact values rounded (half to even) or floored, and equal
+    diffusers' DDIMScheduler (leading, trailing, linspace; steps_offset 0) and the DDIM paper's
+    float formulas (linear floor(i T / n), quadratic floor(0.8 T i^2 / (n - 1)^2)) except where
+    the exact value sits on the rounding boundary (a half for round, a whole number for floor),
+    where their float rounding decides."""
+    n = data.draw(st.integers(1, min(T, 100)), label="n")
+    exact, floats_ = _spacing_values(T, n, spacing)
+    if floats_ is None:
+        s = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing=spacing)
+        s.set_timesteps(n)
+        theirs = s.timesteps.tolist()[::-1]
+        want = [round(v) - (spacing == "trailing") for v in exact]
+        tie = [v.denominator == 2 for v in exact]
+    else:
+        theirs = [int(f) for f in floats_]
+        want = [math.floor(v) for v in exact]
+        tie = [v.denominator == 1 for v in exact]
+    # every sequence here increases with the position i: compare position by position
+    assert schedules.timesteps(T, n, spacing).tolist() == want[::-1]
+    for w, t, b in zip(want, theirs, tie, strict=True):
+        assert w == t or b, (w, t)

@@ -16,6 +16,7 @@ from impl.rl import bellman, policy
 from impl.rl import gridworld as gw
 from impl.rl import monte_carlo as mc
 from impl.rl.dynamic_programming import improve, tie_tolerance
+from impl.rl.mdp import MDP
 from properties import stats
 from properties.catalogue import claim
 from properties.evidence import current, refute
@@ -402,3 +403,44 @@ def test_mc_argument_checks():
     with pytest.raises(ValueError, match="^q: expected a non-empty"):
         policy.greedy_actions(np.zeros(3))
     assert gw.example_1x2(gamma=0.5).mdp().gamma == 0.5
+
+
+@statistical()
+@given(seed=seeds)
+def test_sampler_draws_transitions_and_actions_from_their_laws(seed):
+    """A stochastic 2-state, 2-action MDP and a policy with one stochastic and one greedy row:
+    from (s_0, a_0) = (0, 1) the next pair (s_1, a_1) has law p(s_1 | 0, 1) pi(a_1 | s_1),
+    with the transition and the action drawn independently. 20000 episodes; each of the four
+    cells' counts gets an exact two-sided binomial test (alpha = 1e-7 each). Also the reward
+    is r(s_0, a_0, s_1)."""
+    P = np.zeros((2, 2, 2))
+    P[0, 0], P[0, 1], P[1, 0], P[1, 1] = [1, 0], [0.3, 0.7], [0.5, 0.5], [0, 1]
+    R = np.arange(8.0).reshape(2, 2, 2)
+    mdp = MDP.from_dense(P, R, 0.9)
+    pi = np.array([[0.4, 0.6], [0.0, 1.0]])
+    sampler, n = mc.Sampler(mdp, seed.numpy()), 20_000
+    counts = np.zeros((2, 2), dtype=int)
+    for _ in range(n):
+        states, actions, rewards = sampler.episode(pi, 0, 1, 2)
+        counts[states[1], actions[1]] += 1
+        assert rewards[0] == R[0, 1, states[1]]
+    for (s1, a1), p in np.ndenumerate(P[0, 1][:, None] * pi):
+        stats.binomial_two_sided(
+            int(counts[s1, a1]), n, float(p), what=f"(s_1, a_1) = ({s1}, {a1})"
+        )
+    assert sampler.steps == 2 * n
+
+
+@pytest.mark.parametrize(
+    "best, gap, final",
+    [(1.0, 0.0, 1), (5.0, 3e-9, 1), (1.5, 1.2e-9, 1), (1.5, 1.7e-9, 0), (0.5, 1.5e-9, 0)],
+)
+def test_mc_control_keeps_its_action_within_the_tie_tolerance(best, gap, final):
+    """One state, two actions, episodes of one step: q(0, 0) = best, q(0, 1) = best - gap. The
+    first episode starts with action 1 (the policy moves to it), the second with action 0; the
+    policy then keeps action 1 iff gap <= TIE max(1, |best|) (TIE = 1e-9)."""
+    mdp = MDP.from_dense(np.ones((1, 2, 1)), [[best, best - gap]], 0.9)
+    result = mc._every_visit_control(
+        mdp, 2, 1, np.random.default_rng(0), None, lambda e: (0, 1 - e)
+    )
+    assert result.q.tolist() == [[best, best - gap]] and result.actions.tolist() == [final]

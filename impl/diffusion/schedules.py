@@ -18,6 +18,7 @@ abar at t = k + 1, and "k = -1" is the data itself (abar = 1). Schedules are flo
 """
 
 import math
+from fractions import Fraction
 
 import torch
 
@@ -85,27 +86,30 @@ def rescale_zero_terminal_snr(betas):
 
 
 def timesteps(T, n, spacing):
-    """(5): n decreasing timesteps in [0, T - 1] (duplicates are kept: see DDIM-08)."""
+    """(5): n decreasing timesteps in [0, T - 1] (duplicates are kept: see DDIM-08), in exact
+    rational arithmetic: rounding is half to even, as numpy's and torch's, but of the exact value
+    (a float formula lands just below or above a half or a whole number: float64's floor(i T / n)
+    gives 14 for 11 * 30 / 22 = 15)."""
     _positive_int("T", T)
     _positive_int("n", n)
     if n > T:
         raise ValueError(f"n: {n} steps exceed the T = {T} timesteps")
-    i = torch.arange(n, dtype=F64)
+    i = [Fraction(k) for k in range(n)]
     if spacing == "leading":
-        ts = i * (T // n)
+        ts = [k * (T // n) for k in i]
     elif spacing == "trailing":
-        ts = torch.round(torch.arange(T, 0, -T / n, dtype=F64)) - 1
+        ts = [round(T - k * Fraction(T, n)) - 1 for k in i]
     elif spacing == "linspace":
-        ts = torch.round(torch.linspace(0, T - 1, n, dtype=F64))
+        ts = [round(k * Fraction(T - 1, max(n - 1, 1))) for k in i]
     elif spacing == "ddim-linear":
-        ts = torch.floor(i * (T / n))
+        ts = [math.floor(k * Fraction(T, n)) for k in i]
     elif spacing == "ddim-quadratic":
-        ts = torch.floor(i**2 * (0.8 * T / max(n - 1, 1) ** 2))
+        ts = [math.floor(k**2 * Fraction(4 * T, 5 * max(n - 1, 1) ** 2)) for k in i]
     else:
         raise ValueError(
             f"spacing: one of leading, trailing, linspace, ddim-linear, ddim-quadratic; got {spacing!r}"
         )
-    return torch.sort(ts.to(torch.long), descending=True).values
+    return torch.tensor(sorted((int(t) for t in ts), reverse=True), dtype=torch.long)
 
 
 def check_timesteps(ts, T):
