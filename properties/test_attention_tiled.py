@@ -405,3 +405,18 @@ def test_fully_masked_rows_and_the_unsubtracted_softmax():
     o1, lse1 = reference.attention(q, k, v)
     o2, lse2 = reference.attention(q, k, v, subtract_max=False)
     assert torch.allclose(o1, o2, rtol=1e-14) and torch.allclose(lse1, lse2, rtol=1e-14)
+    o3, _ = tiled.attention(q, k, v)  # not causal by default
+    assert torch.allclose(o3, o1, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_results_come_back_in_the_inputs_dtype(dtype):
+    """O through autograd, and (dQ, dK, dV) of the public backward(), are in the inputs' dtype
+    (the accumulation is float32 inside); L stays float32."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, n, 8, generator=g).to(dtype) for n in (5, 7, 7))
+    o, lse = tiled.attention(q, k, v)
+    assert o.dtype == dtype and lse.dtype == torch.float32
+    o32, lse32 = tiled.forward(q, k, v, False, None, 8**-0.5, 4, 4)
+    grads = tiled.backward(q, k, v, o32, lse32, torch.ones_like(o), False, None, 8**-0.5, 4, 4)
+    assert [t.dtype for t in grads] == [dtype] * 3
