@@ -251,3 +251,10 @@ def test_kernel_contract_layouts_padding_defaults_and_dtype():
     assert_close(lse.cpu().double(), rl, ulps=0, abs_floor=budget, what="L")
     half = kernel.forward(*(t.half().to(DEVICE) for t in (q, k, v)))[0]
     assert half.dtype == torch.float16
+    # last-axis strides of 18 (with unit stride on the head axis) and 2: copied too
+    for odd in (torch.randn(1, 24, 9, 2, generator=g).permute(0, 3, 2, 1),
+                torch.randn(1, 2, 9, 48, generator=g)[..., ::2]):  # fmt: skip
+        assert odd.shape == (1, 2, 9, 24) and odd.stride(-1) != 1
+        o, _ = kernel.forward(odd.to(DEVICE), k.to(DEVICE), v.to(DEVICE))
+        ro, _ = reference.attention(odd.double(), k.double(), v.double())
+        assert_close(o.cpu().double(), ro, ulps=0, abs_floor=budget, what="O, strided q")
