@@ -47,3 +47,18 @@ def test_epsilon_zero_is_greedy_and_one_is_uniform(q):
     )
     uniform = policy.epsilon_greedy(q, Fraction(1))
     assert all(uniform[s, a] == Fraction(1, A) for s in range(S) for a in range(A))
+
+
+def test_exact_epsilon_on_a_float_table_and_deterministic_input():
+    """A Fraction epsilon keeps the policy exact (object entries) even when q is float; a float
+    epsilon on a float q gives float64. deterministic() takes only a 1-D integer array."""
+    import pytest
+
+    q = np.array([[0.5, 2.0, 1.0]])
+    pi = policy.epsilon_greedy(q, Fraction(1, 3))
+    assert pi.dtype == object and pi.tolist() == [[Fraction(1, 9), Fraction(7, 9), Fraction(1, 9)]]
+    assert policy.epsilon_greedy(q, 0.3).dtype == np.float64
+    assert policy.deterministic(np.array([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+    for bad in (np.zeros((2, 2), dtype=int), np.array([0.0, 1.0])):
+        with pytest.raises(ValueError, match="^actions: "):
+            policy.deterministic(bad, 2)
