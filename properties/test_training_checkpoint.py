@@ -327,3 +327,18 @@ def test_recursive_plans_on_long_chains_cost_exactly_their_programme():
         _, peak, evaluations = run(lambda c, x, s: ck.optimal(c, x, s), 30, 1, 0, s=s)
         assert evaluations == ck.cost(30, s, ck.Chain.TAPE)[0] and peak <= (1 + s) * a + b
     assert run(PLANS["bisection"], 30, 1, 0, k=1)[2] == ck.cost(30, None)[0]
+
+
+def test_recursive_plans_without_a_probe_and_without_an_input_gradient():
+    """Outside a SavedBytes probe revolve runs the same; with an input that needs no gradient,
+    the parameters still get theirs (the plan hands them to autograd); a probe around nothing
+    reports peak 0."""
+    chain, ref = ck.Chain(6, 3, seed=2), ck.Chain(6, 3, seed=2)
+    x = torch.randn(2, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
+    ck.revolve(chain, x, 2).sum().backward()
+    ck.store_all(ref, x).sum().backward()
+    for p, r in zip(chain.parameters(), ref.parameters(), strict=True):
+        assert p.grad is not None and torch.equal(p.grad, r.grad)
+    with ck.SavedBytes() as nothing:
+        pass
+    assert nothing.peak == 0 and nothing.live == 0

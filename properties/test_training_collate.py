@@ -353,3 +353,16 @@ def test_tiny_lm_is_the_written_out_pre_ln_transformer():
     )  # fmt: skip
     assert default.embed.weight.dtype == default.pos.weight.dtype == F64
     assert lm.TinyLM(dtype=torch.float32).pos.weight.dtype == torch.float32
+
+
+def test_empty_batches_and_rows():
+    """unpad of a batch with no rows gives no tokens, cu_seqlens [0] and max_seqlen 0; the LM's
+    packed forward of an empty row (one sequence of length 0) gives (1, 0, vocab) logits."""
+    flat, indices, cu, max_len = collate.unpad(
+        torch.zeros(0, 5), torch.zeros(0, 5, dtype=torch.bool)
+    )
+    assert flat.shape == (0,) and indices.numel() == 0 and cu.tolist() == [0] and max_len == 0
+    model = lm.TinyLM(vocab=7, d=4, heads=1, layers=1, max_len=8)
+    empty = torch.zeros(1, 0, dtype=torch.long)
+    logits = model.forward_packed(empty, empty, torch.zeros(2, dtype=torch.int32))
+    assert logits.shape == (1, 0, 7)

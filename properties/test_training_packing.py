@@ -166,3 +166,16 @@ def test_efficiency_and_lower_bound_exactly():
     for bad in (True, 1.0, -1):
         with pytest.raises(ValueError, match="^W: "):
             packing.window([3, 4], 8, bad)
+
+
+def test_packs_list_their_samples_in_order_and_lengths_are_integers():
+    """packs(): each pack's sample indices increase (500 samples over 3 packs, dropped ones -1);
+    pack_lengths(): int64 token counts per pack."""
+    rng = np.random.default_rng(0)
+    pack_of = rng.integers(-1, 3, size=500)
+    got = packing.packs(pack_of)
+    assert got == [np.flatnonzero(pack_of == p).tolist() for p in range(3)]
+    lengths = rng.integers(1, 9, size=500)
+    totals = packing.pack_lengths(lengths, pack_of)
+    assert totals.dtype == np.int64
+    assert totals.tolist() == [int(lengths[pack_of == p].sum()) for p in range(3)]
