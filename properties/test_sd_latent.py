@@ -444,3 +444,50 @@ def test_prompt_adherence_rises_with_guidance():
 
     figure("sd_adherence", draw_curve)
     figure("sd_samples", draw_samples, size=(10, 7))
+
+
+def test_kl_and_reparameterised_sample_in_closed_form():
+    """KL(N(m, e^l) || N(0, 1)) summed per image = 1/2 sum (m^2 + e^l - 1 - l), 0 at m = l = 0
+    (against torch.distributions); z = m + e^(l/2) eps keeps the mean's dtype (float64 here)."""
+    g = torch.Generator().manual_seed(0)
+    mean, log_var = (
+        torch.randn(2, 4, 3, 3, generator=g, dtype=torch.float64),
+        torch.randn(2, 4, 3, 3, generator=g, dtype=torch.float64),
+    )
+    want = (
+        torch.distributions.kl_divergence(
+            torch.distributions.Normal(mean, (log_var / 2).exp()),
+            torch.distributions.Normal(0.0, 1.0),
+        )
+        .flatten(1)
+        .sum(1)
+    )
+    assert torch.allclose(autoencoder.Autoencoder.kl(mean, log_var), want, rtol=1e-12)
+    assert torch.equal(autoencoder.Autoencoder.kl(torch.zeros(1, 4, 2, 2), torch.zeros(1, 4, 2, 2)),
+                       torch.zeros(1))  # fmt: skip
+    z = autoencoder.Autoencoder.sample(mean, log_var, torch.Generator().manual_seed(1))
+    eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert z.dtype == torch.float64 and torch.equal(z, mean + torch.exp(0.5 * log_var) * eps)
+
+
+def test_judge_reads_pixel_centres_and_lists_must_match():
+    """One lit pixel: its centre ((row + 1/2) / H, (col + 1/2) / W) decides the nearest region;
+    columns 11 and 12 of 32 (centres 0.359 and 0.391) straddle the left/center boundary 0.375,
+    rows 11 and 12 the top/center one. A pixel at exactly 0 is background. Images and prompts,
+    and captions and images, must pair up one to one."""
+
+    def lit(row, col, value=1.0):
+        image = torch.full((3, 32, 32), -1.0)
+        image[0, row, col] = value
+        return image
+
+    assert judge.judge(lit(16, 11)) == ("red", "left")
+    assert judge.judge(lit(16, 12)) == ("red", "center")
+    assert judge.judge(lit(11, 16)) == ("red", "top")
+    assert judge.judge(lit(12, 16)) == ("red", "center")
+    assert judge.judge(lit(16, 16, value=0.0)) == (None, None)
+    with pytest.raises(ValueError):
+        judge.adherence(torch.stack([lit(16, 11)] * 2), [("red", "circle", "left")])
+    images, captions, _ = data.sample(3, 32, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError):
+        train.denoiser_loss(train.TinySD(), images, captions[:2])

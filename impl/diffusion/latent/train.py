@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from impl.diffusion.latent import autoencoder, data, pipeline, text, unet
 
 P_UNCOND = 0.1
+BETA = 1e-4  # weight of the KL term
 
 
 class TinySD(torch.nn.Module):
@@ -69,7 +70,8 @@ def denoiser_loss(model, images, captions, generator=None, p_uncond=P_UNCOND):
     return ((model.unet(z_t, t, context, mask) - eps) ** 2).mean(), drop
 
 
-def train(model, ae_steps=1500, steps=4000, batch=64, beta=1e-4, seed=0, log=print):
+def train(model, ae_steps, steps, batch, beta=BETA, seed=0, log=print):
+    """Both stages on one generator seeded `seed` (the command's defaults: 1500, 4000, 64)."""
     g = torch.Generator().manual_seed(seed)
     train_autoencoder(model, ae_steps, batch, beta, g, log)
     train_denoiser(model, steps, batch, g, log)
