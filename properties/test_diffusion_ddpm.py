@@ -137,6 +137,10 @@ def test_sampler_takes_the_ancestral_steps(seed, n, variance):
         z = torch.randn(3, 2, generator=g, dtype=torch.float64)
         want = ddpm.ancestral_step(want, model(want, t), abar[t].item(), b, z, variance)
     assert torch.equal(got, want)
+    # the last step (to abar = 1) is x0_hat, without noise, whatever the variance
+    x, z = x_T, torch.ones_like(x_T)
+    last = ddpm.ancestral_step(x, model(x, 0), abar[0].item(), 1.0, z, variance)
+    assert torch.equal(last, schedules.eps_to_x0(x, model(x, 0), abar[0].item()))
     assert torch.equal(ddpm.sample(model, x_T, abar, ts, torch.Generator().manual_seed(9)),
                        ddpm.sample(model, x_T, abar, ts, torch.Generator().manual_seed(9),
                                    "posterior"))  # fmt: skip

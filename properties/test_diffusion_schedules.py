@@ -154,3 +154,24 @@ def test_oracle_class_conditional_eps_and_a_deterministic_step_ignores_z():
     assert not torch.allclose(cond, data.eps_model(ABAR)(x, 500))
     want = ddim.step(x, 0.1 * x, 0.5, 0.6, 0.0, None)
     assert torch.equal(ddim.step(x, 0.1 * x, 0.5, 0.6, 0.0, torch.zeros(5)), want)
+
+
+def test_sigma_may_exceed_its_bound_only_by_rounding():
+    """A DDIM step needs 0 <= sigma^2 <= 1 - b; sigma^2 may exceed 1 - b by 8 ulps of rounding
+    (a factor 1 + 2^-50), not more; NaN and negative sigma are errors."""
+    import math
+
+    x, eps, a, b = torch.ones(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64), 0.3, 0.6
+    edge = math.sqrt(1 - b)
+    while edge**2 <= (1 - b) * (1 + 2**-51):  # just inside the slack, beyond a 2^-51 one
+        edge = math.nextafter(edge, 2.0)
+    assert edge**2 <= (1 - b) * (1 + 2**-50)
+    ddim.step(x, eps, a, b, edge, torch.zeros(2, dtype=torch.float64))
+    outside = edge
+    while outside**2 <= (1 - b) * (1 + 2**-50):
+        outside = math.nextafter(outside, 2.0)
+    for bad in (outside, 1.01 * math.sqrt(1 - b), math.nan, -0.1):
+        with pytest.raises(ValueError, match="^sigma: "):
+            ddim.step(x, eps, a, b, bad, torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="^T: "):
+        schedules.timesteps(2.5, 1, "leading")
