@@ -258,3 +258,11 @@ def test_kernel_contract_layouts_padding_defaults_and_dtype():
         o, _ = kernel.forward(odd.to(DEVICE), k.to(DEVICE), v.to(DEVICE))
         ro, _ = reference.attention(odd.double(), k.double(), v.double())
         assert_close(o.cpu().double(), ro, ulps=0, abs_floor=budget, what="O, strided q")
+    empty = kernel.forward(*(t.bfloat16().to(DEVICE) for t in (q[:, :, :0], k, v)))[0]
+    assert empty.shape == (1, 2, 0, 20) and empty.dtype == torch.bfloat16
+    # NaN in the memory after each row of K (the padded lanes d = 24..31) must not reach O
+    kbuf = torch.full((1, 2, 11, 32), float("nan"))
+    kbuf[..., :24] = k
+    o, _ = kernel.forward(q.to(DEVICE), kbuf[..., :24].to(DEVICE), v.to(DEVICE))
+    ro, _ = reference.attention(q.double(), k.double(), v.double())
+    assert_close(o.cpu().double(), ro, ulps=0, abs_floor=budget, what="O, NaN beyond K's rows")
