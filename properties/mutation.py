@@ -120,12 +120,26 @@ def prepare(package):
     return shard
 
 
+def refresh_stats(shard):
+    """Drop mutmut's map from functions to the properties that reach them when a property file
+    changed after it was made: mutmut adds only new test names to it, so a property that starts
+    calling a function would otherwise never run against that function's mutants (found with
+    first_visit_values, whose mutants survived a property that kills them). mutmut then traces
+    the shard's properties once more before it checks mutants; their results are kept."""
+    stats = shard / "mutants" / "mutmut-stats.json"
+    if stats.exists():
+        made = stats.stat().st_mtime
+        if any(p.stat().st_mtime > made for p in (ROOT / "properties").rglob("*.py")):
+            stats.unlink()
+
+
 def run(package, max_children, mutants=(), budget=None):
     """mutmut run in the package's shard: the mutants not yet checked, or exactly `mutants`.
 
     With `budget` (seconds), mutmut is interrupted after that long; what it checked is kept
     (mutmut records each result as it comes) and the next run goes on from there."""
     shard = prepare(package)
+    refresh_stats(shard)
     log = shard / "mutmut.log"
     # one thread per worker: mutmut's time limit is CPU time, which a multi-threaded torch
     # would spend twice as fast as the wall-clock time its estimate is measured in
