@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from impl.attention import reference
+from impl.diffusion import ddim, schedules
 from impl.diffusion.latent import autoencoder, data, judge, pipeline, text, train, unet
 from properties import profiles, stats
 from properties.catalogue import claim
@@ -491,3 +492,55 @@ def test_judge_reads_pixel_centres_and_lists_must_match():
     images, captions, _ = data.sample(3, 32, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError):
         train.denoiser_loss(train.TinySD(), images, captions[:2])
+
+
+@claim("SD-04")
+@pytest.mark.parametrize("eta, steps_offset", [(0.0, None), (0.7, 0)])
+def test_generate_takes_the_written_out_guided_ddim_steps(eta, steps_offset):
+    """generate() written out for B = 3 prompts: z_T from the generator; per timestep t of
+    leading spacing + steps_offset (1 by default) one batched pass on [z, z] with the long
+    timesteps and the contexts and masks of ["", y] stacked; eps = eps_u + s (eps_c - eps_u);
+    a DDIM step with sigma(eta) and noise from the generator where sigma > 0; after the last
+    timestep abar = final_abar (abar[0] by default); then decode(z / scale)."""
+    g = torch.Generator().manual_seed(0)
+    B, shape = 3, (3, 4, 2, 2)
+    cond = (
+        torch.randn(B, 5, 8, generator=g),
+        torch.tensor([[1, 1, 1, 0, 0]] * B, dtype=torch.bool),
+    )
+    uncond = (
+        torch.randn(B, 5, 8, generator=g),
+        torch.tensor([[1, 0, 0, 0, 0]] * B, dtype=torch.bool),
+    )
+    seen = []
+
+    def denoise(z, t, context, mask):
+        seen.append((t.dtype, t.tolist(), mask))
+        return 0.1 * z + context.mean((1, 2))[:, None, None, None] + 1e-3 * t[:, None, None, None]
+
+    abar = pipeline.scaled_linear_abar(torch.float64)
+    kwargs = dict(steps=4, guidance=2.5, latent_shape=shape, latent_scale=0.5, eta=eta)
+    if steps_offset is not None:
+        kwargs |= dict(steps_offset=steps_offset, abar=abar, final_abar=0.9995)
+    got = pipeline.generate(denoise, lambda z: z * 10, cond, uncond,
+                            generator=torch.Generator().manual_seed(1), **kwargs)  # fmt: skip
+    offset = 1 if steps_offset is None else steps_offset
+    final = float(abar[0]) if steps_offset is None else 0.9995
+    ts = [t + offset for t in schedules.timesteps(1000, 4, "leading").tolist()]
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(shape, generator=gen)
+    context, mask = torch.cat([uncond[0], cond[0]]), torch.cat([uncond[1], cond[1]])
+    for i, t in enumerate(ts):
+        assert (
+            seen[i][0] == torch.long and seen[i][1] == [t] * 2 * B and torch.equal(seen[i][2], mask)
+        )
+        a, b = float(abar[t]), float(abar[ts[i + 1]]) if i + 1 < 4 else final
+        out = 0.1 * torch.cat([z, z]) + context.mean((1, 2))[:, None, None, None] + 1e-3 * t
+        eps_u, eps_c = out[:B], out[B:]
+        sigma = ddim.sigma_paper(eta, a, b)
+        noise = torch.randn(shape, generator=gen) if sigma else None
+        z = ddim.step(z, eps_u + 2.5 * (eps_c - eps_u), a, b, sigma, noise)
+    want = z / 0.5 * 10
+    # float32, the same steps with the model's terms added in another order: a few u32 per step
+    # of the largest magnitude, 4 steps -> 64 u32 max|x| (measured: 2 u32)
+    assert torch.allclose(got, want, rtol=0, atol=64 * 2**-24 * float(want.abs().max()))

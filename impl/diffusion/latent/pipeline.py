@@ -22,7 +22,7 @@ def scaled_linear_abar(dtype=torch.float64):
     return schedules.alphas_cumprod(schedules.scaled_linear_betas(T)).to(dtype)
 
 
-def sd_timesteps(steps, steps_offset=1):
+def sd_timesteps(steps, steps_offset):
     """Stable Diffusion's DDIM timesteps: leading spacing, shifted by steps_offset."""
     return schedules.timesteps(T, steps, "leading") + steps_offset
 
