@@ -322,6 +322,7 @@ def test_bad_input_names_the_argument():
         (lambda: tiled.varlen_attention(packed, packed, packed, torch.tensor([0, 6]), cu),
          "cu_seqlens_k"),
         (lambda: tiled.varlen_attention(x, x, x, cu, cu), "q"),
+        (lambda: tiled.varlen_attention(packed, packed, packed, cu[None], cu), "cu_seqlens_q"),
     ]:  # fmt: skip
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
