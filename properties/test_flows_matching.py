@@ -293,6 +293,10 @@ def test_sampler_and_network_details():
     x = torch.randn(3, 2, dtype=torch.float64)
     t = torch.full((3, 1), 0.1, dtype=torch.float64)
     assert torch.equal(net(x, 0.1), net.net(torch.cat([x, t], dim=1)))
+    # v(x, t) = W3 silu(W2 silu(W1 [x, t] + b1) + b2) + b3, float64
+    l1, l2, l3 = (m for m in net.net if isinstance(m, torch.nn.Linear))
+    silu = torch.nn.functional.silu
+    assert torch.equal(net(x, 0.1), l3(silu(l2(silu(l1(torch.cat([x, t], dim=1)))))))
 
 
 def test_training_takes_adam_steps_of_the_given_learning_rate():
