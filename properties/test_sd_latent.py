@@ -516,19 +516,26 @@ def test_generate_takes_the_written_out_guided_ddim_steps(eta, steps_offset):
 
     def denoise(z, t, context, mask):
         seen.append((t.dtype, t.tolist(), mask))
-        return 0.1 * z + context.mean((1, 2))[:, None, None, None] + 1e-3 * t[:, None, None, None]
+        return (
+            0.1 * z
+            + context.mean((1, 2))[:, None, None, None]
+            + 1e-3 * t.to(z.dtype)[:, None, None, None]
+        )
 
     abar = pipeline.scaled_linear_abar(torch.float64)
     kwargs = dict(steps=4, guidance=2.5, latent_shape=shape, latent_scale=0.5, eta=eta)
-    if steps_offset is not None:
-        kwargs |= dict(steps_offset=steps_offset, abar=abar, final_abar=0.9995)
-    got = pipeline.generate(denoise, lambda z: z * 10, cond, uncond,
-                            generator=torch.Generator().manual_seed(1), **kwargs)  # fmt: skip
+    dtype = torch.float32
+    if steps_offset is not None:  # another schedule, final abar and dtype
+        abar = schedules.alphas_cumprod(schedules.linear_betas())
+        dtype = torch.float64
+        kwargs |= dict(steps_offset=steps_offset, abar=abar, final_abar=0.99995, dtype=dtype)
+    used = torch.Generator().manual_seed(1)
+    got = pipeline.generate(denoise, lambda z: z * 10, cond, uncond, generator=used, **kwargs)
     offset = 1 if steps_offset is None else steps_offset
-    final = float(abar[0]) if steps_offset is None else 0.9995
+    final = float(abar[0]) if steps_offset is None else 0.99995
     ts = [t + offset for t in schedules.timesteps(1000, 4, "leading").tolist()]
     gen = torch.Generator().manual_seed(1)
-    z = torch.randn(shape, generator=gen)
+    z = torch.randn(shape, generator=gen, dtype=dtype)
     context, mask = torch.cat([uncond[0], cond[0]]), torch.cat([uncond[1], cond[1]])
     for i, t in enumerate(ts):
         assert (
@@ -538,9 +545,13 @@ def test_generate_takes_the_written_out_guided_ddim_steps(eta, steps_offset):
         out = 0.1 * torch.cat([z, z]) + context.mean((1, 2))[:, None, None, None] + 1e-3 * t
         eps_u, eps_c = out[:B], out[B:]
         sigma = ddim.sigma_paper(eta, a, b)
-        noise = torch.randn(shape, generator=gen) if sigma else None
+        noise = torch.randn(shape, generator=gen, dtype=dtype) if sigma else None
         z = ddim.step(z, eps_u + 2.5 * (eps_c - eps_u), a, b, sigma, noise)
     want = z / 0.5 * 10
-    # float32, the same steps with the model's terms added in another order: a few u32 per step
-    # of the largest magnitude, 4 steps -> 64 u32 max|x| (measured: 2 u32)
-    assert torch.allclose(got, want, rtol=0, atol=64 * 2**-24 * float(want.abs().max()))
+    # the same steps with the model's terms added in another order: a few u per step of the
+    # largest magnitude, 4 steps -> 64 u max|x| (measured: 2 u in float32)
+    u = torch.finfo(dtype).eps / 2
+    assert got.dtype == dtype
+    assert torch.allclose(got, want, rtol=0, atol=64 * u * float(want.abs().max()))
+    # the generator drew z_T and the noise of the steps with sigma > 0, nothing else
+    assert torch.equal(torch.rand(1, generator=used), torch.rand(1, generator=gen))
