@@ -57,8 +57,9 @@ def test_adaptive_solver_matches_scipy_directly():
     assert nfev > 10 and torch.allclose(got, fine, atol=1e-6)
     y0 = torch.tensor([[1.0], [1e-3]], dtype=F64)
     got, nfev = ode.ode_solve_adaptive(lambda x, t: -10 * x, y0, 0.0, 1.0, rtol=1e-3)
+    # atol = 1e-5, not scipy's default 1e-6
     sol = solve_ivp(lambda t, y: -10 * y, (0.0, 1.0), y0.reshape(-1).numpy(), method="RK45",
-                    rtol=1e-3, atol=1e-5)  # fmt: skip (atol: not scipy's default 1e-6)
+                    rtol=1e-3, atol=1e-5)  # fmt: skip
     assert torch.equal(got.reshape(-1), torch.as_tensor(sol.y[:, -1])) and nfev == sol.nfev
     seen = set()
     ode.ode_solve_adaptive(lambda x, t: seen.add(x.dtype) or -x, y0.float(), 0.0, 1.0)
