@@ -14,7 +14,9 @@ The run is sharded by impl/ package: each shard lives in .mutation/PACKAGE/ with
 configuration (mutate only that package; collect only the properties that mirror it), so a
 package re-runs on its own, and mutmut's cache there keeps the results of unchanged functions.
 A change to a shard's selection (a new test file that its globs match) is a change of mutmut's
-configuration: mutmut then checks that shard's mutants again from the start.
+configuration: mutmut then checks that shard's mutants again from the start. When a property
+file changed after mutmut traced which properties reach which function, the trace is redone
+first (refresh_stats): mutmut itself only adds new test names to it.
 Properties run under the Hypothesis profile `mutation` (derandomized, so a survivor is
 reproducible; 10 examples per property, 2 per statistical one: a mutant usually breaks a
 property on its first examples, and the run executes the properties once per mutant).
