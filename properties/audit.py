@@ -26,6 +26,30 @@ from properties import adapters, catalogue, evidence, profiles, report, stats
 HERE = Path(__file__).resolve().parent
 
 
+def record(results, report):
+    """Fold one phase's report into results[nodeid] = {outcome, duration, evidence, failure}:
+    outcome is passed, skipped, assertion, not-refuted or exception (conftest classifies)."""
+    result = results.setdefault(
+        report.nodeid, {"outcome": "passed", "duration": 0.0, "evidence": {}, "failure": None}
+    )
+    result["duration"] += report.duration
+    extra = dict(report.user_properties)
+    if "evidence" in extra:
+        result["evidence"] = extra["evidence"]
+    if report.skipped:
+        result["outcome"] = "skipped"
+        result["failure"] = {"kind": "skipped", "message": str(report.longrepr[-1])}
+    elif report.failed:
+        failure = extra.get("failure") or {
+            "kind": "exception",
+            "message": report.longreprtext[-2000:],
+            "counterexample": None,
+        }
+        result["outcome"] = failure["kind"] if report.when == "call" else "exception"
+        result["failure"] = failure
+    return result
+
+
 class Collector:
     """pytest plugin: keeps the selected claims' properties, shows progress, gathers results."""
 
@@ -57,24 +81,7 @@ class Collector:
         self.progress.update(self.task, description=nodeid.split("::", 1)[-1][:60])
 
     def pytest_runtest_logreport(self, report):
-        result = self.results.setdefault(
-            report.nodeid, {"outcome": "passed", "duration": 0.0, "evidence": {}, "failure": None}
-        )
-        result["duration"] += report.duration
-        extra = dict(report.user_properties)
-        if "evidence" in extra:
-            result["evidence"] = extra["evidence"]
-        if report.skipped:
-            result["outcome"] = "skipped"
-            result["failure"] = {"kind": "skipped", "message": str(report.longrepr[-1])}
-        elif report.failed:
-            failure = extra.get("failure") or {
-                "kind": "exception",
-                "message": report.longreprtext[-2000:],
-                "counterexample": None,
-            }
-            result["outcome"] = failure["kind"] if report.when == "call" else "exception"
-            result["failure"] = failure
+        result = record(self.results, report)
         if report.when == "teardown":
             self.progress.advance(self.task)
             if not self.progress.console.is_terminal:  # a log, not a live bar: one line each

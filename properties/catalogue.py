@@ -3,7 +3,22 @@
 A property names the claims it checks with the pytest marker `claim`:
     @claim("SA-01")                  the test passes  <=> the claim holds on every generated case
     @claim(refutes="SA-03.cubic")    the test passes  <=> it exhibited a counterexample to the claim
+    @finding("DDIM-08.linear")       a finding about a peer library (diffusers, torch, ...) on the
+                                     subject of that claim: reported on its own, never evidence for
+                                     or against the article's claim
 A claim with parts ("SA-03.tanh", "SA-03.cubic", ...) is checked through its parts only.
+
+Parts and variants. A part is a case of the article's own statement; a claim's verdict is the
+aggregate of its parts' verdicts. An entry with `stated = false` is a variant the article does not
+state (a circulating misreading such as the PF-ODE without its 1/2, or a case the audit adds such
+as a smaller gain): it gets its own verdict, is reported beside its parent, and never enters the
+parent's verdict.
+
+Verdict rule of a leaf claim (`leaf_verdict`): a supporting property that passes supports it, one
+that fails by an assertion refutes it; a refuting property that exhibits its counterexample refutes
+it, one that finds none ("not-refuted") supports it. Anything else is `error`: an exception, a
+refuting property failing by another assertion, and a supporting property failing by "no
+counterexample found" (a support cannot be earned by a refutation that came up empty).
 """
 
 import fnmatch
@@ -18,6 +33,7 @@ VERDICTS = ("holds", "fails", "conditional", "not checked", "error")
 EXPECTABLE = ("holds", "fails", "conditional")
 
 claim = pytest.mark.claim
+finding = pytest.mark.finding
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,7 @@ class Claim:
     article: str
     statement: str
     expected: str
+    stated: bool = True  # False: a variant the article does not state, reported beside its parent
 
     @property
     def parent(self):
@@ -48,12 +65,21 @@ def load(path=PATH):
             raise ValueError(
                 f"catalogue: {cid} expects {entry['expected']!r}, not one of {EXPECTABLE}"
             )
-        claims[cid] = Claim(cid, key, entry["statement"], entry["expected"])
+        stated = entry.get("stated", True)
+        if not isinstance(stated, bool) or (not stated and "." not in cid):
+            raise ValueError(f"catalogue: {cid}: `stated = false` is for parts (ID.name) only")
+        claims[cid] = Claim(cid, key, entry["statement"], entry["expected"], stated)
     return articles, claims
 
 
 def parts(claims, cid):
+    """Every entry ID.name under `cid`: its parts and the variants reported beside it."""
     return [c for c in claims if c.startswith(cid + ".")]
+
+
+def stated_parts(claims, cid):
+    """The parts whose verdicts make `cid`'s verdict (the cases the article states)."""
+    return [c for c in parts(claims, cid) if claims[c].stated]
 
 
 def leaves(claims):
@@ -78,6 +104,11 @@ def marked(item):
         r = mark.kwargs.get("refutes", ())
         refutes += [r] if isinstance(r, str) else list(r)
     return tuple(supports), tuple(refutes)
+
+
+def findings_of(item):
+    """The claim ids an item's `finding` markers name (peer findings on those claims' subject)."""
+    return tuple(cid for mark in item.iter_markers("finding") for cid in mark.args)
 
 
 def check_marks(claims, marks):
@@ -105,6 +136,8 @@ def leaf_verdict(results):
         return "not checked"
     if any(out == "exception" for _, out in ran):
         return "error"
+    if any(role == "supports" and out == "not-refuted" for role, out in ran):
+        return "error"  # a support cannot be earned by a refutation that found nothing
     fails = any(
         (role == "supports" and out == "assertion") or (role == "refutes" and out == "passed")
         for role, out in ran

@@ -78,7 +78,8 @@ def claim_entries(articles, claims, selected, marks, results):
     for cid in catalogue.leaves(claims):
         entries[cid] = _leaf_entry(claims[cid], marks, results, selected)
     for cid in claims:
-        parts = catalogue.parts(claims, cid)
+        parts = catalogue.stated_parts(claims, cid)
+        beside = [p for p in catalogue.parts(claims, cid) if p not in parts]
         if parts:
             verdict = catalogue.aggregate([entries[p]["verdict"] for p in parts])
             entries[cid] = {
@@ -94,6 +95,7 @@ def claim_entries(articles, claims, selected, marks, results):
                 },
                 "time_s": round(sum(entries[p]["time_s"] for p in parts), 3),
                 "parts": parts,
+                **({"beside": beside} if beside else {}),
             }
     out = []
     for cid, claim in claims.items():
@@ -112,7 +114,9 @@ def claim_entries(articles, claims, selected, marks, results):
                 "evidence": e["evidence"],
                 "time_s": e["time_s"],
                 **({"parts": e["parts"]} if "parts" in e else {}),
+                **({"beside": e["beside"]} if "beside" in e else {}),
                 **({"parent": claim.parent} if claim.parent else {}),
+                **({} if claim.stated else {"stated": False}),
             }
         )
     return out

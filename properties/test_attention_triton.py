@@ -48,7 +48,7 @@ from properties.tolerances import assert_close, unit_roundoff  # noqa: E402
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 F64 = torch.float64
 # In the interpreter an example takes 0.02-0.3 s: the profile's counts, thorough capped at 300.
-EXAMPLES = {"ci": 40, "dev": 100, "thorough": 300, "mutation": 10}
+EXAMPLES = {"ci": 40, "dev": 100, "thorough": 300, "mutation": 10, "variants": 40}
 examples = settings(max_examples=EXAMPLES[profiles.active()]) if DEVICE == "cpu" else settings()
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from properties.variants._runner import main
+
+sys.exit(main())
