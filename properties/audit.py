@@ -12,7 +12,9 @@ claim is not checked); 2 when the run itself could not start (bad arguments, col
 """
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,7 +57,7 @@ class Collector:
 
     def __init__(self, selected, progress):
         self.selected, self.progress, self.task = selected, progress, None
-        self.marks, self.results, self.collection_errors = {}, {}, []
+        self.marks, self.findings, self.results, self.collection_errors = {}, {}, {}, []
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -65,9 +67,13 @@ class Collector:
         keep, drop = [], []
         for item in items:
             supports, refutes = catalogue.marked(item)
+            about = catalogue.findings_of(item)
             if self.selected & set(supports + refutes):
                 keep.append(item)
                 self.marks[item.nodeid] = (supports, refutes)
+            elif any(s == c or s.startswith(c + ".") for c in about for s in self.selected):
+                keep.append(item)
+                self.findings[item.nodeid] = about
             else:
                 drop.append(item)
         if drop:
@@ -144,6 +150,11 @@ def parse_args(argv):
     parser.add_argument(
         "--strict", action="store_true", help="also fail when a selected claim is not checked"
     )
+    parser.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="do not run the rejected variants (python -m properties.variants)",
+    )
     return parser.parse_args(argv)
 
 
@@ -191,6 +202,16 @@ def main(argv=None):
         return 2
 
     entries = report.claim_entries(articles, claims, selected, collector.marks, collector.results)
+    findings = report.finding_entries(collector.findings, collector.results)
+    variants = None
+    if args.no_variants or targets:
+        why = "--no-variants" if args.no_variants else "--target: variants patch impl/ only"
+        console.print(f"rejected variants not run ({why})")
+    else:
+        variants = run_variants(args.claims, out / "variants.json", console)
+        if variants is None:
+            return 2
+        report.attach_variants(entries, variants)
     run = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python -m properties.audit "
@@ -199,6 +220,14 @@ def main(argv=None):
         "targets": targets,
         "selection": args.claims,
         "duration_s": round(elapsed, 2),
+        "variants": None
+        if variants is None
+        else {
+            "duration_s": variants["duration_s"],
+            "count": len(variants["variants"]),
+            "unguarded": variants["unguarded"],
+            "unrejected": variants["unrejected"],
+        },
         "statistics": {
             "checks": stats.checks_made,
             "alpha_per_check": stats.ALPHA,
@@ -206,9 +235,11 @@ def main(argv=None):
             "budget": stats.SUITE_FALSE_ALARM,
         },
     }
-    report.write(out, run, articles, entries)
+    report.write(out, run, articles, entries, findings)
     report.print_table(Console(width=None if sys.stdout.isatty() else 160), articles, entries)
     bad = [e for e in entries if e["verdict"] == "error" or not e["matches"]]
+    bad += [e for e in entries if e.get("guarded") is False]
+    stale = [f for f in findings if f["outcome"] != "passed"]
     if args.strict:
         bad += [e for e in entries if e["verdict"] == "not checked" and e["id"] in selected]
     console.print(
@@ -222,13 +253,40 @@ def main(argv=None):
             f"{stats.MAX_CHECKS} (properties/stats.py)[/]"
         )
         return 1
+    if variants is not None and variants["unrejected"]:
+        console.print(
+            "[red]variants not rejected by the properties of a claim they name: "
+            + ", ".join(f"{v} ({c})" for v, c in variants["unrejected"])
+            + "[/]"
+        )
+    if stale:
+        console.print(
+            "[red]peer findings that no longer reproduce or broke: "
+            + ", ".join(f["property"] for f in stale)
+            + "[/]"
+        )
     if bad:
         console.print(
-            f"[red]{len(bad)} claim(s) differ from the catalogue or errored: "
+            f"[red]{len(bad)} claim(s) differ from the catalogue, errored or are unguarded: "
             f"{', '.join(e['id'] for e in bad)}[/]"
         )
+    if bad or stale or (variants is not None and variants["unrejected"]):
         return 1
     return 0
+
+
+def run_variants(patterns, path, console):
+    """Run `python -m properties.variants` for the selection in a fresh process (profile
+    `variants`, whatever the audit's profile); its summary, or None when it could not start."""
+    command = [sys.executable, "-m", "properties.variants", "--claims", *patterns]
+    command += ["--json", str(path)]
+    console.print("rejected variants: " + " ".join(command[1:]))
+    path.unlink(missing_ok=True)
+    done = subprocess.run(command, cwd=HERE.parent, stdout=subprocess.DEVNULL, check=False)
+    if done.returncode == 2 or not path.exists():
+        console.print(f"[red]the variants run could not start (exit {done.returncode})[/]")
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -111,8 +111,9 @@ def findings_of(item):
     return tuple(cid for mark in item.iter_markers("finding") for cid in mark.args)
 
 
-def check_marks(claims, marks):
-    """Raise ValueError for a property naming an unknown claim, or a claim that has parts."""
+def check_marks(claims, marks, findings=None):
+    """Raise ValueError for a property naming an unknown claim, or a claim that has parts, and
+    for a peer finding that names an unknown claim or is also marked as a claim's property."""
     known, problems = set(leaves(claims)), []
     for nodeid, (supports, refutes) in marks.items():
         for cid in supports + refutes:
@@ -120,6 +121,10 @@ def check_marks(claims, marks):
                 problems.append(f"{nodeid}: {cid} has parts {parts(claims, cid)}; name a part")
             elif cid not in claims:
                 problems.append(f"{nodeid}: unknown claim id {cid!r} (not in {PATH.name})")
+    for nodeid, ids in (findings or {}).items():
+        problems += [f"{nodeid}: finding on unknown claim id {c!r}" for c in ids if c not in claims]
+        if ids and sum(marks.get(nodeid, ((), ())), ()):
+            problems.append(f"{nodeid}: a peer finding is not evidence: drop its claim marker")
     if problems:
         raise ValueError("claim markers name unknown claims:\n  " + "\n  ".join(problems))
 

@@ -35,6 +35,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "claim(*ids, refutes=()): catalogue claims this property checks or refutes"
     )
+    config.addinivalue_line(
+        "markers", "finding(*ids): a peer finding on these claims' subject (not their evidence)"
+    )
     try:
         config.stash[TARGETS] = adapters.parse(config.getoption("--target"))
     except ValueError as e:
@@ -44,8 +47,9 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     _, claims = catalogue.load()
     marks = {item.nodeid: catalogue.marked(item) for item in items}
+    findings = {item.nodeid: catalogue.findings_of(item) for item in items}
     try:
-        catalogue.check_marks(claims, marks)
+        catalogue.check_marks(claims, marks, findings)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
 

@@ -122,6 +122,41 @@ def claim_entries(articles, claims, selected, marks, results):
     return out
 
 
+def finding_entries(findings, results):
+    """One entry per peer finding: the claims it is about, its property, outcome and text.
+    A finding is reported on its own, never as evidence for or against an article's claim."""
+    out = []
+    for nodeid, about in findings.items():
+        if nodeid not in results:
+            continue
+        ev = _property_evidence(nodeid, results[nodeid])
+        text = (ev.get("numbers") or {}).get("finding") or ev.get("summary") or ""
+        out.append(
+            {
+                "about": list(about),
+                "property": nodeid,
+                "outcome": ev["outcome"],
+                "text": str(text).removeprefix("finding: "),
+                "evidence": ev,
+            }
+        )
+    return out
+
+
+def attach_variants(entries, variants):
+    """Put each leaf claim's rejected-variant results (python -m properties.variants) into its
+    entry: `variants` [{name, why, rejected, verdict, evidence}], and `guarded` (at least one
+    variant rejected; False marks the claim `unguarded`)."""
+    for e in entries:
+        if "parts" in e or e["id"] not in variants["claims"]:
+            continue
+        e["variants"] = [
+            {k: v[k] for k in ("name", "why", "rejected", "verdict", "evidence")}
+            for v in variants["claims"][e["id"]]
+        ]
+        e["guarded"] = any(v["rejected"] for v in e["variants"])
+
+
 def summary(entries):
     counts = {v: 0 for v in catalogue.VERDICTS}
     for e in entries:
@@ -159,14 +194,20 @@ def dashboard(out, html=DASHBOARD):
     return Path(os.path.relpath(html / "index.html", out.resolve())).as_posix(), names
 
 
-def write(out, run, articles, entries):
+def write(out, run, articles, entries, findings=()):
     out.mkdir(parents=True, exist_ok=True)
-    data = _plain({"run": run, "summary": summary(entries), "claims": entries})
+    data = _plain(
+        {"run": run, "summary": summary(entries), "claims": entries, "findings": list(findings)}
+    )
     text = json.dumps(data, indent=1, allow_nan=False)
     (out / "claims.json").write_text(text + "\n", encoding="utf-8")
     mutation = mutation_results(out)
-    (out / "report.md").write_text(markdown(run, articles, entries, mutation), encoding="utf-8")
-    page = report_html.render(out, run, articles, data["claims"], mutation, dashboard(out))
+    (out / "report.md").write_text(
+        markdown(run, articles, entries, mutation, data["findings"]), encoding="utf-8"
+    )
+    page = report_html.render(
+        out, run, articles, data["claims"], mutation, dashboard(out), data["findings"]
+    )
     (out / "report.html").write_text(page, encoding="utf-8")
 
 
@@ -174,7 +215,18 @@ def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(run, articles, entries, mutation=None):
+def _variant_lines(e):
+    """The markdown lines of a leaf claim's rejected variants."""
+    if "guarded" not in e:
+        return []
+    lines = ["", "Rejected variants" + ("" if e["guarded"] else " (**unguarded**: none)") + ":", ""]
+    for v in e["variants"]:
+        state = "rejected" if v["rejected"] else "**not rejected**"
+        lines.append(f"- `{v['name']}` ({state}, verdict {v['verdict']}): {v['why']}")
+    return lines
+
+
+def markdown(run, articles, entries, mutation=None, findings=()):
     s = run["statistics"]
     lines = [
         "# Audit of the articles' claims",
@@ -185,6 +237,7 @@ def markdown(run, articles, entries, mutation=None):
         f"Statistical checks: {s['checks']} at alpha = {s['alpha_per_check']:g} each; the chance "
         f"of a false alarm in this run is at most {s['chance_failure_bound']:.1e} "
         f"(budget {s['budget']:g}).",
+        _variants_line(run, entries),
         "",
         "## Summary",
         "",
@@ -242,7 +295,14 @@ def markdown(run, articles, entries, mutation=None):
             ]
         for fig in e["evidence"]["figures"]:
             lines += ["", f"![{fig}]({fig})"]
+        lines += _variant_lines(e)
         lines.append("")
+    lines += ["## Peer findings", ""]
+    lines += [
+        f"- about {', '.join(f['about'])}: `{f['property']}` ({f['outcome']}): {f['text']}"
+        for f in findings
+    ] or ["No peer findings in this run."]
+    lines.append("")
     if mutation is not None:
         lines += ["## Mutation testing", "", mutation["note"], ""]
         lines += [
@@ -257,6 +317,18 @@ def markdown(run, articles, entries, mutation=None):
             )
         lines += ["", "Survivors are listed with their diffs in report.html and mutation.json.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _variants_line(run, entries):
+    v = run.get("variants")
+    if v is None:
+        return "Rejected variants: not run in this audit (`python -m properties.variants`)."
+    leaves = [e for e in entries if "guarded" in e]
+    return (
+        f"Rejected variants: {v['count']} run in {v['duration_s']:.0f} s; "
+        f"{sum(e['guarded'] for e in leaves)} of {len(leaves)} leaf claims guarded, "
+        f"unguarded: {', '.join(v['unguarded']) or 'none'}."
+    )
 
 
 def print_table(console, articles, entries):

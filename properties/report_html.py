@@ -3,7 +3,7 @@
 Figures are embedded as data: URIs and the style is inline, so the file can be mailed, attached to
 a CI run or opened offline; there is no script. Sections: a summary table by article with verdict
 colours; every claim as a <details> element (statement, properties, evidence, counterexample,
-figures); peer findings; mutation results (from OUT/mutation.json, written by
+figures, rejected variants); peer findings; mutation results (from OUT/mutation.json, written by
 `python -m properties.mutation`); links to the asv dashboard.
 """
 
@@ -89,6 +89,17 @@ def _claim(out, e):
         body.append(
             "<p>Parts: " + ", ".join(f'<a href="#{p}">{p}</a>' for p in e["parts"]) + "</p>"
         )
+    if e.get("beside"):
+        body.append(
+            "<p>Reported beside it (variants the article does not state, outside its verdict): "
+            + ", ".join(f'<a href="#{p}">{p}</a>' for p in e["beside"])
+            + "</p>"
+        )
+    if e.get("stated") is False:
+        body.append(
+            f'<p>Not stated by the article: reported beside <a href="#{e["parent"]}">'
+            f"{e['parent']}</a>, outside its verdict.</p>"
+        )
     if e["evidence"]["summary"]:
         body.append(f"<p>{escape(e['evidence']['summary'])}</p>")
     if e["evidence"]["by_property"]:
@@ -103,6 +114,7 @@ def _claim(out, e):
             f"{escape(e['evidence']['counterexample'])}</pre>"
         )
     body += [_figure(out, f) for f in dict.fromkeys(e["evidence"]["figures"])]
+    body.append(_variants(e))
     return (
         f'<details class="claim" id="{escape(e["id"])}" data-verdict="{escape(e["verdict"])}">'
         f"<summary><b>{escape(e['id'])}</b> {_badge(e['verdict'])}{differs} "
@@ -110,26 +122,32 @@ def _claim(out, e):
     )
 
 
-def findings(entries):
-    """[(claim id, property, text)] for the properties that record a finding about a peer."""
-    found = []
-    for e in entries:
-        for nodeid, ev in e["evidence"]["by_property"].items():
-            numbers = ev.get("numbers") or {}
-            text = numbers.get("finding") or ev.get("summary") or ""
-            if "test_finding_" in nodeid or "finding" in numbers:
-                found.append((e["id"], nodeid, str(text).removeprefix("finding: ")))
-    return found
+def _variants(e):
+    """A leaf claim's rejected variants, or its `unguarded` mark."""
+    if "guarded" not in e:
+        return ""
+    items = "".join(
+        f'<li class="variant" data-rejected="{str(v["rejected"]).lower()}">'
+        f"<code>{escape(v['name'])}</code> "
+        f"{'rejected' if v['rejected'] else '<b class=differs>not rejected</b>'} "
+        f"(verdict {escape(v['verdict'])}): {escape(v['why'])}"
+        + (f"<br><small>{escape(v['evidence'])}</small>" if v.get("evidence") else "")
+        + "</li>"
+        for v in e["variants"]
+    )
+    mark = "" if e["guarded"] else ' <b class="differs unguarded">unguarded</b>'
+    return f'<p>Rejected variants{mark}:</p><ul class="variants">{items}</ul>'
 
 
-def _findings(entries):
-    rows = findings(entries)
-    if not rows:
+def _findings(findings):
+    if not findings:
         return "<p>No peer findings in this run.</p>"
     items = "".join(
-        f'<li><a href="#{escape(c)}">{escape(c)}</a> <code>{escape(n.split("::")[-1])}</code>: '
-        f"{escape(t)}</li>"
-        for c, n, t in rows
+        f"<li>about "
+        + ", ".join(f'<a href="#{escape(c)}">{escape(c)}</a>' for c in f["about"])
+        + f" <code>{escape(f['property'].split('::')[-1])}</code> ({escape(f['outcome'])}): "
+        f"{escape(f['text'])}</li>"
+        for f in findings
     )
     return f'<ul id="findings">{items}</ul>'
 
@@ -190,7 +208,7 @@ def _dashboard(dashboard):
     )
 
 
-def render(out, run, articles, entries, mutation=None, dashboard=None):
+def render(out, run, articles, entries, mutation=None, dashboard=None, findings=()):
     """The page as a string. `dashboard` is (address relative to OUT, [benchmark names])."""
     s = run["statistics"]
     intro = (
@@ -199,6 +217,15 @@ def render(out, run, articles, entries, mutation=None, dashboard=None):
         f"{escape(json.dumps(run['targets']) if run['targets'] else 'reference (impl/)')}, "
         f"{run['duration_s']:.0f} s. Statistical checks: {s['checks']} at alpha = "
         f"{s['alpha_per_check']:g} each (false-alarm bound {s['chance_failure_bound']:.1e})."
+    )
+    v = run.get("variants")
+    leaves = [e for e in entries if "guarded" in e]
+    intro += (
+        " Rejected variants: not run."
+        if v is None
+        else f" Rejected variants: {v['count']} in {v['duration_s']:.0f} s; "
+        f"{sum(e['guarded'] for e in leaves)} of {len(leaves)} leaf claims guarded "
+        f'(<span id="unguarded">{len(v["unguarded"])}</span> unguarded).'
     )
     claims = []
     for key, title in articles.items():
@@ -218,7 +245,7 @@ def render(out, run, articles, entries, mutation=None, dashboard=None):
             '<h2 id="claims">Claims</h2>',
             *claims,
             '<h2 id="peers">Peer findings</h2>',
-            _findings(entries),
+            _findings(findings),
             '<h2 id="mutants">Mutation testing</h2>',
             _mutation(mutation),
             '<h2 id="benchmarks">Benchmarks</h2>',

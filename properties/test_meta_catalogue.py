@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from properties import catalogue
+from properties import catalogue, report
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS_MD = ROOT.parent / "shared" / "CLAIMS.md"
@@ -45,7 +45,9 @@ def test_ids_parts_and_expected_verdicts_are_consistent():
             assert c.parent in CLAIMS, f"{cid} has no parent entry"
         parts = catalogue.parts(CLAIMS, cid)
         if parts:
-            assert c.expected == catalogue.aggregate([CLAIMS[p].expected for p in parts]), cid
+            stated = catalogue.stated_parts(CLAIMS, cid)
+            assert stated, f"{cid}: a claim needs at least one part the article states"
+            assert c.expected == catalogue.aggregate([CLAIMS[p].expected for p in stated]), cid
         else:
             assert c.expected != "conditional", (
                 f"{cid}: a claim without parts cannot be conditional"
@@ -81,6 +83,9 @@ def test_check_marks_rejects_unknown_ids_and_parents_with_parts():
         ([("refutes", "not-refuted")], "holds"),
         ([("supports", "passed"), ("refutes", "assertion")], "error"),
         ([("supports", "assertion"), ("supports", "exception")], "error"),
+        # a supporting property that failed by "no counterexample found" never earns `holds`
+        ([("supports", "not-refuted")], "error"),
+        ([("supports", "passed"), ("supports", "not-refuted")], "error"),
     ],
 )
 def test_leaf_verdict(results, verdict):
@@ -99,6 +104,43 @@ def test_leaf_verdict(results, verdict):
 )
 def test_aggregate(parts, verdict):
     assert catalogue.aggregate(parts) == verdict
+
+
+def test_variants_beside_a_claim_stay_out_of_its_verdict():
+    """SDE-05 states the PF-ODE with its 1/2; the circulating variant without it fails, and is
+    reported beside SDE-05 with its own verdict instead of making SDE-05 `conditional`."""
+    assert not CLAIMS["SDE-05.without-half"].stated and CLAIMS["SDE-05.half"].stated
+    assert catalogue.stated_parts(CLAIMS, "SDE-05") == ["SDE-05.half"]
+    assert catalogue.stated_parts(CLAIMS, "SA-03") == ["SA-03.tanh", "SA-03.cubic"]
+    marks = {"t::half": (("SDE-05.half",), ()), "t::no": ((), ("SDE-05.without-half",))}
+    results = {n: {"outcome": "passed", "duration": 0.1, "evidence": {}, "failure": None}
+               for n in marks}  # fmt: skip
+    selected = {"SDE-05.half", "SDE-05.without-half"}
+    entries = {e["id"]: e for e in report.claim_entries(ARTICLES, CLAIMS, selected, marks, results)}
+    assert entries["SDE-05.without-half"]["verdict"] == "fails"
+    assert entries["SDE-05.without-half"]["stated"] is False
+    assert entries["SDE-05"]["verdict"] == "holds" and entries["SDE-05"]["matches"]
+    assert entries["SDE-05"]["parts"] == ["SDE-05.half"]
+    assert entries["SDE-05"]["beside"] == ["SDE-05.without-half"]
+
+
+def test_stated_false_is_for_parts_only(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[articles]\nSA = "t"\n[[claims]]\nid = "SA-01"\nstatement = "s"\n'
+        'expected = "holds"\nstated = false\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="for parts"):
+        catalogue.load(path)
+
+
+def test_check_marks_keeps_peer_findings_apart_from_evidence():
+    catalogue.check_marks(CLAIMS, {"t::f": ((), ())}, {"t::f": ("DDIM-08.linear",)})
+    with pytest.raises(ValueError, match="finding on unknown claim id 'XX-01'"):
+        catalogue.check_marks(CLAIMS, {"t::f": ((), ())}, {"t::f": ("XX-01",)})
+    with pytest.raises(ValueError, match="a peer finding is not evidence"):
+        catalogue.check_marks(CLAIMS, {"t::f": (("DDIM-05",), ())}, {"t::f": ("DDIM-05",)})
 
 
 def _all_marks():

@@ -45,8 +45,9 @@ def verdict_under(results):
 class Runner:
     """pytest plugin: parametrises the selected properties over their claims' variants."""
 
-    def __init__(self, claims, selected, chosen, out=sys.stderr):
+    def __init__(self, claims, selected, chosen, out=sys.stderr, disabled=()):
         self.claims, self.selected, self.chosen, self.out = claims, selected, chosen, out
+        self.disabled = set(disabled)
         self.marks, self.results, self.collection_errors = {}, {}, []
         self.variant_of, self.decided, self.total, self.done = {}, set(), 0, 0
 
@@ -78,7 +79,8 @@ class Runner:
             pytest.skip(f"variant {name} already rejected by this claim's other properties")
         mp = pytest.MonkeyPatch()
         try:
-            v.apply(mp)
+            if name not in self.disabled:
+                v.apply(mp)
             variants.set_active(name)
             yield v
         finally:
@@ -161,15 +163,16 @@ class Runner:
         return {"variants": rows, "claims": by_claim, "unguarded": unguarded, "unrejected": unrejected}
 
 
-def run(claim_patterns=("*",), names=None, out=sys.stderr):
+def run(claim_patterns=("*",), names=None, out=sys.stderr, disabled=()):
     """Run the variants of the selected leaf claims (and, if given, only those named) in this
-    process; returns (summary dict, pytest exit code, collection errors)."""
+    process; a disabled variant runs without its patch (to show that the gate then fails).
+    Returns (summary dict, pytest exit code, collection errors)."""
     _, claims = catalogue.load()
     selected = catalogue.select(claims, claim_patterns)
     registry = variants.load()
-    unknown = sorted(set(names or ()) - set(registry))
+    unknown = sorted((set(names or ()) | set(disabled)) - set(registry))
     if unknown:
-        raise ValueError(f"--variants: unknown variant(s) {unknown}; known: {sorted(registry)}")
+        raise ValueError(f"unknown variant(s) {unknown}; known: {sorted(registry)}")
     bad = sorted({c for v in registry.values() for c in v.claims} - set(catalogue.leaves(claims)))
     if bad:
         raise ValueError(f"variants name claims that are not leaf claims of the catalogue: {bad}")
@@ -178,7 +181,7 @@ def run(claim_patterns=("*",), names=None, out=sys.stderr):
         for v in registry.values()
         if (names is None or v.name in names) and set(v.claims) & selected
     ]
-    runner = Runner(claims, selected, chosen, out=out)
+    runner = Runner(claims, selected, chosen, out=out, disabled=disabled)
     args = [str(HERE), "-p", "no:terminal", "-p", "no:cacheprovider", "--rootdir", str(HERE.parent)]
     code = pytest.main(args, plugins=[runner])
     return runner.summary(), code, runner.collection_errors
@@ -190,6 +193,13 @@ def parse_args(argv):
     parser.add_argument("--claims", nargs="+", default=["*"], metavar="PATTERN")
     parser.add_argument("--variants", nargs="+", default=None, metavar="NAME")
     parser.add_argument("--json", type=Path, default=None, help="write the summary here")
+    parser.add_argument(
+        "--disable",
+        nargs="+",
+        default=(),
+        metavar="NAME",
+        help="run these variants without their patch (shows that the gate then fails)",
+    )
     return parser.parse_args(argv)
 
 
@@ -198,7 +208,7 @@ def main(argv=None):
     os.environ["HYPOTHESIS_PROFILE"] = "variants"
     started = time.time()
     try:
-        summary, code, errors = run(args.claims, args.variants)
+        summary, code, errors = run(args.claims, args.variants, disabled=args.disable)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
