@@ -143,7 +143,7 @@ def _findings(findings):
     if not findings:
         return "<p>No peer findings in this run.</p>"
     items = "".join(
-        f"<li>about "
+        "<li>about "
         + ", ".join(f'<a href="#{escape(c)}">{escape(c)}</a>' for c in f["about"])
         + f" <code>{escape(f['property'].split('::')[-1])}</code> ({escape(f['outcome'])}): "
         f"{escape(f['text'])}</li>"
