@@ -143,3 +143,215 @@ def test_seed_prints_and_seeds_generators():
     assert repr(seed) == "Seed(7)"
     assert seed.numpy().integers(1000) == np.random.default_rng(7).integers(1000)
     assert seed.torch().initial_seed() == 7
+
+
+# Power of the statistical checks -------------------------------------------------------------
+# Each check is shown to reject a shifted law and a wider law at the sample sizes its callers
+# use (found with `grep -rn "stats\.<helper>" properties`), with the power computed here, before
+# the draw: exactly (binomial, chi-square), by a rigorous bound (DKW for KS, Hoeffding), or by
+# the normal approximation of a mean (stated where used). Each design asserts a power of at least
+# 1 - POWER_MISS, so each seeded draw below misses with probability <= 1e-6 under its law.
+
+POWER_MISS = 1e-6
+
+
+def ks_critical(n):
+    """The KS distance above which ks_law's p-value is below ALPHA at n samples (the larger of
+    the exact and the asymptotic critical values: kstest picks either, by n)."""
+    return max(sps.kstwo.isf(stats.ALPHA, n), sps.kstwobign.isf(stats.ALPHA) / np.sqrt(n))
+
+
+def ks_power(distance, n):
+    """Lower bound on P(ks_law rejects) for samples of a law at KS distance `distance` from the
+    tested one: the empirical cdf is within t of its own law except with probability
+    2 exp(-2 n t^2) (Dvoretzky-Kiefer-Wolfowitz, Massart's constant), so the observed distance
+    exceeds the critical value c unless the sample strays by distance - c."""
+    margin = distance - ks_critical(n)
+    return max(0.0, 1 - 2 * np.exp(-2 * n * margin**2)) if margin > 0 else 0.0
+
+
+def ks_distance_shift(d):
+    """sup_x |Phi(x - d) - Phi(x)| = 2 Phi(d/2) - 1 (at x = d/2)."""
+    return 2 * sps.norm.cdf(d / 2) - 1
+
+
+def ks_distance_wider(sigma):
+    """sup_x |Phi(x / sigma) - Phi(x)|, at x^2 = 2 ln(sigma) / (1 - 1/sigma^2) (densities equal)."""
+    x = np.sqrt(2 * np.log(sigma) / (1 - sigma**-2))
+    return sps.norm.cdf(x) - sps.norm.cdf(x / sigma)
+
+
+# n: 2000 (test_diffusion_sde PF-ODE), 4000 (test_diffusion_sde reverse SDE and PC,
+# test_flows_matching), 20000 (test_diffusion_ddim); the smallest shift / widening of N(0, 1)
+# (to 0.05 / 0.1) that the DKW bound certifies at power >= 1 - 1e-6.
+KS_DESIGNS = [(2000, 0.35, 1.7), (4000, 0.25, 1.5), (20000, 0.1, 1.2)]
+
+
+@pytest.mark.parametrize("n, shift, sigma", KS_DESIGNS)
+def test_ks_law_rejects_a_shifted_and_a_wider_law(n, shift, sigma):
+    """Powers (DKW lower bounds): shift 0.35 / 0.25 / 0.1 at n = 2000 / 4000 / 20000:
+    1 - 6e-10 / 1 - 2e-10 / 1 - 6e-7; sigma 1.7 / 1.5 / 1.2: 1 - 8e-7 / 1 - 2e-9 / 1 - 5e-10."""
+    for distance in (ks_distance_shift(shift), ks_distance_wider(sigma)):
+        assert ks_power(distance, n) >= 1 - POWER_MISS, "design: the alternative must have power"
+    z = np.random.default_rng(n).standard_normal(n)
+    stats.ks_law(z, sps.norm.cdf, what="right law")
+    with pytest.raises(AssertionError, match=f"KS distance .* on {n} samples"):
+        stats.ks_law(z + shift, sps.norm.cdf, what="shifted")
+    with pytest.raises(AssertionError, match=f"KS distance .* on {n} samples"):
+        stats.ks_law(sigma * z, sps.norm.cdf, what="wider")
+
+
+def test_ks_power_bound_matches_a_simulation():
+    """The DKW bound is a lower bound: at n = 2000, a shift of 0.25 has bound 0.98; in 200
+    seeded draws ks_law rejects at least 0.98 of them (binomial, alpha 1e-7)."""
+    n, shift = 2000, 0.25
+    bound = ks_power(ks_distance_shift(shift), n)
+    assert 0.98 < bound < 0.99
+    rng = np.random.default_rng(99)
+    misses = sum(
+        sps.kstest(rng.standard_normal(n) + shift, sps.norm.cdf).pvalue >= stats.ALPHA
+        for _ in range(200)
+    )
+    stats.binomial_at_most(int(misses), 200, 1 - bound, what="KS misses at the DKW bound")
+
+
+def z_power(effect, n, sigma, z_crit):
+    """Normal approximation of P(|xbar - mu0| / (sigma / sqrt n) > z_crit) for a mean off by
+    `effect` (one side; the other side adds < Phi(-z_crit) = alpha / 2)."""
+    return float(sps.norm.sf(z_crit - abs(effect) * np.sqrt(n) / sigma))
+
+
+# n: 3000 (test_flows_matching, test_diffusion_sde log-likelihood), 20000 (test_diffusion_sde
+# Hutchinson), 200000 (test_rl_approximation_robbins_monro noise law); shift = (z_c + 5) / sqrt n
+# standard deviations with z_c = Phi^-1(1 - alpha/2) = 5.33: power Phi(5) = 1 - 2.9e-7.
+MEAN_SIZES = [3000, 20000, 200_000]
+
+
+@pytest.mark.parametrize("n", MEAN_SIZES)
+def test_mean_equals_rejects_a_shifted_law_also_when_wider(n):
+    """mean_equals tests the mean only: a wider law with the right mean is (rightly) accepted; a
+    shifted one is rejected, and widening the law does not hide a shift scaled with its spread.
+    Powers (normal approximation of the mean): Phi(5) = 1 - 2.9e-7 at every n."""
+    z_crit = sps.norm.isf(stats.ALPHA / 2)
+    shift = (z_crit + 5) / np.sqrt(n)
+    z = np.random.default_rng(n).standard_normal(n)
+    for sigma in (1.0, 3.0):
+        assert z_power(sigma * shift, n, sigma, z_crit) >= 1 - POWER_MISS
+        stats.mean_equals(sigma * z, 0.0, what="right mean")
+        with pytest.raises(AssertionError, match=f"n = {n}\\); p = "):
+            stats.mean_equals(sigma * (z + shift), 0.0, what="shifted")
+    assert z_power(shift, n, 3.0, z_crit) < 0.5  # the same shift in a 3x wider law: no power
+
+
+# (n, lo, hi): test_rl_monte_carlo (100 and 1600 returns in [-g, g]; 4000 episodes in [1, 10]),
+# test_diffusion_sde (20000 Rademacher probes in [-b, b]).
+HOEFFDING_DESIGNS = [(100, -1.0, 1.0), (1600, -1.0, 1.0), (4000, 1.0, 10.0), (20000, -3.0, 3.0)]
+
+
+@pytest.mark.parametrize("n, lo, hi", HOEFFDING_DESIGNS)
+def test_mean_within_rejects_a_shifted_law_whatever_its_spread(n, lo, hi):
+    """mean_within sees a mean, n and the range [lo, hi] only (Hoeffding). It rejects when the
+    gap exceeds the radius r = (hi - lo) sqrt(ln(2/alpha) / (2n)); a law whose mean is off by
+    slack + r + t is rejected with probability >= 1 - 2 exp(-2 n t^2 / (hi - lo)^2) (Hoeffding
+    again), 1 - 1e-6 for t = r_6 (the radius at 1e-6): at n = 100 that is a shift of 0.56 of the
+    range (0.66 with slack), at n = 20000 of 0.040. Laws: uniform on [lo, hi] and the wider
+    two-point law on {lo, hi} (variance (hi - lo)^2 / 4); the shifted law is either one mapped onto
+    [lo + shift, hi] and tested against the mean mid - shift / 2."""
+    width = hi - lo
+    radius = stats.hoeffding_radius(n, lo, hi)
+    t = stats.hoeffding_radius(n, lo, hi, alpha=POWER_MISS)
+    assert 1 - 2 * np.exp(-2 * n * t**2 / width**2) >= 1 - POWER_MISS * (1 + 1e-9)
+    rng = np.random.default_rng(n)
+    for slack in (0.0, 0.1 * width):
+        shift = slack + radius + t
+        assert shift < width, "design: the shifted law must fit inside [lo, hi]"
+        for law in ("uniform", "two-point"):
+            u = rng.uniform(size=n) if law == "uniform" else rng.integers(0, 2, n).astype(float)
+            mid = (lo + hi) / 2
+            right = lo + width * u  # mean mid
+            shifted = lo + shift + (width - shift) * u  # in [lo + shift, hi], mean mid + shift / 2
+            stats.mean_within(right.mean(), mid, n, lo, hi, slack=slack, what="right mean")
+            with pytest.raises(AssertionError, match="Hoeffding radius"):
+                stats.mean_within(
+                    shifted.mean(), mid - shift / 2, n, lo, hi, slack=slack, what="shifted"
+                )
+
+
+# n: 2400 (test_sd_latent, 24 prompts x 100), 4000 (test_diffusion_guidance).
+@pytest.mark.parametrize("n", [2400, 4000])
+def test_mean_negative_fails_a_zero_or_positive_mean_and_passes_a_negative_one(n):
+    """mean_negative asserts E d < 0; it must fail for a law with mean 0 (probability 1 - alpha)
+    or a shifted positive mean, also when the law is 3x wider, and pass for a mean of
+    -(z_c + 5) sd / sqrt n (power Phi(5) = 1 - 2.9e-7, normal approximation; z_c = 5.20)."""
+    z_crit = sps.norm.isf(stats.ALPHA)
+    effect = (z_crit + 5) / np.sqrt(n)
+    z = np.random.default_rng(n).standard_normal(n)
+    for sigma in (1.0, 3.0):
+        assert z_power(sigma * effect, n, sigma, z_crit) >= 1 - POWER_MISS
+        stats.mean_negative(sigma * (z - effect), what="negative mean")
+        for mean in (0.0, effect):
+            with pytest.raises(AssertionError, match="not significantly < 0"):
+                stats.mean_negative(sigma * (z + mean), what="zero or positive mean")
+
+
+# n: 400 (test_rl_approximation_robbins_monro), 4000 (test_diffusion_ddpm / ddim / sde).
+NORMAL_DESIGNS = [(400, 0.53, 1.5), (4000, 0.17, 1.15)]
+
+
+@pytest.mark.parametrize("n, shift, sigma", NORMAL_DESIGNS)
+def test_normal_law_power_at_the_callers_sizes(n, shift, sigma):
+    """normal_law rejects when the standardized mean or sum z^2 is outside its two-sided
+    alpha/4 range. Power for a shift d: >= Phi(d sqrt n - z_(alpha/4)) (normal approximation of
+    the mean test alone): 1 - 1.3e-7 (n = 400, d = 0.53), 1 - 5.8e-8 (n = 4000, d = 0.17). For a
+    law sigma times wider, sum z^2 = sigma^2 chi2(n) exactly: power chi2.sf(c / sigma^2, n)
+    with c the upper alpha/4 point: 1 - 1.8e-9 (n = 400, sigma 1.5), 1 - 1.6e-12 (n = 4000,
+    sigma 1.15)."""
+    z_mean_crit = sps.norm.isf(stats.ALPHA / 4)
+    assert z_power(shift, n, 1.0, z_mean_crit) >= 1 - POWER_MISS
+    wide_power = sps.chi2.sf(sps.chi2.isf(stats.ALPHA / 4, n) / sigma**2, n)
+    assert wide_power >= 1 - POWER_MISS
+    z = np.random.default_rng(n).standard_normal(n)
+    stats.normal_law(z, 0.0, 1.0, what="right law")
+    with pytest.raises(AssertionError, match=f"n = {n}, standardized mean"):
+        stats.normal_law(z + shift, 0.0, 1.0, what="shifted")
+    with pytest.raises(AssertionError, match=f"n = {n}, standardized mean"):
+        stats.normal_law(sigma * z, 0.0, 1.0, what="wider")
+
+
+def binomial_two_sided_power(n, p0, p1):
+    """Lower bound on P(binomial_two_sided rejects) under p1 > p0, exactly: P(count >= c) with c
+    the smallest count above n p0 whose two-sided p-value under p0 is below ALPHA (found by
+    bisection: the p-value falls as the count moves up from the mode); the lower tail is left
+    out."""
+    lo, hi = int(n * p0), n  # p-value(lo) >= ALPHA > p-value(hi)
+    assert sps.binomtest(hi, n, p0).pvalue < stats.ALPHA <= sps.binomtest(lo, n, p0).pvalue
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if sps.binomtest(mid, n, p0).pvalue < stats.ALPHA else (mid, hi)
+    return float(sps.binom.sf(hi - 1, n, p1))
+
+
+def test_binomial_checks_power_at_the_callers_sizes():
+    """A count has no spread of its own (its law is fixed by p), so 'shifted' is the only
+    alternative. Exact powers at the callers' (n, p0): binomial_at_most / binomial_exceeds at
+    (200, 0.25) (test_rl_approximation_*) against p1 = 0.6: 1 - 2.1e-7 (against 0.5 only
+    0.986); binomial_two_sided at (400, 0.5) (test_rl_converters) and (4000, 0.2)
+    (test_sd_latent) against p0 + 0.25 and p0 + 0.07: 1 - 1.3e-7 each. At (20, 0.1) (test_rl_monte_carlo) the
+    power is weak, and pinned here so that it is visible: 0.25 against a failure rate of 0.5,
+    1 - 6e-5 against 0.9 (the count must reach 12 of 20 to reject)."""
+    assert stats.binomial_power(200, 0.25, 0.6) >= 1 - POWER_MISS
+    assert 0.985 < stats.binomial_power(200, 0.25, 0.5) < 0.987
+    assert 0.25 < stats.binomial_power(20, 0.1, 0.5) < 0.26
+    assert 1 - 7e-5 < stats.binomial_power(20, 0.1, 0.9) < 1 - 5e-5
+    for n, p0, p1 in [(400, 0.5, 0.75), (4000, 0.2, 0.27)]:
+        assert binomial_two_sided_power(n, p0, p1) >= 1 - POWER_MISS
+    rng = np.random.default_rng(5)
+    with pytest.raises(AssertionError, match="p = .* < alpha"):
+        stats.binomial_at_most(int(rng.binomial(200, 0.6)), 200, 0.25, what="shifted")
+    stats.binomial_exceeds(int(rng.binomial(200, 0.6)), 200, 0.25, what="control, shifted")
+    with pytest.raises(AssertionError, match="do not reject"):
+        stats.binomial_exceeds(int(rng.binomial(200, 0.25)), 200, 0.25, what="control, H0")
+    for n, p0, p1 in [(400, 0.5, 0.75), (4000, 0.2, 0.27)]:
+        stats.binomial_two_sided(int(rng.binomial(n, p0)), n, p0, what="right p")
+        with pytest.raises(AssertionError, match=f"of {n} events"):
+            stats.binomial_two_sided(int(rng.binomial(n, p1)), n, p0, what="shifted")
