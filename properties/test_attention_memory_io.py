@@ -1,5 +1,6 @@
 """FA-06 (extra memory O(N) against O(N^2)) measured from torch's allocator, and FA-07 (IO counts
-of Algorithms 0 and 1) from impl/attention/io_model.py, with the measured speed on this CPU."""
+of Algorithms 0 and 1 from impl/attention/io_model.py, and the reads and writes counted by the
+loop of tiled.forward against the model of that loop), with the measured speed on this CPU."""
 
 import time
 
@@ -117,6 +118,44 @@ def test_tiled_io_is_theta_of_N2_d2_over_M(N, d, M):
     ratio = sum(io_model.tiled(N, d, M)) * M / (N * N * d * d)
     current().worst("IO M / (N^2 d^2), upper", ratio / 42)
     assert 6 <= ratio <= 42
+
+
+@claim("FA-07")
+@given(B=st.integers(1, 2), H=st.integers(1, 2), n_q=st.integers(1, 70), n_k=st.integers(1, 70),
+       d=st.integers(1, 9), d_v=st.integers(1, 9), block_q=st.integers(1, 80),
+       block_k=st.integers(1, 80), causal=st.booleans())  # fmt: skip
+def test_tiled_forward_moves_what_the_io_model_counts(B, H, n_q, n_k, d, d_v, block_q, block_k,
+                                                      causal):  # fmt: skip
+    """The counters of tiled.forward's own loop (reads and writes of the tensors it was given and
+    returns, per batch and head) equal io_model.flash2, exactly, for every shape and block size."""
+    g = torch.Generator().manual_seed(n_q * 100 + n_k)
+    q, k = torch.randn(B, H, n_q, d, generator=g), torch.randn(B, H, n_k, d, generator=g)
+    v = torch.randn(B, H, n_k, d_v, generator=g)
+    io = {}
+    tiled.forward(q, k, v, causal, None, d**-0.5, block_q, block_k, io=io)
+    model = io_model.flash2(n_q, n_k, d, d_v, block_q, block_k, causal)
+    assert (io["reads"], io["writes"]) == model, f"counted {io}, model {model}"
+
+
+@claim("FA-07")
+@given(N=st.integers(16, 96), d=st.integers(1, 8), M=st.floats(0, 1))
+def test_counted_io_of_the_loop_is_theta_of_N2_d2_over_M(N, d, M):
+    """IO counted by tiled.forward (N_q = N_k = N, d_v = d, no mask) with square blocks
+    B = floor(M / 6d), so that Q_i, the accumulator, K_j, V_j, m, l and S fit in M numbers, for
+    12d <= M <= Nd: 12 <= IO M / (N^2 d^2) <= 30.
+    IO = 2Nd + N(d + 1) + ceil(N / B) 2Nd. Lower: B <= M / 6d gives ceil(N / B) 2Nd >= 12 N^2 d^2
+    / M. Upper: B >= M / 12d (as M >= 12d), so ceil(N / B) 2Nd <= 24 N^2 d^2 / M + 2Nd, and the
+    rest 3Nd + N <= 4Nd; 6Nd <= 6 N^2 d^2 / M since M <= Nd."""
+    M = int(12 * d + M * (N * d - 12 * d))
+    if M < 12 * d:
+        return
+    block = M // (6 * d)
+    io = {}
+    x = torch.randn(1, 1, N, d, generator=torch.Generator().manual_seed(N))
+    tiled.forward(x, x, x, False, None, d**-0.5, block, block, io=io)
+    ratio = (io["reads"] + io["writes"]) * M / (N * N * d * d)
+    current().worst("counted IO M / (N^2 d^2), upper", ratio / 30)
+    assert 12 <= ratio <= 30, f"N = {N}, d = {d}, M = {M}, B = {block}: ratio {ratio:.2f}"
 
 
 @claim("FA-07")

@@ -13,7 +13,7 @@ from torch.nn.functional import scaled_dot_product_attention as sdpa
 
 from impl.attention import reference, tiled
 from properties.adapters.attention import SdpaFlash, SdpaMath
-from properties.catalogue import claim
+from properties.catalogue import claim, finding
 from properties.evidence import current
 from properties.test_attention_tiled import compare, forward_budget, naive, problems
 
@@ -26,7 +26,7 @@ def qkv(n_q, n_k, d=4, seed=0):
     return tuple(torch.randn(1, 2, n, d, generator=g, dtype=F64) for n in (n_q, n_k, n_k))
 
 
-@claim("FA-03")
+@finding("FA-03")
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
 def test_finding_sdpa_is_causal_is_top_left_aligned(backend):
     """is_causal=True masks j > i (top-left): equal to ours when N_q = N_k, different otherwise;
@@ -51,7 +51,7 @@ def test_finding_sdpa_is_causal_is_top_left_aligned(backend):
     )
 
 
-@claim("FA-03")
+@finding("FA-03")
 @pytest.mark.parametrize("backend", BACKENDS, ids=lambda b: b.name)
 def test_finding_sdpa_fully_masked_rows_give_zero_despite_its_warning(backend):
     """A query that sees no key: SDPA returns O = 0 like ours (both backends), while
@@ -70,7 +70,7 @@ def test_finding_sdpa_fully_masked_rows_give_zero_despite_its_warning(backend):
     )
 
 
-@claim("FA-03")
+@finding("FA-03")
 def test_finding_sdpa_flash_reports_logsumexp_zero_for_rows_that_see_nothing():
     """The CPU flash kernel's logsumexp is 0 on a row with no visible key (the empty sum's log is
     -inf, ours). Harmless for its backward (P = exp(-inf - 0) = 0) but not a logsumexp."""
@@ -81,7 +81,7 @@ def test_finding_sdpa_flash_reports_logsumexp_zero_for_rows_that_see_nothing():
     current().record(finding="SDPA CPU flash: L = 0 (not -inf) on rows that see no key")
 
 
-@claim("FA-03")
+@finding("FA-03")
 def test_finding_sdpa_flash_cpu_requires_equal_head_dims():
     q, k, v = qkv(4, 4)
     with pytest.raises(RuntimeError, match="same head size"):

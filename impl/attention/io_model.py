@@ -4,6 +4,13 @@ numbers, counted by running the loops of FlashAttention's Algorithms 0 and 1 (Da
 Standard attention (Algorithm 0), N tokens, head dim d:
     read Q, K, write S = Q K^T;  read S, write P = softmax(S);  read P, V, write O = P V
     reads 2Nd + N^2 + N^2 + Nd,  writes N^2 + N^2 + Nd,  total 4Nd + 4N^2 = Theta(Nd + N^2).
+The loop of impl/attention/tiled.forward (FlashAttention-2's order: query blocks outside, key
+blocks inside, so O_i, l_i, m_i stay in fast memory), query blocks of B_q rows, key blocks of B_k:
+    K^T copied once (N_k d read, N_k d written); per query block read Q_i (B_q d) and, for each key
+    block it can see, K_j and V_j (B_k (d + d_v)); write O_i and L_i (B_q (d_v + 1)) once:
+    reads N_k d + N_q d + sum_i keys_i (d + d_v),  writes N_k d + N_q (d_v + 1),
+    keys_i = N_k without a causal mask: T_r = ceil(N_q / B_q) passes over K and V, and with
+    B_q = Theta(M / d) that is Theta(N^2 d^2 / M) as for Algorithm 1.
 Tiled attention (Algorithm 1), blocks B_c = ceil(M / 4d) keys and B_r = min(B_c, d) queries:
     write O, l, m (Nd + 2N); for each of T_c = ceil(N / B_c) key blocks read K_j, V_j, and for
     each query block read Q_i, O_i, l_i, m_i and write O_i, l_i, m_i:
@@ -39,3 +46,18 @@ def tiled_closed_form(N, d, M):
     """Total of Algorithm 1 in closed form: 3Nd + 2N + T_c (3Nd + 4N), T_c = ceil(N / B_c)."""
     T_c = -(-N // -(-M // (4 * d)))
     return 3 * N * d + 2 * N + T_c * (3 * N * d + 4 * N)
+
+
+def flash2(n_q, n_k, d, d_v, block_q, block_k, causal=False):
+    """(reads, writes) per batch and head of the loop of tiled.forward (docstring above). With a
+    bottom-right causal mask, query block [i0, i1) sees keys j < i1 + n_k - n_q, and the loop
+    reads the key blocks that hold one of them: the first min(n_k, ceil(stop / B_k) B_k) keys."""
+    n_q, n_k = positive_int("n_q", n_q), positive_int("n_k", n_k)
+    d, d_v = positive_int("d", d), positive_int("d_v", d_v)
+    block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
+    reads, writes = n_k * d + n_q * d, n_k * d + n_q * (d_v + 1)
+    for i0 in range(0, n_q, block_q):
+        stop = min(n_k, min(i0 + block_q, n_q) + n_k - n_q) if causal else n_k
+        keys = min(n_k, -(-stop // block_k) * block_k) if stop > 0 else 0
+        reads += keys * (d + d_v)
+    return reads, writes

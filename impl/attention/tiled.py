@@ -40,20 +40,33 @@ def attention(q, k, v, causal=False, key_padding_mask=None, scale=None, block_q=
     return o, lse
 
 
-def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
-    """The forward loop; returns (O, L) in the accumulator dtype (float32, or float64)."""
-    B, H, n_q, _ = q.shape
-    n_k, acc_dtype = k.shape[2], _accumulator(q.dtype)
-    o = torch.empty(B, H, n_q, v.shape[-1], dtype=acc_dtype)
+def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k, io=None):
+    """The forward loop; returns (O, L) in the accumulator dtype (float32, or float64).
+
+    io: None, or a dict to which the loop adds, per batch and head, the numbers it moves through
+    slow memory (the tensors it was given and returns) as it moves them: io["reads"] (K once for
+    the transposed copy; Q_i once per query block; K_j and V_j per visited key block) and
+    io["writes"] (the copy K^T; O_i and L_i once per query block). The key-padding mask is not
+    counted. io_model.flash2 is the model these counts are checked against (FA-07)."""
+    B, H, n_q, d = q.shape
+    n_k, d_v, acc_dtype = k.shape[2], v.shape[-1], _accumulator(q.dtype)
+    io = {} if io is None else io
+    io.setdefault("reads", 0)
+    io.setdefault("writes", 0)
+    o = torch.empty(B, H, n_q, d_v, dtype=acc_dtype)
     lse = torch.empty(B, H, n_q, dtype=acc_dtype)
     k_t = k.to(acc_dtype).transpose(-2, -1).contiguous()  # K^T once: row-major blocks for S
+    io["reads"] += n_k * d
+    io["writes"] += n_k * d
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
         qi = q[:, :, i0:i1].to(acc_dtype) * scale
+        io["reads"] += (i1 - i0) * d
         m = torch.full((B, H, i1 - i0, 1), -torch.inf, dtype=acc_dtype)
         l = torch.zeros(B, H, i1 - i0, 1, dtype=acc_dtype)
-        a = torch.zeros(B, H, i1 - i0, v.shape[-1], dtype=acc_dtype)
+        a = torch.zeros(B, H, i1 - i0, d_v, dtype=acc_dtype)
         for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
+            io["reads"] += (j1 - j0) * (d + d_v)
             s = qi @ k_t[..., j0:j1]
             if mask is not None:
                 s.masked_fill_(~mask, -torch.inf)
@@ -69,6 +82,7 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
         lse[:, :, i0:i1] = torch.where(seen, m + torch.log(torch.where(seen, l, 1.0)), -torch.inf)[
             ..., 0
         ]
+        io["writes"] += (i1 - i0) * (d_v + 1)
     return o, lse
 
 
