@@ -61,6 +61,16 @@ def test_audit_of_the_sa_article(tmp_path):
         len(set(e["evidence"]["figures"])) for e in entries.values()
     )
     assert "http://" not in page and "https://" not in page  # self-contained
+    # every SA leaf claim is guarded by a variant its own properties reject, shown per claim
+    leaves = [e for e in entries.values() if e["id"].startswith("SA-") and "parts" not in e]
+    assert all(e["guarded"] and any(v["rejected"] for v in e["variants"]) for e in leaves)
+    assert data["run"]["variants"]["unguarded"] == []
+    assert "`mean-step-1/(k+1)` (rejected, verdict fails)" in md
+    assert page.count('<ul class="variants">') == len(leaves) and "unguarded" in page
+    # the variant the article does not state is reported beside SA-03, outside its verdict
+    assert entries["SA-03"]["parts"] == ["SA-03.tanh", "SA-03.cubic"]
+    assert entries["SA-03"]["beside"] == ["SA-03.cubic-small-gain"]
+    assert entries["SA-03.cubic-small-gain"]["stated"] is False
 
 
 def test_audit_catches_a_wrong_incremental_mean(tmp_path):
