@@ -22,6 +22,7 @@ from properties.catalogue import claim
 from properties.evidence import current
 from properties.profiles import statistical
 from properties.strategies import floats, seeds
+from properties.tolerances import assert_close
 
 P0, R, DELTA = 0.25, 200, 0.1
 K_MAX = 300_000
@@ -125,10 +126,13 @@ def test_bad_input_names_the_argument(call, argument):
         call()
 
 
-def test_recursion_exactly_with_a_known_noise_and_zero_steps_allowed():
+@claim("SA-05")
+def test_recursion_exactly_with_a_known_noise_and_zero_steps_allowed(sa):
     """(1) step by step with a deterministic eta_k = k Delta_k^2 (not symmetric, so a sign error
-    shows): Delta_{k+1} = (1 - alpha_k) Delta_k + beta_k eta_k, alpha_k and beta_k may be 0;
-    the second-moment recursion computes in float64 whatever the input precision."""
+    shows; the convergence checks draw symmetric noise and cannot see one): Delta_{k+1} =
+    (1 - alpha_k) Delta_k + beta_k eta_k, alpha_k and beta_k may be 0; the second-moment
+    recursion computes in float64 whatever the input precision. Same operations in the same
+    order as the recursion written out here: equal exactly."""
     alpha = np.array([0.0, 0.5, 0.25, 1.0])
     beta = np.array([0.5, 0.0, 0.125, 0.5])
 
@@ -139,7 +143,8 @@ def test_recursion_exactly_with_a_known_noise_and_zero_steps_allowed():
     for k in range(1, 5):
         d = (1 - alpha[k - 1]) * d + beta[k - 1] * eta(d, k)
         expected.append(d)
-    np.testing.assert_array_equal(dv.dvoretzky(0.75, alpha, beta, eta), expected)
+    assert_close(sa.dvoretzky(0.75, alpha, beta, eta), np.array(expected), ulps=0,
+                 what="Delta_k - recursion (1) written out")  # fmt: skip
     r32, b32 = np.float32([0.9, 0.7, 0.3]), np.float32([0.1, 0.2, 0.3])
     np.testing.assert_array_equal(
         dv.second_moment(r32, b32, 1.5, 2.0),

@@ -57,7 +57,8 @@ def test_sgd_on_half_squared_distance_is_the_mean_iteration(sa, x, w1, a):
     """Autograd's gradient of 1/2 (w - x)^2 is 0.5 * 2 * (w - x): multiplications by powers of two
     are exact away from overflow and subnormals (excluded), so SGD's iterates equal those of
     w_{k+1} = w_k - a_k (w_k - x_k) bit for bit (tolerance 0); a_k = 1/k gives the incremental
-    mean."""
+    mean. The same holds for the default gradient a user gets (no `grad` argument): it must be
+    the gradient of 1/2 ||w - x||^2, not of ||w - x||^2."""
     x = np.array(x)
     if a is None:
         reference = sa.incremental_mean(x, w1)
@@ -66,6 +67,8 @@ def test_sgd_on_half_squared_distance_is_the_mean_iteration(sa, x, w1, a):
         reference = sa.weighted_iterate(x, a, w1)
     iterates = sa.sgd(x, np.float64(w1), alpha=a, grad=autograd_grad)
     assert_close(iterates, reference, ulps=0, what="SGD (autograd) iterate - mean iterate")
+    default = sa.sgd(x, np.float64(w1), alpha=a)
+    assert_close(default, reference, ulps=0, what="SGD (default gradient) iterate - mean iterate")
     current().summary = (
         "SGD with torch autograd gradients reproduces the mean iteration bit for bit"
     )

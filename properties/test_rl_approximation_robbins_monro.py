@@ -65,7 +65,9 @@ def test_rm_converges_under_the_rm_conditions(
     c2, a, delta = c1 * ratio, q / c1, 0.25
     h = SHAPES[shape]
     g = lambda w: c1 * (w - w_star) + (c2 - c1) * h(w - w_star)  # noqa: E731
-    v = rm.mean_square_bound(rm.power_steps(200_000, a, p), c1, c2, s, e1**2)
+    # K from the bound on the steps a / k^p as written here; the run uses the implementation's
+    # power_steps, so steps that break the conditions (a summable a / k^2) show as no convergence
+    v = rm.mean_square_bound(a / np.arange(1, 200_001, dtype=float) ** p, c1, c2, s, e1**2)
     K = first_index_below(v, P0 * delta**2)
     assert K is not None, "parameter ranges must admit a K with V_K <= P0 delta^2"
     g_tilde = rm.noisy_oracle(g, seed.numpy(), s, noise)
@@ -79,6 +81,23 @@ def test_rm_converges_under_the_rm_conditions(
     current().summary = (
         f"a_k = a/k^p: |w_K - w*| <= {delta} in >= 75% of {R} runs at the K the bound gives"
     )
+
+
+@claim("SA-02")
+@given(n=st.integers(1, 300), a=floats(1e-3, 1e3), p=floats(0.0, 2.0))
+def test_power_steps_are_a_over_k_to_the_p_and_default_to_one_over_k(n, a, p):
+    """The step sizes the SA properties run: a_k = a / k^p, and by default a = p = 1, the
+    article's a_k = 1/k (the default path, which the other properties leave to this check).
+    Reference per k in Python floats (math.pow). Each side computes k^p within 1 ulp = 2u of the
+    exact power (C pow) and rounds the division once (u): within 3u of a / k^p relative, so
+    within 6u of each other, to first order (8u allowed)."""
+    k = np.arange(1, n + 1)
+    reference = np.array([a / math.pow(float(j), p) for j in k])
+    assert_close(rm.power_steps(n, a, p), reference, ulps=8, scale=reference, what="a / k^p")
+    default = rm.power_steps(n)
+    one_over_k = np.array([1.0 / float(j) for j in k])  # one rounding each, as 1 / k^1
+    assert_close(default, one_over_k, ulps=0, what="default steps - 1/k")
+    current().summary = "a_k = a / k^p within 8u; the default is a_k = 1/k exactly"
 
 
 def _linear_runs(sa, a, c, s, e1, seed, keep):
@@ -232,7 +251,7 @@ def _tanh_run(sa, w1, a):
 @claim("SA-03.tanh")
 def test_article_tanh_example(sa):
     K = 100_000
-    w = _tanh_run(sa, 3.0, rm.power_steps(K, 1.0, 1.0))
+    w = _tanh_run(sa, 3.0, rm.power_steps(K))  # the default steps: the article's a_k = 1/k
     assert abs(w[1] - 2.036) <= 5e-4, f"first step {w[1]} is not 2.036 to three decimals"
     e = w - 1.0
     assert np.all(np.diff(w) < 0), "not monotone"
@@ -241,7 +260,7 @@ def test_article_tanh_example(sa):
     # c = tanh(2)/2: e_k <= 2 prod_{j<k} (1 - c/j) -> 0. Rounding: 1e-12 relative.
     c = math.tanh(2.0) / 2
     bound = 2 * np.concatenate([[1.0], np.cumprod(1 - c / np.arange(1, K + 1))])
-    assert np.all(e <= bound * (1 + 1e-12))
+    assert np.all(e <= bound * (1 + 1e-12)), "w_k - 1 above the contraction bound: too slow"
     current().record(w2=float(w[1]), w_K=float(w[-1]), K=K)
 
     def draw(fig):
@@ -276,16 +295,17 @@ def test_negative_control_tanh_overshoots_with_gain_three():
 CUBE_ROOT_5 = 5 ** (1 / 3)
 
 
-def _cubic_runs(sa, a, s, seed, K, replicas=1):
+def _cubic_runs(sa, steps, s, seed, replicas=1):
     g_tilde = rm.noisy_oracle(lambda w: w**3 - 5, seed.numpy(), s, "normal")
-    return sa.robbins_monro(g_tilde, np.zeros(replicas), rm.power_steps(K, a, 1.0))
+    return sa.robbins_monro(g_tilde, np.zeros(replicas), steps)
 
 
 @claim(refutes="SA-03.cubic")
 def test_article_cubic_example_diverges_with_a_k_one_over_k(sa):
+    # the article's a_k = 1/k, as the default of power_steps (a user's default path)
     def converges(case):
         s, seed = case
-        w = _cubic_runs(sa, 1.0, s, seed, 1000)[:, 0]
+        w = _cubic_runs(sa, rm.power_steps(1000), s, seed)[:, 0]
         return bool(np.isfinite(w[-1]) and abs(w[-1] - CUBE_ROOT_5) < 0.1)
 
     s, seed = refute(
@@ -294,7 +314,7 @@ def test_article_cubic_example_diverges_with_a_k_one_over_k(sa):
         claim="SA-03.cubic",
         describe=lambda case: f"noise std s = {case[0]}, {case[1]!r}: |w_1000 - 5^(1/3)| >= 0.1",
     )
-    w = _cubic_runs(sa, 1.0, s, seed, 6)[:, 0]
+    w = _cubic_runs(sa, rm.power_steps(6), s, seed)[:, 0]
     current().record(noise_std=s, first_iterates=[float(x) for x in w[:5]])
     current().summary = (
         f"diverges: w_1..w_5 = {', '.join(f'{x:.4g}' for x in w[:5])} (w_3 = 5 - 60 overshoots; "
@@ -307,7 +327,7 @@ def test_article_cubic_example_diverges_with_a_k_one_over_k(sa):
         ax1.set_yscale("symlog")
         ax1.set_yticks([-1e13, -1e9, -1e5, -1e1, 0, 1e1, 1e5])
         ax1.set_title("a_k = 1/k: diverges")
-        small = _cubic_runs(sa, 0.1, 1.0, seed, 200, replicas=5)
+        small = _cubic_runs(sa, rm.power_steps(200, 0.1, 1.0), 1.0, seed, replicas=5)
         ax2.plot(np.arange(1, 202), small)
         ax2.axhline(CUBE_ROOT_5, color="k", ls=":", label="5^(1/3)")
         ax2.set_title("a_k = 0.1/k, N(0,1) noise: converges")
@@ -327,7 +347,7 @@ def test_cubic_example_converges_with_gain_a_k_point_one_over_k(sa, s, seed):
     # reading of "converges": at K = 20000, |w_K - 5^(1/3)| <= 0.05 in all but P = 1% of runs
     # (locally a g'(w*) = 0.88 > 1/2, so the RMS error there is about 1e-3 * s).
     K, delta, p = 20_000, 0.05, 0.01
-    w = _cubic_runs(sa, 0.1, s, seed, K, replicas=R)[-1]
+    w = _cubic_runs(sa, rm.power_steps(K, 0.1, 1.0), s, seed, replicas=R)[-1]
     count = exceed_count(w - CUBE_ROOT_5, delta)
     current().worst("largest exceedance count (of 200)", count)
     stats.binomial_at_most(count, R, p, what="cubic, a_k = 0.1/k: |w_K - 5^(1/3)| > 0.05")
@@ -417,9 +437,11 @@ def test_step_size_and_gain_checks():
         rm.mean_square_bound([0.1], 0.0, 1.0, 1.0, 1.0)
 
 
+@claim("SA-02")
 @pytest.mark.parametrize("noise", rm.NOISES)
 def test_noisy_oracle_noise_law(noise):
-    """eta has mean 0 and variance 1 (the default s = 1), one draw per entry of w: z-tests of the
+    """The noise of every SA property: its variance s^2 is what the mean-square bounds assume.
+    eta has mean 0 and variance 1 (the default s = 1), one draw per entry of w: z-tests of the
     mean of eta and of eta^2 on n = 200000 draws, alpha = 1e-7 each (properties/stats.py);
     uniform noise stays in [-sqrt 3, sqrt 3] and reaches beyond +-1.6; Rademacher noise is +-1
     with both signs (eta^2 = 1 exactly). The sign of eta is not checked: every noise is

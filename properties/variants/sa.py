@@ -1,5 +1,14 @@
-"""Rejected variants of the stochastic-approximation claims (SA-*)."""
+"""Rejected variants of the stochastic-approximation claims (SA-*).
 
+Each patches the family adapter (properties/adapters/sa.py, `sa.Reference`) or a helper module
+of impl/rl/approximation that the properties call by attribute (`rm.power_steps`, ...).
+"""
+
+import numpy as np
+
+from impl.rl.approximation import dvoretzky as dv
+from impl.rl.approximation import gradient_descent as gd
+from impl.rl.approximation import robbins_monro as rm
 from properties.adapters import sa
 from properties.variants import variant
 
@@ -11,3 +20,181 @@ from properties.variants import variant
 )
 def _(mp):
     mp.setattr(sa.Reference, "incremental_mean", sa.OffByOneMean.incremental_mean)
+
+
+# Robbins-Monro (SA-02, SA-03, SA-04) ----------------------------------------------------------
+
+
+def _rm_sign_flipped(g_tilde, w1, a, keep=None):
+    """w_{k+1} = w_k + a_k g~(w_k): ascent on g instead of root finding."""
+    return rm.robbins_monro(lambda w, k: -g_tilde(w, k), w1, a, keep)
+
+
+@variant(
+    "SA-02",
+    "SA-03.tanh",
+    "SA-03.cubic-small-gain",
+    "SA-04",
+    name="rm-step-sign-flipped",
+    why="w_{k+1} = w_k + a_k g~(w_k): the sign of the RM step flipped (moves away from the root)",
+)
+def _(mp):
+    mp.setattr(sa.Reference, "robbins_monro", staticmethod(_rm_sign_flipped))
+
+
+@variant(
+    "SA-02",
+    "SA-03.tanh",
+    "SA-03.cubic-small-gain",
+    name="rm-summable-power-steps",
+    why="power_steps gives a / k^(2p) (k squared): a_k = 1/k^2 is summable, the iterates stall",
+)
+def _(mp):
+    power_steps = rm.power_steps
+    mp.setattr(rm, "power_steps", lambda n, a=1.0, p=1.0: power_steps(n, a, 2 * p))
+
+
+@variant(
+    "SA-02",
+    "SA-03.tanh",
+    "SA-03.cubic",
+    name="power-steps-default-gain-0.1",
+    why="the default step a_k = 1/k (the article's) silently made 0.1/k, the gain that tames the "
+    "cubic example: it hides SA-03.cubic's divergence and moves the tanh example's first step",
+)
+def _(mp):
+    power_steps = rm.power_steps
+    mp.setattr(rm, "power_steps", lambda n, a=0.1, p=1.0: power_steps(n, a, p))
+
+
+@variant(
+    "SA-02",
+    name="uniform-noise-without-sqrt3",
+    why="uniform noise on [-s, s] (variance s^2 / 3) where the oracle promises std s",
+)
+def _(mp):
+    noisy_oracle = rm.noisy_oracle
+
+    def oracle(g, rng, s=1.0, noise="normal"):
+        if noise != "uniform":
+            return noisy_oracle(g, rng, s, noise)
+        return lambda w, k: g(w) + s * rng.uniform(-1.0, 1.0, np.shape(w))
+
+    mp.setattr(rm, "noisy_oracle", oracle)
+
+
+# Dvoretzky (SA-05) ---------------------------------------------------------------------------
+
+
+@variant(
+    "SA-05",
+    name="dvoretzky-without-beta",
+    why="Delta_{k+1} = (1 - alpha_k) Delta_k + eta_k: the factor beta_k on the noise dropped",
+)
+def _(mp):
+    def recursion(delta1, alpha, beta, eta, keep=None):
+        return dv.dvoretzky(delta1, alpha, np.ones_like(np.asarray(beta, dtype=float)), eta, keep)
+
+    mp.setattr(sa.Reference, "dvoretzky", staticmethod(recursion))
+
+
+@variant(
+    "SA-05",
+    name="dvoretzky-noise-subtracted",
+    why="Delta_{k+1} = (1 - alpha_k) Delta_k - beta_k eta_k: the noise term's sign flipped, "
+    "invisible to symmetric noise",
+)
+def _(mp):
+    def recursion(delta1, alpha, beta, eta, keep=None):
+        return dv.dvoretzky(delta1, alpha, beta, lambda d, k: -eta(d, k), keep)
+
+    mp.setattr(sa.Reference, "dvoretzky", staticmethod(recursion))
+
+
+# Gradient descent on the mean objective (SA-04, SA-06, SA-07) --------------------------------
+
+
+def _grad_without_half(w, x):
+    """grad of ||w - x||^2 (the 1/2 of f dropped): 2 (w - x)."""
+    return 2 * (w - x)
+
+
+@variant(
+    "SA-04",
+    "SA-06",
+    name="mean-grad-without-half",
+    why="the default gradient 2 (w - x), of ||w - x||^2 instead of 1/2 ||w - x||^2",
+)
+def _(mp):
+    def sgd(x, w1, alpha=None, grad=_grad_without_half):
+        return gd.sgd(x, w1, alpha, grad)
+
+    def bgd(x, w1, n_iter, alpha=None, grad=_grad_without_half):
+        return gd.bgd(x, w1, n_iter, alpha, grad)
+
+    def mbgd(x, w1, batches, alpha=None, grad=_grad_without_half):
+        return gd.mbgd(x, w1, batches, alpha, grad)
+
+    for name, f in (("sgd", sgd), ("bgd", bgd), ("mbgd", mbgd)):
+        mp.setattr(sa.Reference, name, staticmethod(f))
+
+
+@variant(
+    "SA-06",
+    name="batch-gradient-summed",
+    why="BGD and MBGD step along the sum of the batch's gradients instead of their mean",
+)
+def _(mp):
+    def bgd(x, w1, n_iter, alpha=None, grad=gd.mean_objective_grad):
+        n = np.shape(x)[0]
+        return gd.bgd(x, w1, n_iter, alpha, lambda w, xs: n * grad(w, xs))
+
+    def mbgd(x, w1, batches, alpha=None, grad=gd.mean_objective_grad):
+        m = np.shape(batches)[-1]
+        return gd.mbgd(x, w1, batches, alpha, lambda w, xs: m * grad(w, xs))
+
+    mp.setattr(sa.Reference, "bgd", staticmethod(bgd))
+    mp.setattr(sa.Reference, "mbgd", staticmethod(mbgd))
+
+
+@variant(
+    "SA-06",
+    name="mbgd-full-size-batch-is-bgd",
+    why="MBGD treats a batch of m = n indices as the whole sample (BGD), ignoring repeats drawn "
+    "with replacement",
+)
+def _(mp):
+    def mbgd(x, w1, batches, alpha=None, grad=gd.mean_objective_grad):
+        batches, n = np.asarray(batches), np.shape(x)[0]
+        if batches.ndim == 2 and batches.shape[1] == n:
+            batches = np.tile(np.arange(n), (batches.shape[0], 1))
+        return gd.mbgd(x, w1, batches, alpha, grad)
+
+    mp.setattr(sa.Reference, "mbgd", staticmethod(mbgd))
+
+
+@variant(
+    "SA-07",
+    name="relative-error-of-the-raw-gradient",
+    why="|grad f(w, x)| / |E grad f(w, X)| (the true gradient not subtracted)",
+)
+def _(mp):
+    def relative(w, x, mean):
+        w, x, mean = (np.asarray(v, dtype=float) for v in (w, x, mean))
+        return float(np.linalg.norm(w - x) / np.linalg.norm(w - mean))
+
+    mp.setattr(sa.Reference, "relative_gradient_error", staticmethod(relative))
+
+
+@variant(
+    "SA-07",
+    name="relative-error-squared",
+    why="the ratio of squared norms |.|^2 / |.|^2 (the square root forgotten)",
+)
+def _(mp):
+    relative_gradient_error = gd.relative_gradient_error
+    mp.setattr(
+        sa.Reference,
+        "relative_gradient_error",
+        staticmethod(lambda w, x, mean: relative_gradient_error(w, x, mean) ** 2),
+    )
