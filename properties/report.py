@@ -331,10 +331,19 @@ def _variants_line(run, entries):
     )
 
 
+def _guard(e):
+    """'k/n rejected' for a leaf claim whose variants ran, 'unguarded' in red when k = 0."""
+    if "guarded" not in e:
+        return ""
+    k = sum(v["rejected"] for v in e["variants"])
+    return f"{k}/{len(e['variants'])} rejected" if k else "[bold red]unguarded[/]"
+
+
 def print_table(console, articles, entries):
     table = Table(title="Claims", show_lines=False)
     for name, width in (("ID", 24), ("Article", 7), ("Verdict", 11), ("Expected", 11)):
         table.add_column(name, min_width=width, no_wrap=True)
+    table.add_column("Variants", min_width=10, no_wrap=True)
     table.add_column("Evidence", overflow="ellipsis", no_wrap=True, ratio=1)
     for e in entries:
         colour = COLOURS[e["verdict"]]
@@ -344,6 +353,7 @@ def print_table(console, articles, entries):
             e["article"],
             f"[{colour}]{e['verdict']}[/]",
             expected,
+            _guard(e),
             _first_line(e["evidence"]["summary"])[:110],
         )
     console.print(table)
