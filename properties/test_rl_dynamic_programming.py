@@ -1,41 +1,58 @@
 """RL-03 (value iteration), RL-04, RL-05, RL-06: value, policy and truncated policy iteration
-(impl/rl/dynamic_programming.py). Values are compared, never argmax actions (ties); every
-tolerance is a contraction bound of properties/rl_bounds.py."""
+(impl/rl/dynamic_programming.py, through the `rl` adapter). Values are compared, never argmax
+actions (ties).
+
+v* never comes from the code under test: reference_optimum (properties/rl_bounds.py) solves the
+linear programme of v* with scipy's HiGHS and polishes it by exact evaluation, asserts that its
+optimality residual is within the rounding noise, and returns its own error bound eps_ref, which
+every tolerance includes. Each solver is held to the bound of its own stopping rule
+(value_iteration_bound, truncated_policy_iteration_bound, policy_iteration_bound), computed from
+the tolerance it was given and the size of v* and r, never from the vector it returned: a
+certificate ||T v - v|| / (1 - gamma) of the returned v would pass any v."""
 
 import numpy as np
 import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from impl.rl import bellman, policy
+from impl.rl import policy
 from impl.rl.gridworld import example_5x5
 from impl.rl.mdp import MDP
 from properties.catalogue import claim
 from properties.evidence import current
-from properties.rl_bounds import U, optimal_value_bound, policy_value_bound
+from properties.rl_bounds import (
+    TIE,
+    U,
+    policy_iteration_bound,
+    reference_optimum,
+    reference_policy_value,
+    reference_q,
+    truncated_policy_iteration_bound,
+    value_iteration_bound,
+)
 from properties.strategies import floats, grid_worlds, random_mdps, seeds
 from properties.tolerances import assert_close
 
 models = st.one_of(random_mdps(), grid_worlds())
 
 
-def optimal(rl, mdp):
-    """v* by policy iteration, with its error bound."""
-    v = rl.policy_iteration(mdp).v
-    return v, optimal_value_bound(mdp, v)
+def one_hot(mdp, actions):
+    """The (S, A) matrix of the deterministic policy s -> actions[s] (written here, not impl's)."""
+    return np.eye(mdp.n_actions)[np.asarray(actions, dtype=int)]
 
 
-def value_of(mdp, actions):
-    pi = policy.deterministic(np.asarray(actions), mdp.n_actions)
-    v = bellman.evaluate(mdp, pi)
-    return v, policy_value_bound(mdp, pi, v)
+def greedy_bound(mdp, v_star):
+    """||v_mu - v*|| for a policy mu that policy iteration leaves unchanged (without the error
+    of the returned v itself): see policy_iteration_bound."""
+    return policy_iteration_bound(mdp, v_star)
 
 
 @claim("RL-03")
 @given(model=models, seed=seeds, scale=floats(0.0, 100.0))
 def test_value_iteration_converges_within_the_contraction_bound(rl, model, seed, scale):
     mdp = model.mdp()
-    v_star, eps = optimal(rl, mdp)
+    g = mdp.gamma
+    v_star, eps = reference_optimum(mdp)
     v0 = scale * seed.numpy().standard_normal(mdp.n_states)
     v, distances = v0, []
     v1 = rl.optimality_operator(mdp, v0)[0]
@@ -43,18 +60,19 @@ def test_value_iteration_converges_within_the_contraction_bound(rl, model, seed,
         distances.append(np.abs(v - v_star).max())
         v = rl.optimality_operator(mdp, v)[0]
     k = np.arange(40)
-    delta = (
-        (mdp.next_state.shape[2] + 3)
+    # each computed sweep is T v + e, ||e|| <= rho: k sweeps add at most rho / (1 - gamma)
+    rho = (
+        (mdp.next_state.shape[2] + 4)
         * U
-        * (np.abs(mdp.reward).max() + max(np.abs(v0).max(), np.abs(v_star).max()))
+        * (np.abs(mdp.reward).max() + 2 * np.abs(v_star).max() + np.abs(v0).max())
     )
-    bound = mdp.gamma**k / (1 - mdp.gamma) * np.abs(v1 - v0).max() + eps + delta / (1 - mdp.gamma)
+    bound = g**k / (1 - g) * np.abs(v1 - v0).max() + eps + rho / (1 - g)
     assert_close(np.array(distances), np.zeros(40), ulps=0, abs_floor=bound,
                  what="||v_k - v*|| vs gamma^k/(1-gamma) ||v_1 - v_0||")  # fmt: skip
     # The stopping rule: after a sweep that moved v by <= tol, ||v - v*|| <= gamma tol / (1 - gamma).
     tol = 1e-9 * max(1.0, np.abs(v_star).max())
     result = rl.value_iteration(mdp, v0=v0, tol=tol)
-    stop_bound = mdp.gamma * tol / (1 - mdp.gamma) + eps + delta / (1 - mdp.gamma)
+    stop_bound = value_iteration_bound(mdp, tol, v_star, v0) + eps
     assert_close(result.v, v_star, ulps=0, abs_floor=stop_bound, what="value_iteration's v - v*")
     current().summary = (
         "||v_k - v*|| <= gamma^k/(1-gamma) ||v_1 - v_0||, and the stopping rule's bound holds"
@@ -65,26 +83,30 @@ def test_value_iteration_converges_within_the_contraction_bound(rl, model, seed,
 @given(model=models)
 def test_greedy_policy_of_q_star_is_optimal_and_all_three_methods_agree(rl, model):
     mdp = model.mdp()
-    v_star, eps = optimal(rl, mdp)
+    g = mdp.gamma
+    v_star, eps = reference_optimum(mdp)
     q_star = rl.q_from_v(mdp, v_star)
-    # An action greedy for an eps-accurate q* loses at most 2 gamma eps per step: the greedy
-    # policy's value is within 2 gamma eps / (1 - gamma) of v*.
-    v_greedy, eps_g = value_of(mdp, policy.greedy_actions(q_star))
-    assert_close(v_greedy, v_star, ulps=0, abs_floor=2 * mdp.gamma * eps / (1 - mdp.gamma) + eps + eps_g,
+    # q* from one backup of an eps-accurate v* is within delta = gamma eps + rounding of q*; an
+    # action greedy for it loses at most 2 delta per step: ||v_greedy - v*|| <= 2 delta / (1 - g).
+    delta = g * eps + reference_q(mdp, v_star)[1]
+    v_greedy, eps_g = reference_policy_value(mdp, one_hot(mdp, policy.greedy_actions(q_star)))
+    assert_close(v_greedy, v_star, ulps=0, abs_floor=2 * delta / (1 - g) + eps + eps_g,
                  what="v of greedy(q*) - v*")  # fmt: skip
     tol = 1e-9 * max(1.0, np.abs(v_star).max())
-    for name, result in [
-        ("value iteration", rl.value_iteration(mdp, tol=tol)),
-        *[
-            (f"truncated PI, j = {j}", rl.truncated_policy_iteration(mdp, j, tol=tol))
-            for j in (1, 3, 10)
-        ],
-    ]:
-        # both stop after a move <= tol: ||v - v*|| <= gamma tol / (1 - gamma) (+ rounding)
-        bound = mdp.gamma * tol / (1 - mdp.gamma) + eps + optimal_value_bound(mdp, result.v)
-        assert_close(result.v, v_star, ulps=0, abs_floor=bound, what=f"{name}: v - v*")
+    runs = [
+        (
+            "value iteration",
+            rl.value_iteration(mdp, tol=tol),
+            value_iteration_bound(mdp, tol, v_star),
+        ),
+        ("policy iteration", rl.policy_iteration(mdp), policy_iteration_bound(mdp, v_star)),
+    ]
+    runs += [(f"truncated PI, j = {j}", rl.truncated_policy_iteration(mdp, j, tol=tol),
+              truncated_policy_iteration_bound(mdp, j, tol, v_star)) for j in (1, 3, 10)]  # fmt: skip
+    for name, result, bound in runs:
+        assert_close(result.v, v_star, ulps=0, abs_floor=bound + eps, what=f"{name}: v - v*")
     current().summary = (
-        "greedy(q*) is optimal; VI, PI and truncated PI (j = 1, 3, 10) reach the same v*"
+        "greedy(q*) is optimal; VI, PI and truncated PI (j = 1, 3, 10) reach the reference v*"
     )
 
 
@@ -94,21 +116,22 @@ def test_policy_iteration_improves_monotonically_and_stops(rl, model):
     mdp = model.mdp()
     result = rl.policy_iteration(mdp)
     assert result.history, "policy_iteration must report its sequence of policies"
-    values = [value_of(mdp, actions) for actions in result.history]
+    values = [reference_policy_value(mdp, one_hot(mdp, actions)) for actions in result.history]
     for (v0, e0), (v1, e1) in zip(values, values[1:], strict=False):
         assert np.all(v1 >= v0 - e0 - e1), "v_{pi_{k+1}} >= v_{pi_k} violated"
         assert np.any(v1 > v0 + e0 + e1), (
             "a policy change without strict improvement (cycling risk)"
         )
     assert result.iterations < 10_000 and result.iterations <= mdp.n_actions**mdp.n_states
-    final = policy.deterministic(result.actions, mdp.n_actions)
-    v_final = bellman.evaluate(mdp, final)
-    assert_close(v_final, optimal(rl, mdp)[0], ulps=0,
-                 abs_floor=2 * optimal_value_bound(mdp, v_final) + policy_value_bound(mdp, final, v_final),
-                 what="PI's final policy value - v*")  # fmt: skip
+    v_star, eps = reference_optimum(mdp)
+    v_final, e_final = reference_policy_value(mdp, one_hot(mdp, result.actions))
+    assert_close(v_final, v_star, ulps=0, abs_floor=greedy_bound(mdp, v_star) + eps + e_final,
+                 what="value of PI's final policy - v*")  # fmt: skip
+    assert_close(result.v, v_star, ulps=0, abs_floor=policy_iteration_bound(mdp, v_star) + eps,
+                 what="PI's returned v - v*")  # fmt: skip
     current().worst("largest number of PI iterations", result.iterations)
     current().summary = (
-        "v_{pi_k} increases strictly until the policy is stable (finitely many steps)"
+        "v_{pi_k} increases strictly until the policy is stable (finitely many steps), at v*"
     )
 
 
@@ -116,19 +139,24 @@ def test_policy_iteration_improves_monotonically_and_stops(rl, model):
 @given(model=models, a=floats(0.1, 10.0), b=floats(-5.0, 5.0))
 def test_affine_rewards_map_values_and_keep_optimal_policies(rl, model, a, b):
     mdp = model.mdp()
-    shifted = MDP(mdp.next_state, mdp.prob, a * mdp.reward + b, mdp.gamma)
-    v1, e1 = optimal(rl, mdp)
-    v2, e2 = optimal(rl, shifted)
-    expected = a * v1 + b / (1 - mdp.gamma)
-    rounding = 4 * U * (np.abs(a * v1).max() + abs(b) / (1 - mdp.gamma))
-    assert_close(
-        v2, expected, ulps=0, abs_floor=e2 + a * e1 + rounding, what="v*' - (a v* + b/(1-gamma))"
-    )
-    # The transformed problem's optimal policy is optimal for the original one (by value).
-    v_back, e_back = value_of(mdp, rl.policy_iteration(shifted).actions)
-    assert_close(
-        v_back, v1, ulps=0, abs_floor=e_back + e1 + 2 * e2 / a, what="original value of pi*' - v*"
-    )
+    g = mdp.gamma
+    shifted = MDP(mdp.next_state, mdp.prob, a * mdp.reward + b, g)
+    v1, e1 = reference_optimum(mdp)
+    v2, e2 = reference_optimum(shifted)
+    rounding = 4 * U * (np.abs(a * v1).max() + abs(b) / (1 - g))
+    # the mathematics, on the reference
+    assert_close(v2, a * v1 + b / (1 - g), ulps=0, abs_floor=e2 + a * e1 + rounding,
+                 what="reference: v*' - (a v* + b/(1-gamma))")  # fmt: skip
+    # the implementation: its v*' and v*, each within its stopping bound
+    run1, run2 = rl.policy_iteration(mdp), rl.policy_iteration(shifted)
+    budget = policy_iteration_bound(shifted, v2) + a * policy_iteration_bound(mdp, v1) + rounding
+    assert_close(run2.v, a * run1.v + b / (1 - g), ulps=0, abs_floor=budget,
+                 what="policy_iteration: v*' - (a v* + b/(1-gamma))")  # fmt: skip
+    # The transformed problem's optimal policy is optimal for the original one (by value): its
+    # loss in the transformed problem is divided by a in the original one.
+    v_back, e_back = reference_policy_value(mdp, one_hot(mdp, run2.actions))
+    assert_close(v_back, v1, ulps=0, abs_floor=e_back + e1 + greedy_bound(shifted, v2) / a,
+                 what="original value of pi*' - v*")  # fmt: skip
     current().summary = "r -> a r + b (a > 0): v*' = a v* + b/(1-gamma), same optimal policies"
 
 
@@ -136,11 +164,10 @@ def test_affine_rewards_map_values_and_keep_optimal_policies(rl, model, a, b):
 def test_negative_control_negative_scale_changes_the_optimal_policy(rl):
     """a < 0 is excluded for a reason: on the book's 5x5 grid, a = -1 turns the optimal policy
     into one whose value in the original problem is far below v*."""
-    world = example_5x5()
-    mdp = world.mdp()
+    mdp = example_5x5().mdp()
     flipped = MDP(mdp.next_state, mdp.prob, -mdp.reward, mdp.gamma)
-    v_star, eps = optimal(rl, mdp)
-    v_back, _ = value_of(mdp, rl.policy_iteration(flipped).actions)
+    v_star, _ = reference_optimum(mdp)
+    v_back, _ = reference_policy_value(mdp, one_hot(mdp, rl.policy_iteration(flipped).actions))
     gap = float(np.max(v_star - v_back))
     assert gap > 1.0
     current().record(value_lost_with_a_minus_1=gap)
@@ -153,7 +180,7 @@ def test_minimal_mdp_where_argmax_actions_differ_but_values_agree(rl):
 
     def has_tie(model):
         mdp = model.mdp()
-        q = rl.q_from_v(mdp, optimal(rl, mdp)[0])
+        q = reference_q(mdp, reference_optimum(mdp)[0])[0]
         top = np.sort(q, axis=1)[:, -2:] if mdp.n_actions > 1 else None
         return top is not None and bool(np.any(np.abs(top[:, 1] - top[:, 0]) <= 1e-12))
 
@@ -170,15 +197,17 @@ def test_iterative_methods_report_their_run(model, shift):
     from impl.rl import dynamic_programming as dp
 
     mdp = model.mdp()
-    v_star = dp.policy_iteration(mdp).v
+    g = mdp.gamma
+    v_star, eps = reference_optimum(mdp)  # eps includes the reference's own rounding
     tol = 1e-8 * max(1.0, np.abs(v_star).max())
     runs = [dp.value_iteration(mdp, tol=tol)]
     runs += [dp.truncated_policy_iteration(mdp, j, tol=tol) for j in (1, 4)]
-    # the default tol = 1e-10: ||v - v*|| <= gamma 1e-10 / (1 - gamma) (+ v*'s own error bound)
-    eps = optimal_value_bound(mdp, v_star)
-    for default in (dp.value_iteration(mdp), dp.truncated_policy_iteration(mdp, 2)):
-        bound = mdp.gamma * 1e-10 / (1 - mdp.gamma) + 2 * eps
-        assert_close(default.v, v_star, ulps=0, abs_floor=bound, what="default tol 1e-10")
+    # the default tol = 1e-10, each run within its stopping rule's bound (+ the reference's)
+    for default, bound in (
+        (dp.value_iteration(mdp), value_iteration_bound(mdp, 1e-10, v_star)),
+        (dp.truncated_policy_iteration(mdp, 2), truncated_policy_iteration_bound(mdp, 2, 1e-10, v_star)),
+    ):  # fmt: skip
+        assert_close(default.v, v_star, ulps=0, abs_floor=bound + eps, what="default tol 1e-10")
     # the rule is "stop at the first move <= tol": with tol equal to an attained move, the run
     # stops there (not one sweep later, as "< tol" would)
     for rerun in (dp.value_iteration, lambda m, **kw: dp.truncated_policy_iteration(m, 4, **kw)):
@@ -196,17 +225,19 @@ def test_iterative_methods_report_their_run(model, shift):
                    dp.truncated_policy_iteration(mdp, 2, tol=1e-300, max_iter=2)):  # fmt: skip
         assert capped.iterations == len(capped.history) <= 2
         assert capped.iterations == 2 or capped.history[-1] <= 1e-300
-    # T(v* + c) = v* + gamma c: from v_0 = v* + c the first sweep moves v by (1 - gamma) |c|, so
-    # a run with tol just above that stops after one sweep at v* + gamma c (a run that ignored
-    # v_0 would start from 0 and end elsewhere)
+    # T(v* + c) = v* + gamma c. From v_0 = v_ref + c (||v_ref - v*|| <= eps) one computed sweep
+    # gives T v_ref + gamma c, and ||T v_ref - v_ref|| <= (1 + gamma) eps: the first move is
+    # (1 - gamma) |c| up to (1 + gamma) eps, the tie tolerance (truncated PI's policy) and the
+    # rounding, so a run with tol just above that stops after one sweep at v_ref + gamma c (a
+    # run that ignored v_0 would start from 0 and end elsewhere)
     c = shift * (1 + np.abs(v_star).max())
-    q = mdp.backup(v_star + c)
-    rounding = 8 * U * (abs(c) + np.abs(v_star).max() + np.abs(mdp.reward).max())
-    floor = tol + 4 * optimal_value_bound(mdp, v_star) + dp.tie_tolerance(q).max() + rounding
+    scale = abs(c) + np.abs(v_star).max() + np.abs(mdp.reward).max()
+    rounding = (mdp.next_state.shape[2] + 8) * U * scale
+    floor = (1 + g) * eps + TIE * max(1.0, scale) + rounding
     for run in (dp.value_iteration, lambda m, **kw: dp.truncated_policy_iteration(m, 1, **kw)):
-        start = run(mdp, v0=v_star + c, tol=abs(c) * (1 - mdp.gamma) + floor)
+        start = run(mdp, v0=v_star + c, tol=abs(c) * (1 - g) + floor)
         assert start.iterations == 1
-        assert_close(start.v, v_star + mdp.gamma * c, ulps=0, abs_floor=floor,
+        assert_close(start.v, v_star + g * c, ulps=0, abs_floor=floor,
                      what="one sweep from v* + c")  # fmt: skip
 
 
