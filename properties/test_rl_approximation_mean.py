@@ -28,13 +28,31 @@ def prefix_means(x):
 
 
 @claim("SA-01")
-@given(x=st.lists(exact_numbers(), min_size=1, max_size=40), w1=exact_numbers(10**12))
+@given(
+    x=st.lists(exact_numbers(), min_size=1, max_size=40),
+    w1=st.none() | exact_numbers(10**12),
+)
 def test_incremental_mean_is_the_batch_mean_exactly(sa, x, w1):
-    # In exact arithmetic the claim is an identity: no tolerance.
-    w = sa.incremental_mean(np.array(x, dtype=object), w1)
-    assert len(w) == len(x) + 1 and w[0] == w1
+    # In exact arithmetic the claim is an identity: no tolerance. w1 = None: the default start
+    # a user gets (0), which must keep the computation exact.
+    x = np.array(x, dtype=object)
+    w = sa.incremental_mean(x) if w1 is None else sa.incremental_mean(x, w1)
+    assert len(w) == len(x) + 1 and w[0] == (0 if w1 is None else w1)
     assert_close(w[1:], prefix_means(x), ulps=0, what="w_{k+1} - batch mean (exact)")
-    current().summary = "exact identity on rationals, any w_1"
+    current().summary = "exact identity on rationals, any w_1 and the default w_1 = 0"
+
+
+@claim("SA-01")
+@given(x=st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=40), default=st.booleans())
+def test_integer_samples_average_to_fractions(sa, x, default):
+    """Integer samples (and an integer w_1 = 0, or the default) give the batch means, which are
+    fractions: the iterates must be floating, within the float64 budget of float64_budget."""
+    x = np.array(x, dtype=np.int64)
+    w = sa.incremental_mean(x) if default else sa.incremental_mean(x, 0)
+    assert w.dtype.kind == "f", f"integer samples give iterates of dtype {w.dtype}"
+    scale, floor = float64_budget(x.astype(float), 0.0)
+    assert_close(w[1:], prefix_means(x.tolist()), ulps=1, scale=scale, abs_floor=floor,
+                 what="w_{k+1} - batch mean (integer samples)")  # fmt: skip
 
 
 def float64_budget(x, w1):

@@ -35,9 +35,9 @@ class OffByOneMean(Reference):
     indexing slip (it treats w_1 as a first sample). The SA-01 properties must reject it."""
 
     @staticmethod
-    def incremental_mean(x, w1=0.0):
+    def incremental_mean(x, w1=None):
         x = np.asarray(x)
-        w = np.asarray(w1)[()]
+        w = np.asarray(0 if w1 is None else w1)[()]
         iterates = [w]
         for k in range(1, x.shape[0] + 1):
             w = w - (w - x[k - 1]) / (k + 1)

@@ -22,6 +22,29 @@ def _(mp):
     mp.setattr(sa.Reference, "incremental_mean", sa.OffByOneMean.incremental_mean)
 
 
+def _mean_before_issue_15(x, w1=0.0):
+    """impl/rl/approximation/mean.py's incremental_mean before issue 15: w_1 defaults to the
+    float 0.0, and the iterates take the common dtype of x and w_1 (integer for both)."""
+    x = np.asarray(x)
+    w = np.asarray(w1)[()]
+    iterates = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=np.result_type(x, np.asarray(w)))
+    iterates[0] = w
+    for k in range(1, x.shape[0] + 1):
+        w = w - (w - x[k - 1]) / k
+        iterates[k] = w
+    return iterates
+
+
+@variant(
+    "SA-01",
+    name="mean-default-start-float-zero",
+    why="w_1 defaults to the float 0.0 (exact Fraction samples silently become float64) and "
+    "integer samples with an integer w_1 give integer iterates (averages truncated)",
+)
+def _(mp):
+    mp.setattr(sa.Reference, "incremental_mean", staticmethod(_mean_before_issue_15))
+
+
 # Robbins-Monro (SA-02, SA-03, SA-04) ----------------------------------------------------------
 
 

@@ -20,11 +20,25 @@ import numpy as np
 from impl import _checks
 
 
-def incremental_mean(x, w1=0.0):
-    """Iterates w_1, ..., w_{n+1} of (2) for samples x of shape (n, ...); shape (n+1, ...)."""
+def _zero_start(x, w1):
+    """w_1, by default 0 in the samples' own type (exact 0 for Fractions, float32 for float32,
+    float64 for integers)."""
+    zero = np.zeros_like(x[0], dtype=np.result_type(x.dtype, np.float16))
+    return _checks.start("w1", zero if w1 is None else w1, x.shape[1:])
+
+
+def _iterate_dtype(*arrays):
+    """The iterates' dtype: the inputs' common type, at least floating (integers average to
+    fractions); object (exact Fractions) when any input is."""
+    return np.result_type(*(np.asarray(a) for a in arrays), np.float16)
+
+
+def incremental_mean(x, w1=None):
+    """Iterates w_1, ..., w_{n+1} of (2) for samples x of shape (n, ...); shape (n+1, ...).
+    w_1 defaults to 0 in the samples' type."""
     x = _checks.samples("x", x)
-    w = _checks.start("w1", w1, x.shape[1:])
-    dtype = np.result_type(x, np.asarray(w))
+    w = _zero_start(x, w1)
+    dtype = _iterate_dtype(x, w)
     iterates = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=dtype)
     iterates[0] = w
     for k in range(1, x.shape[0] + 1):
@@ -33,16 +47,17 @@ def incremental_mean(x, w1=0.0):
     return iterates
 
 
-def weighted_iterate(x, a, w1=0.0):
-    """Iterates w_1, ..., w_{n+1} of (3) for samples x and step sizes a_1..a_n (positive)."""
+def weighted_iterate(x, a, w1=None):
+    """Iterates w_1, ..., w_{n+1} of (3) for samples x and step sizes a_1..a_n (positive);
+    w_1 defaults to 0 in the samples' type."""
     x = _checks.samples("x", x)
     a = _checks.steps("a", a)
     if a.shape[0] != x.shape[0]:
         raise ValueError(
             f"a: {a.shape[0]} step sizes for {x.shape[0]} samples; need one per sample"
         )
-    w = _checks.start("w1", w1, x.shape[1:])
-    dtype = np.result_type(x, np.asarray(w), a)
+    w = _zero_start(x, w1)
+    dtype = _iterate_dtype(x, w, a)
     iterates = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=dtype)
     iterates[0] = w
     for k in range(1, x.shape[0] + 1):
