@@ -243,6 +243,36 @@ def test_bad_input_names_the_argument(call, argument):
         call()
 
 
+@claim("SA-06")
+@statistical()
+@given(n=st.integers(2, 4), seed=seeds)
+def test_sampled_batches_of_size_n_with_and_without_replacement(sa, n, seed):
+    """The batches of MBGD as sample_batches draws them, m = n, x_i = (n+1)^i (base-(n+1) digits:
+    a batch's mean is the sample mean iff the batch is a permutation). Without replacement every
+    batch is a permutation, so MBGD's iterates are BGD's exactly (rationals, tolerance 0). With
+    replacement a batch is n i.i.d. uniform indices, a permutation with probability n!/n^n
+    (1/2, 2/9, 3/32 for n = 2, 3, 4): the count of first MBGD steps equal to BGD's among K = 2000
+    sampled batches is tested against Binomial(K, n!/n^n), two-sided, alpha = 1e-7."""
+    rng, K = seed.numpy(), 2000
+    x = as_exact([[Fraction((n + 1) ** i)] for i in range(n)])
+    w1 = np.array([Fraction(0)], dtype=object)
+    without = gd.sample_batches(n, n, 20, rng, replace=False)
+    assert_close(sa.mbgd(x, w1, without), sa.bgd(x, w1, 20), ulps=0,
+                 what="MBGD (m = n, without replacement) - BGD")  # fmt: skip
+    batches = gd.sample_batches(n, n, K, rng, replace=True)
+    assert batches.shape == (K, n) and batches.min() >= 0 and batches.max() < n
+    target = mean_of(x)
+    same = sum(bool(np.all(sa.mbgd(x, w1, batch[None])[1] == target)) for batch in batches)
+    p = math.factorial(n) / n**n
+    stats.binomial_two_sided(
+        same, K, p, what=f"MBGD step = BGD step, m = n = {n}, with replacement"
+    )
+    current().record(**{f"fraction of BGD-equal steps, n = {n}": same / K})
+    current().summary = (
+        "with replacement, m = n equals BGD in n!/n^n of the batches; without, always"
+    )
+
+
 def test_sample_batches_shapes_and_replacement():
     rng = np.random.default_rng(0)
     b = gd.sample_batches(5, 5, 3, rng, replace=False)

@@ -197,6 +197,21 @@ def _(mp):
 
 
 @variant(
+    "SA-06",
+    name="sample-batches-replace-ignored",
+    why="mini-batches always drawn without replacement whatever `replace` says (with m = n every "
+    "batch is then a permutation and MBGD is BGD)",
+)
+def _(mp):
+    sample_batches = gd.sample_batches
+    mp.setattr(
+        gd,
+        "sample_batches",
+        lambda n, m, n_iter, rng, replace: sample_batches(n, m, n_iter, rng, replace=False),
+    )
+
+
+@variant(
     "SA-07",
     name="relative-error-of-the-raw-gradient",
     why="|grad f(w, x)| / |E grad f(w, X)| (the true gradient not subtracted)",
