@@ -8,10 +8,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from impl import _memory
+from impl.training import accumulate as gradacc
 from impl.training import checkpoint as ck
 from properties.catalogue import claim
 from properties.evidence import current, figure
-from properties.strategies import seeds
+from properties.strategies import Seed, seeds
 
 F64 = torch.float64
 BATCH = 3
@@ -47,6 +49,7 @@ def test_gradients_are_bit_identical_to_store_all(plan, n, width, k, seed):
     grads, _, _ = run(lambda c, x: ck.store_all(c, x), n, width, seed)
     grads_plan, _, _ = run(PLANS[plan], n, width, seed, k=k)
     for g, g_plan in zip(grads, grads_plan, strict=True):
+        assert g_plan is not None, "a parameter of a checkpointed layer got no gradient"
         assert torch.equal(g, g_plan)
     current().summary = (
         "input and parameter gradients bit-identical (float64, CPU) for segments, sqrt(n), "
@@ -180,6 +183,59 @@ def test_bisection_is_log_memory_for_n_log_n_evaluations(n, width):
     )
 
 
+def allocated_peak(plan, n, width=32, batch=128):
+    """Peak extra bytes torch's CPU allocator hands out during one forward + backward of `plan`
+    (impl/_memory.py; gradient buffers made beforehand), in activations a = batch x width float64
+    numbers; one thread, so that the measurement does not wait on a loaded machine's others."""
+    chain = ck.Chain(n, width)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, width, generator=g, dtype=F64).requires_grad_()
+    dy = torch.randn(batch, width, generator=g, dtype=F64)
+    for p in (x, *chain.parameters()):
+        p.grad = torch.zeros_like(p)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        peak, _ = _memory.peak_extra_bytes(lambda: plan(chain, x).backward(dy))
+    finally:
+        torch.set_num_threads(threads)
+    return peak / (batch * width * 8), chain.evaluations
+
+
+@claim("CKPT-05")
+def test_recursive_plans_log_memory_measured_by_the_allocator():
+    """SavedBytes counts what a plan saves or declares (`_hold`); a plan that kept activations
+    without declaring them would still look O(log n) there. Here the allocator measures every
+    tensor, at n = 64 and 256 layers of width 32 on 128 rows (an activation a = 32 KiB, 4x a
+    weight gradient, so activations dominate). Budget, derived from the recursion: frames nest
+    only through right parts, d deep (d = ceil log2 n for bisection and for revolve with
+    s = ceil log2 n), and each holds one checkpoint and one gradient: at most c = 2 activations
+    per level, so the peak may grow by at most 2 (d_256 - d_64) = 4 activations from n = 64 to
+    256 (a store-all plan grows by 2 x 192), plus 0.5 a for buffers smaller than an activation
+    (weight-gradient temporaries, a / 4 each). With s fixed (revolve(2)), the budget does not
+    depend on n: growth <= 0.5 a. Evaluations are the programme's, unchanged by the measurement."""
+    c, small = 2, 0.5
+    depth = {n: math.ceil(math.log2(n)) for n in (64, 256)}
+    plans = {
+        "bisection": (lambda c_, x: ck.bisection(c_, x), lambda n: depth[n], None),
+        "revolve(ceil log2 n)": (
+            lambda c_, x: ck.revolve(c_, x, math.ceil(math.log2(len(c_)))),
+            lambda n: depth[n],
+            lambda n: depth[n],
+        ),
+        "revolve(2)": (lambda c_, x: ck.revolve(c_, x, 2), lambda n: 0, lambda n: 2),
+    }
+    measured = {}
+    for name, (plan, levels, s) in plans.items():
+        (p64, e64), (p256, e256) = (allocated_peak(plan, n) for n in (64, 256))
+        measured[name] = (round(p64, 3), round(p256, 3))
+        for n, e in ((64, e64), (256, e256)):
+            assert e == ck.cost(n, None if s is None else s(n))[0], (name, n, e)
+        growth = p256 - p64
+        assert growth <= c * (levels(256) - levels(64)) + small, (name, p64, p256)
+    current().record(**{f"{k}: peak activations at n = 64, 256": v for k, v in measured.items()})
+
+
 def binomial_steps(n, c):
     """Griewank's minimal number of forward steps to reverse n steps with c checkpoints:
     r n - C(c + r, c + 1)... written as r n - beta(c + 1, r - 1), beta(c, r) = C(c + r, c), with
@@ -219,42 +275,77 @@ def test_optimal_plan_is_no_worse_than_segments_or_revolve_at_equal_memory(n, k,
     assert evaluations <= ck.cost(n, s)[0]
 
 
+def accumulation_case(sizes, seed):
+    """A token-level squared loss of a linear model, micro-batches of `sizes` tokens; the
+    full-batch mean-loss gradient by autograd on the concatenation (the reference)."""
+    g = Seed(seed).torch()
+    w = torch.randn(3, dtype=F64, generator=g).requires_grad_()
+    batches = [(torch.randn(n, 3, generator=g, dtype=F64), torch.randn(n, generator=g, dtype=F64))
+               for n in sizes]  # fmt: skip
+
+    def per_token_loss(batch):
+        x, y = batch
+        return (x @ w - y) ** 2
+
+    full = torch.autograd.grad(torch.cat([per_token_loss(b) for b in batches]).mean(), w)[0]
+    return w, batches, per_token_loss, full
+
+
+def accumulated(sizes, seed, **kw):
+    w, batches, per_token_loss, full = accumulation_case(sizes, seed)
+    (grad,) = gradacc.accumulate(per_token_loss, [w], batches, sizes, **kw)
+    return grad, full
+
+
 @claim("CKPT-06")
 @given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=4), seed=seeds)
 def test_gradient_accumulation(sizes, seed):
-    """A token-level loss on micro-batches of `sizes` tokens. Equal sizes: accumulating
-    mean_m / M equals the full batch's mean gradient. Any sizes: accumulating sum_m / N_total
-    does; with unequal sizes mean_m / M does not (when the per-token gradients differ)."""
-    g = seed.torch()
-    w = torch.randn(3, dtype=F64, requires_grad=True)
-    batches = [(torch.randn(n, 3, generator=g, dtype=F64), torch.randn(n, generator=g, dtype=F64))
-               for n in sizes]  # fmt: skip
-    loss = lambda x, y: (x @ w - y) ** 2  # noqa: E731  per-token losses
-    full = torch.autograd.grad(torch.cat([loss(x, y) for x, y in batches]).mean(), w)[0]
-    n_total, M = sum(sizes), len(sizes)
-    by_sum = sum(torch.autograd.grad(loss(x, y).sum() / n_total, w)[0] for x, y in batches)
-    by_mean = sum(torch.autograd.grad(loss(x, y).mean() / M, w)[0] for x, y in batches)
-    # float64: sums of at most 24 terms of size |full|-ish, reordered: 64 u relative slack
-    tol = 64 * 2.0**-53 * (1 + full.abs().max()) * n_total
-    assert torch.allclose(by_sum, full, rtol=0, atol=float(tol))
+    """impl.training.accumulate on micro-batches of `sizes` tokens. Default (token-sum
+    normalisation): equals the full batch's mean gradient for any sizes. Loss / M: equal for
+    equal sizes."""
+    by_tokens, full = accumulated(sizes, seed)
+    by_micro, _ = accumulated(sizes, seed, normalise="micro_batches")
+    n_total = sum(sizes)
+    # float64: each gradient entry is a sum of n_total <= 24 terms 2 (x.w - y) x / N, summed in
+    # another order and with another division than the reference: 64 u (1 + |full|) per term
+    tol = float(64 * 2.0**-53 * (1 + full.abs().max()) * n_total)
+    assert torch.allclose(by_tokens, full, rtol=0, atol=tol)
     if len(set(sizes)) == 1:
-        assert torch.allclose(by_mean, full, rtol=0, atol=float(tol))
+        assert torch.allclose(by_micro, full, rtol=0, atol=tol)
     current().summary = (
-        "accumulating sum_m / N_total equals the full-batch mean gradient for any micro-batch "
-        "sizes; mean_m / M only for equal token counts (counterexample recorded)"
+        "impl.training.accumulate: token-sum normalisation (the default) equals the full-batch "
+        "mean gradient for any micro-batch sizes; loss / M only for equal token counts"
     )
 
 
 @claim("CKPT-06")
-def test_negative_control_mean_of_micro_batch_means_with_unequal_token_counts():
-    w = torch.tensor([1.0, -2.0], dtype=F64, requires_grad=True)
-    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=F64)
-    y = torch.tensor([0.0, 0.0, 5.0], dtype=F64)
-    loss = lambda i: (x[i] @ w - y[i]) ** 2  # noqa: E731
-    full = torch.autograd.grad(loss(slice(0, 3)).mean(), w)[0]
-    by_mean = sum(torch.autograd.grad(loss(s).mean() / 2, w)[0] for s in (slice(0, 1), slice(1, 3)))
-    assert not torch.allclose(by_mean, full)
-    current().record(full_batch_gradient=full.tolist(), mean_of_micro_means=by_mean.tolist())
+def test_loss_over_micro_batches_is_wrong_for_unequal_token_counts():
+    """Sizes 1 and 2: loss / M weights micro-batch m by N / (M n_m) = 3/2 and 3/4, so its gradient
+    misses the full batch's by far more than rounding; the default does not."""
+    by_micro, full = accumulated([1, 2], 0, normalise="micro_batches")
+    by_tokens, _ = accumulated([1, 2], 0)
+    tol = float(64 * 2.0**-53 * (1 + full.abs().max()) * 3)
+    assert (by_micro - full).abs().max() > 1e6 * tol
+    assert torch.allclose(by_tokens, full, rtol=0, atol=tol)
+    current().record(full_batch_gradient=full.tolist(), loss_over_micro_batches=by_micro.tolist())
+
+
+def test_accumulate_accumulates_into_grad_and_checks_its_input():
+    """accumulate adds to existing .grad (as a training loop's backward does) and names the bad
+    argument."""
+    w, batches, per_token_loss, full = accumulation_case([2, 3], 1)
+    w.grad = torch.ones(3, dtype=F64)
+    (grad,) = gradacc.accumulate(per_token_loss, [w], batches, [2, 3])
+    assert torch.allclose(grad, full + 1, rtol=0, atol=1e-12)
+    for call, argument in [
+        (lambda: gradacc.accumulate(per_token_loss, [w], batches, [2, 3], "sum"), "normalise"),
+        (lambda: gradacc.accumulate(per_token_loss, [w], [], []), "micro_batches"),
+        (lambda: gradacc.accumulate(per_token_loss, [w], batches, [2]), "tokens"),
+        (lambda: gradacc.accumulate(per_token_loss, [w], batches, [2, 0]), "tokens"),
+        (lambda: gradacc.accumulate(per_token_loss, [w], batches, [3, 2]), "tokens"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()
 
 
 def test_bad_input_names_the_argument():

@@ -5,14 +5,20 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from impl.training import packing
 from properties.catalogue import claim
 from properties.evidence import current, figure
 
-PACKERS = dict(packing.PACKERS, window_4=lambda L, C, **kw: packing.window(L, C, 4, **kw))
+# looked up on the module at call time, so that a rejected variant's patch reaches the property
+PACKERS = {
+    "next_fit": lambda L, C, **kw: packing.next_fit(L, C, **kw),
+    "first_fit_decreasing": lambda L, C, **kw: packing.first_fit_decreasing(L, C, **kw),
+    "best_fit_decreasing": lambda L, C, **kw: packing.best_fit_decreasing(L, C, **kw),
+    "window_4": lambda L, C, **kw: packing.window(L, C, 4, **kw),
+}
 
 
 @st.composite
@@ -58,6 +64,81 @@ def test_next_fit_is_the_in_order_buffer(case):
     for i in np.flatnonzero(np.diff(pack_of)) + 1:  # sample i opened a new pack
         assert lengths[i] > C or sizes[pack_of[i - 1]] + lengths[i] > C or lengths[i - 1] > C
     assert np.array_equal(packing.window(lengths, C, 0), pack_of)
+
+
+# Reference packers: the article's definitions written as plain O(n^2) loops over the packs.
+
+
+def reference_window(lengths, C, W, oversize="alone"):
+    """The engine's buffer with a look-ahead of W: among the head of the pending samples and the
+    W after it, the first that fits the open pack joins it; if none fits, the head opens a new
+    pack (an over-long head: a closed pack of its own, or dropped). W = 0 is next-fit."""
+    pending, pack, used = list(range(len(lengths))), -1, C + 1  # no open pack
+    pack_of = [-1] * len(lengths)
+    while pending:
+        fits = [i for i in pending[: W + 1] if lengths[i] <= C and used + lengths[i] <= C]
+        i = fits[0] if fits else pending[0]
+        pending.remove(i)
+        if fits:
+            used += lengths[i]
+        elif lengths[i] <= C or oversize == "alone":
+            pack, used = pack + 1, lengths[i] if lengths[i] <= C else C + 1
+        else:
+            continue  # an over-long sample, filtered: the open pack stays open
+        pack_of[i] = pack
+    return np.array(pack_of, dtype=np.int64)
+
+
+def reference_decreasing(lengths, C, rule, oversize="alone"):
+    """Longest first (ties in index order, over-long samples first); each sample goes to the pack
+    `rule` picks among the open packs with room (`first`: the oldest; `best`: the least free
+    space), else to a new pack; an over-long sample forms a closed pack of its own or is dropped.
+    Packs are numbered in the order they are opened."""
+    order = sorted(range(len(lengths)), key=lambda i: (-min(int(lengths[i]), C + 1), i))
+    free, pack_of = [], [-1] * len(lengths)
+    for i in order:
+        L = int(lengths[i])
+        if L > C:
+            if oversize == "alone":
+                pack_of[i] = len(free)
+                free.append(-1)  # closed: not even an empty sample joins it
+            continue
+        room = [p for p, f in enumerate(free) if f >= L]
+        if not room:
+            room = [len(free)]
+            free.append(C)
+        p = room[0] if rule == "first" else min(room, key=lambda p: free[p])
+        free[p] -= L
+        pack_of[i] = p
+    return np.array(pack_of, dtype=np.int64)
+
+
+@claim("PACK-01")
+@given(case=instances(), oversize=st.sampled_from(packing.OVERSIZE), W=st.integers(0, 6))
+@example(case=(np.array([3, 3, 1]), 4), oversize="alone", W=1)  # W = 1 and W = 0 differ
+@example(case=(np.array([3, 3, 3, 1]), 4), oversize="alone", W=2)  # W = 2 and W = 1 differ
+@example(case=(np.array([1, 3, 3, 5]), 7), oversize="alone", W=0)  # FFD [6, 6], BFD [5, 7]
+@example(case=(np.array([1, 2, 3]), 4), oversize="filter", W=0)  # BFD [4, 2], worst fit [3, 3]
+def test_packers_are_the_heuristics_they_are_named_after(case, oversize, W):
+    """Each packer against its reference loop: next-fit and window(W) give the reference's exact
+    assignment (they are deterministic); FFD too (the oldest pack with room is unique); BFD's
+    ties between packs of equal free space may be broken either way, which leaves the pack count
+    and the multiset of pack loads (equivalently of free spaces) unchanged: those are compared.
+    The explicit examples tell window(W) from window(W - 1), FFD from BFD and BFD from
+    worst-fit-decreasing; next-fit-decreasing differs from FFD on most drawn instances."""
+    lengths, C = case
+    kw = dict(oversize=oversize)
+    got = packing.next_fit(lengths, C, **kw)
+    assert got.tolist() == reference_window(lengths, C, 0, **kw).tolist(), "next-fit"
+    got = packing.window(lengths, C, W, **kw)
+    assert got.tolist() == reference_window(lengths, C, W, **kw).tolist(), f"window({W})"
+    got = packing.first_fit_decreasing(lengths, C, **kw)
+    assert got.tolist() == reference_decreasing(lengths, C, "first", **kw).tolist(), "FFD"
+    got = packing.best_fit_decreasing(lengths, C, **kw)
+    want = reference_decreasing(lengths, C, "best", **kw)
+    assert got.max(initial=-1) == want.max(initial=-1), "BFD: number of packs"
+    loads = sorted(packing.pack_lengths(lengths, got).tolist())
+    assert loads == sorted(packing.pack_lengths(lengths, want).tolist()), "BFD: pack loads"
 
 
 def optimum(lengths, C):
@@ -155,6 +236,7 @@ def test_bad_input_names_the_argument():
             call()
 
 
+@claim("PACK-07")
 def test_efficiency_and_lower_bound_exactly():
     """efficiency = real tokens / (packs x C), 1 for no packs; lower_bound = ceil(sum / C) over
     the samples that fit (a sample of exactly C fits, a longer one is excluded)."""

@@ -221,26 +221,30 @@ class _Recursive(torch.autograd.Function):
 
 
 def _backprop(chain, a, b, x_a, dy, s, tape=None):
-    """dL/dx_a from dL/dx_b; parameter gradients accumulate into .grad."""
-    n = b - a
-    m = cost(n, s, tape)[1]
-    if n == 1 or m == 0:  # tape layers a..b-1 and backprop through them
-        with torch.enable_grad():
-            x = x_a.detach().requires_grad_()
-            torch.autograd.backward(chain.run(x, a, b), dy)
-        return x.grad
-    if s == 0:  # recompute_all: x_{i} from x_a for each layer, last first
-        for i in range(b - 1, a - 1, -1):
-            with torch.no_grad():
-                x_i = chain.run(x_a, a, i)
-            dy = _backprop(chain, i, i + 1, x_i, dy, 0)
-        return dy
-    with torch.no_grad():
-        x_m = chain.run(x_a, a, a + m)
-    held = _hold(x_m)  # a stored activation, counted by an active SavedBytes
-    dy = _backprop(chain, a + m, b, x_m, dy, None if s is None else s - 1, tape)
-    del x_m, held
-    return _backprop(chain, a, a + m, x_a, dy, s, tape)
+    """dL/dx_a from dL/dx_b; parameter gradients accumulate into .grad. The right part of a split
+    is a recursive call, the left part a loop (not a tail call, whose caller would keep its stale
+    gradient alive): frames nest only through right parts, at most s deep (log2 n for bisection),
+    each holding one checkpoint and one gradient."""
+    while True:
+        n = b - a
+        m = cost(n, s, tape)[1]
+        if n == 1 or m == 0:  # tape layers a..b-1 and backprop through them
+            with torch.enable_grad():
+                x = x_a.detach().requires_grad_()
+                torch.autograd.backward(chain.run(x, a, b), dy)
+            return x.grad
+        if s == 0:  # recompute_all: x_{i} from x_a for each layer, last first
+            for i in range(b - 1, a - 1, -1):
+                with torch.no_grad():
+                    x_i = chain.run(x_a, a, i)
+                dy = _backprop(chain, i, i + 1, x_i, dy, 0)
+            return dy
+        with torch.no_grad():
+            x_m = chain.run(x_a, a, a + m)
+        held = _hold(x_m)  # a stored activation, counted by an active SavedBytes
+        dy = _backprop(chain, a + m, b, x_m, dy, None if s is None else s - 1, tape)
+        del x_m, held
+        b = a + m  # then [a, a + m) with the same budget
 
 
 _ACTIVE = []  # SavedBytes contexts in use, innermost last

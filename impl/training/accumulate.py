@@ -1,0 +1,51 @@
+"""Gradient accumulation over micro-batches (seed article 2, CKPT-06).
+
+A batch of N tokens is split into micro-batches m = 1..M of n_m tokens (sum_m n_m = N), l_t the
+loss of token t. The full batch's mean-reduced loss and its gradient are
+
+    L = (1/N) sum_t l_t,        grad L = sum_m grad( (1/N) sum_{t in m} l_t ),
+
+so one backward per micro-batch of its token-SUMMED loss divided by the batch's total token count
+N, accumulated into .grad, gives grad L exactly for any n_m (normalise="tokens", the default).
+The common recipe backpropagates each micro-batch's MEAN loss divided by the number of
+micro-batches M (normalise="micro_batches"):
+
+    sum_m grad( (1/M) (1/n_m) sum_{t in m} l_t ) = sum_m (N / (M n_m)) grad( (1/N) sum_{t in m} l_t ),
+
+which is grad L when every n_m = N / M (equal-size micro-batches) and not in general: each
+micro-batch is weighted by N / (M n_m), so tokens of short micro-batches count more.
+
+accumulate(per_token_loss, params, micro_batches, tokens, normalise="tokens")
+    per_token_loss(micro_batch) -> 1-D tensor of the n_m token losses (tokens[m] of them; N is
+    needed before the first backward, so the counts are given, as a training loop reads them
+    from its labels). One micro-batch's graph is alive at a time. Returns the params' .grad.
+"""
+
+import torch
+
+NORMALISE = ("tokens", "micro_batches")
+
+
+def accumulate(per_token_loss, params, micro_batches, tokens, normalise="tokens"):
+    params = list(params)
+    micro_batches = list(micro_batches)
+    tokens = [int(n) for n in tokens]
+    if normalise not in NORMALISE:
+        raise ValueError(f"normalise: expected one of {NORMALISE}, got {normalise!r}")
+    if not micro_batches:
+        raise ValueError("micro_batches: at least one micro-batch is needed")
+    if len(tokens) != len(micro_batches) or min(tokens) < 1:
+        raise ValueError(
+            f"tokens: expected one count >= 1 per micro-batch ({len(micro_batches)}), got {tokens}"
+        )
+    N, M = sum(tokens), len(micro_batches)
+    for m, batch in enumerate(micro_batches):
+        losses = per_token_loss(batch)
+        if losses.ndim != 1 or losses.numel() != tokens[m]:
+            raise ValueError(
+                f"tokens: micro-batch {m} has {tuple(losses.shape)} token losses, "
+                f"tokens says {tokens[m]}"
+            )
+        loss = losses.sum() / N if normalise == "tokens" else losses.mean() / M
+        torch.autograd.backward(loss, inputs=params)
+    return [p.grad for p in params]
