@@ -441,15 +441,18 @@ def test_step_size_and_gain_checks():
 @pytest.mark.parametrize("noise", rm.NOISES)
 def test_noisy_oracle_noise_law(noise):
     """The noise of every SA property: its variance s^2 is what the mean-square bounds assume.
-    eta has mean 0 and variance 1 (the default s = 1), one draw per entry of w: z-tests of the
-    mean of eta and of eta^2 on n = 200000 draws, alpha = 1e-7 each (properties/stats.py);
-    uniform noise stays in [-sqrt 3, sqrt 3] and reaches beyond +-1.6; Rademacher noise is +-1
-    with both signs (eta^2 = 1 exactly). The sign of eta is not checked: every noise is
-    symmetric, so g - eta has the law of g + eta."""
+    eta has mean 0 and variance 1 (the default s = 1; the default law is the normal one), one
+    draw per entry of w: z-tests of the mean of eta and of eta^2 on n = 200000 draws,
+    alpha = 1e-7 each (properties/stats.py); uniform noise stays in [-sqrt 3, sqrt 3] and
+    reaches beyond +-1.6; Rademacher noise is +-1 with both signs (eta^2 = 1 exactly). The sign
+    of eta is not checked: every noise is symmetric, so g - eta has the law of g + eta."""
     g = rm.noisy_oracle(lambda w: 2 * w, np.random.default_rng(11), noise=noise)
     w = np.full((50_000, 4), 0.5)
     eta = g(w, 1) - 1.0
     assert eta.shape == w.shape
+    if noise == "normal":  # the default noise a user gets is this one: the same draws
+        default = rm.noisy_oracle(lambda w: 2 * w, np.random.default_rng(11))
+        assert_close(default(w, 1) - 1.0, eta, ulps=0, what="default noise - normal noise")
     stats.mean_equals(eta.ravel(), 0.0, what=f"{noise} noise: E eta")
     if noise == "rademacher":
         assert set(np.unique(eta)) == {-1.0, 1.0}

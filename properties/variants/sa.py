@@ -45,6 +45,27 @@ def _(mp):
     mp.setattr(sa.Reference, "incremental_mean", staticmethod(_mean_before_issue_15))
 
 
+@variant(
+    "SA-01",
+    name="streaming-block-weight-m-over-k",
+    why="the block form w <- w + (m / k)(xbar - w), with the count before the chunk in place of "
+    "the count after it, m / (k + m)",
+)
+def _(mp):
+    def streaming_mean(chunks):
+        w, k = None, 0
+        for chunk in chunks:
+            chunk = np.asarray(chunk)
+            m = chunk.shape[0]
+            if m == 0:
+                continue
+            w = chunk.mean(axis=0) if w is None else w + (m / k) * (chunk.mean(axis=0) - w)
+            k += m
+        return w, k
+
+    mp.setattr(sa.Reference, "streaming_mean", staticmethod(streaming_mean))
+
+
 # Robbins-Monro (SA-02, SA-03, SA-04) ----------------------------------------------------------
 
 
@@ -63,6 +84,22 @@ def _rm_sign_flipped(g_tilde, w1, a, keep=None):
 )
 def _(mp):
     mp.setattr(sa.Reference, "robbins_monro", staticmethod(_rm_sign_flipped))
+
+
+def _rm_next_step(g_tilde, w1, a, keep=None):
+    """Step k uses a_{k+1} (the last step repeats a_K): the step-size index off by one."""
+    a = np.asarray(a, dtype=float)
+    return rm.robbins_monro(g_tilde, w1, np.append(a[1:], a[-1]), keep)
+
+
+@variant(
+    "SA-02",
+    "SA-03.tanh",
+    name="rm-step-index-shifted",
+    why="step k uses a_{k+1}: the step-size index off by one (a_k = 1/(k+1) for the article's 1/k)",
+)
+def _(mp):
+    mp.setattr(sa.Reference, "robbins_monro", staticmethod(_rm_next_step))
 
 
 @variant(
