@@ -73,6 +73,34 @@ def test_dvoretzky_converges(sa, beta_sum, a, p, b, q_frac, s, kind, d1, sign, s
 
 
 @claim("SA-05")
+@statistical()
+@given(
+    a=floats(0.2, 1.0),
+    p=floats(0.6, 1.0),
+    b=floats(0.1, 1.0),
+    q=floats(0.6, 2.0),
+    s=floats(0.1, 1.0),
+    d1=floats(0.5, 10.0),
+    seed=seeds,
+)
+def test_dvoretzky_gaussian_iterates_follow_the_exact_law(sa, a, p, b, q, s, d1, seed):
+    """With deterministic alpha_k = a/k^p, beta_k = b/k^q and i.i.d. eta_k ~ N(0, s^2), Delta_k is
+    exactly Gaussian: mean d1 prod_{j<k} (1 - alpha_j), variance V_k of (2) from V_1 = 0
+    (second_moment, whose bound the convergence checks' K rests on). 400 replicas at
+    k = 10, 100, 1000, 2001 against that law (normal_law, alpha = 1e-7 each)."""
+    K, checkpoints = 2000, [10, 100, 1000, 2001]
+    k = np.arange(1, K + 1, dtype=float)
+    alpha, beta = a / k**p, b / k**q
+    m = d1 * np.concatenate([[1.0], np.cumprod(1 - alpha)])
+    v = dv.second_moment(1 - alpha, beta, s, 0.0)
+    eta = martingale_noise("normal", seed.numpy(), s)
+    delta = sa.dvoretzky(np.full(400, d1), alpha, beta, eta, keep=checkpoints)
+    for row, j in zip(delta, checkpoints, strict=True):
+        stats.normal_law(row, m[j - 1], v[j - 1], what=f"Delta_{j} law")
+    current().summary = "Gaussian noise: Delta_k ~ N(m_k, V_k) exactly, V_k from recursion (2)"
+
+
+@claim("SA-05")
 @pytest.mark.parametrize("broken", ["sum alpha < inf", "sum beta^2 = inf"])
 @statistical()
 @given(a=floats(0.2, 0.9), b=floats(0.2, 1.0), s=floats(0.2, 1.0), d1=floats(2.0, 20.0), seed=seeds)

@@ -171,6 +171,24 @@ def _(mp):
     mp.setattr(sa.Reference, "dvoretzky", staticmethod(recursion))
 
 
+@variant(
+    "SA-05",
+    name="second-moment-unsquared",
+    why="the moment recursion V_{k+1} = r_k V_k + b_k^2 s^2 (the contraction factor not squared): "
+    "a bound too large, so the convergence checks run longer than the theorem's rate needs",
+)
+def _(mp):
+    def second_moment(r, b, s, v1):
+        r, b = np.asarray(r, dtype=float), np.asarray(b, dtype=float)
+        v = np.empty(r.shape[0] + 1)
+        v[0] = v1
+        for k in range(r.shape[0]):
+            v[k + 1] = r[k] * v[k] + b[k] ** 2 * s**2
+        return v
+
+    mp.setattr(dv, "second_moment", second_moment)
+
+
 # Gradient descent on the mean objective (SA-04, SA-06, SA-07) --------------------------------
 
 
