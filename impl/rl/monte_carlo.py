@@ -113,40 +113,53 @@ def mc_basic(mdp, episodes_per_pair, length, rng, actions0=None, max_iter=1000):
     return MCResult(q, actions, k, sampler.steps)
 
 
-def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts):
-    """(3) for epsilon = None (greedy policy), (4) otherwise."""
+def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts, actions0=None):
+    """(3) for epsilon = None (greedy policy), (4) otherwise; the first policy is actions0 (all
+    action 0 by default), made epsilon-greedy for (4) (uniform where nothing is learnt yet)."""
     _count("n_episodes", n_episodes)
     _length(length)
     if epsilon is not None and not 0 <= epsilon <= 1:
         raise ValueError(f"epsilon: must lie in [0, 1], got {epsilon!r}")
     sampler = Sampler(mdp, rng)
     S, A = mdp.n_states, mdp.n_actions
-    total, count = np.zeros((S, A)), np.zeros((S, A))
-    q = np.zeros((S, A))
-    actions = np.zeros(S, dtype=int)
-    pi = policy.deterministic(actions, A) if epsilon is None else np.full((S, A), 1.0 / A)
+    # Python lists of floats in the loop over visits (the same IEEE arithmetic as numpy scalars,
+    # several times faster); pi(.|s) is rewritten after each episode for the states it visited.
+    total = [[0.0] * A for _ in range(S)]
+    count = [[0] * A for _ in range(S)]
+    q = [[0.0] * A for _ in range(S)]
+    actions = np.zeros(S, dtype=int) if actions0 is None else np.asarray(actions0)
+    if (
+        actions.shape != (S,)
+        or actions.dtype.kind not in "iu"
+        or np.any((actions < 0) | (actions >= A))
+    ):
+        raise ValueError(f"actions0: expected {S} action indices in [0, {A - 1}], got {actions0!r}")
+    pi = np.full((S, A), 1.0 / A) if epsilon is not None else policy.deterministic(actions, A)
+    actions = actions.tolist()
     for e in range(n_episodes):
         s0, a0 = starts(e)
         states, acts, rewards = sampler.episode(pi, s0, a0, length)
-        g = returns(rewards, mdp.gamma)
+        g = returns(rewards, mdp.gamma).tolist()
+        states, acts = states.tolist(), acts.tolist()
         for t in range(length - 1, -1, -1):
             s, a = states[t], acts[t]
-            total[s, a] += g[t]
-            count[s, a] += 1
-            q[s, a] = total[s, a] / count[s, a]
-            best = q[s].max()
-            if q[s, actions[s]] < best - TIE * max(1.0, abs(best)):  # greedy, keeping ties
-                actions[s] = int(q[s].argmax())
+            total[s][a] += g[t]
+            count[s][a] += 1
+            q[s][a] = total[s][a] / count[s][a]
+            best = max(q[s])
+            if q[s][actions[s]] < best - TIE * max(1.0, abs(best)):  # greedy, keeping ties
+                actions[s] = q[s].index(best)
+        for s in set(states):
             if epsilon is None:
                 pi[s] = 0.0
                 pi[s, actions[s]] = 1.0
             else:
                 pi[s] = epsilon / A
                 pi[s, actions[s]] = 1 - epsilon * (A - 1) / A
-    return MCResult(q, actions, n_episodes, sampler.steps)
+    return MCResult(np.array(q), np.array(actions), n_episodes, sampler.steps)
 
 
-def mc_exploring_starts(mdp, n_episodes, length, rng):
+def mc_exploring_starts(mdp, n_episodes, length, rng, actions0=None):
     """(3): starting pairs cycle through every (s, a) in a random order, reshuffled each cycle."""
     S, A = mdp.n_states, mdp.n_actions
     order = []
@@ -156,7 +169,7 @@ def mc_exploring_starts(mdp, n_episodes, length, rng):
             order[:] = rng.permutation(S * A)
         return divmod(int(order[e % (S * A)]), A)
 
-    return _every_visit_control(mdp, n_episodes, length, rng, None, starts)
+    return _every_visit_control(mdp, n_episodes, length, rng, None, starts, actions0)
 
 
 def mc_epsilon_greedy(mdp, epsilon, n_episodes, length, rng):
