@@ -413,11 +413,14 @@ def test_bad_input_names_the_argument(call, argument):
         call()
 
 
+@claim("SA-02")
 @given(c1=floats(0.1, 3.0), spread=floats(1.0, 4.0), a=floats(0.01, 0.3), s=floats(0.0, 2.0))
 def test_mean_square_bound_is_exact_for_linear_g_with_c1_equal_c2(c1, spread, a, s):
-    """For g(w) = c (w - w*), c1 = c2 = c, the bound's rho_k = |1 - a_k c| is the exact factor:
-    the bound equals the exact second moment m_k^2 + v_k of the linear Gaussian law; for
-    c2 > c1 it is at least as large as the law of either end's slope."""
+    """The bound (2) that test_rm_converges_under_the_rm_conditions takes its K from. For
+    g(w) = c (w - w*), c1 = c2 = c, the bound's rho_k = |1 - a_k c| is the exact factor:
+    the bound equals the exact second moment m_k^2 + v_k of the linear Gaussian law (pinned by
+    the iterates in test_rm_linear_gaussian_iterates_follow_the_exact_law); for c2 > c1 it is
+    at least as large as the law of either end's slope."""
     steps = rm.power_steps(30, a, 0.7)
     e1 = 1.5
     m, v = rm.linear_gaussian_law(steps, c1, s, e1)
@@ -427,7 +430,7 @@ def test_mean_square_bound_is_exact_for_linear_g_with_c1_equal_c2(c1, spread, a,
     wide = rm.mean_square_bound(steps, c1, c1 * spread, s, e1**2)
     for c in (c1, c1 * spread):
         m, v = rm.linear_gaussian_law(steps, c, s, e1)
-        assert np.all(wide >= (m**2 + v) * (1 - 1e-12))
+        assert np.all(wide >= (m**2 + v) * (1 - 1e-12)), f"bound below E e_k^2 for slope {c}"
 
 
 def test_step_size_and_gain_checks():

@@ -129,6 +129,20 @@ def _(mp):
 
 @variant(
     "SA-02",
+    name="rm-bound-contraction-at-c2",
+    why="the mean-square bound (2) with rho_k = |1 - a_k c2| only (the max over the slope range "
+    "dropped): too optimistic where g' is near c1, so the convergence check's K comes too early",
+)
+def _(mp):
+    def mean_square_bound(a, c1, c2, s, e1_sq):
+        a = np.asarray(a, dtype=float)
+        return dv.second_moment(np.abs(1 - a * c2), a, s, e1_sq)
+
+    mp.setattr(rm, "mean_square_bound", mean_square_bound)
+
+
+@variant(
+    "SA-02",
     name="uniform-noise-without-sqrt3",
     why="uniform noise on [-s, s] (variance s^2 / 3) where the oracle promises std s",
 )
