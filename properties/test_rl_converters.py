@@ -67,7 +67,7 @@ def test_mdptoolbox_policy_iteration_reaches_our_v_star(model):
     assert_close(v_policy, v_star, ulps=0, abs_floor=bound + eps_policy,
                  what="value of pymdptoolbox PI's policy - v*")  # fmt: skip
     current().summary = (
-        "pymdptoolbox PolicyIteration agrees with our v* on random MDPs and forest()"
+        "pymdptoolbox PolicyIteration reaches the reference v* on random MDPs, as ours does"
     )
 
 
@@ -80,6 +80,7 @@ def test_mdptoolbox_policy_iteration_on_forest():
     bound = policy_iteration_bound(mdp, v_star) + eps
     assert_close(theirs.v, v_star, ulps=0, abs_floor=bound, what="forest(): pymdptoolbox V - v*")
     assert_close(ours, v_star, ulps=0, abs_floor=bound, what="forest(): our v - v*")
+    current().summary = "pymdptoolbox PolicyIteration reaches the reference v* on forest()"
     current().record(forest_v_star=ours.round(4).tolist())
 
 
@@ -135,15 +136,15 @@ def success_within(table, actions, horizon):
 
 @claim("RL-04")
 @pytest.mark.parametrize("size, slippery", [(4, False), (4, True), (8, False), (8, True)])
-def test_frozen_lake_greedy_policy_success_rate(size, slippery):
+def test_frozen_lake_greedy_policy_success_rate(rl, size, slippery):
     """Solve the converted table (gamma = 0.99); the greedy policy's success rate in the real
     environment (2000 episodes, its own time limit) matches the probability computed from the
     table: exact two-sided binomial test at alpha = 1e-7."""
     env = frozen_lake(size, slippery)
     table = env.unwrapped.P
     mdp = converters.from_gymnasium(table, 0.99)
-    result = policy_iteration(mdp)
-    vi = value_iteration(mdp, tol=1e-12)
+    result = rl.policy_iteration(mdp)
+    vi = rl.value_iteration(mdp, tol=1e-12)
     v_star, eps = reference_optimum(mdp)
     assert_close(result.v, v_star, ulps=0, abs_floor=policy_iteration_bound(mdp, v_star) + eps,
                  what="FrozenLake: PI - v*")  # fmt: skip
