@@ -6,6 +6,7 @@ of impl/rl/approximation that the properties call by attribute (`rm.power_steps`
 
 import numpy as np
 
+from impl._recursion import iterate
 from impl.rl.approximation import dvoretzky as dv
 from impl.rl.approximation import gradient_descent as gd
 from impl.rl.approximation import robbins_monro as rm
@@ -125,6 +126,21 @@ def _(mp):
 def _(mp):
     power_steps = rm.power_steps
     mp.setattr(rm, "power_steps", lambda n, a=0.1, p=1.0: power_steps(n, a, p))
+
+
+@variant(
+    "SA-03.cubic",
+    name="rm-iterates-clipped",
+    why="RM with its iterates clipped to [-10, 10] (a guard against overflow): a projected RM, "
+    "which tames the cubic example and hides its divergence",
+)
+def _(mp):
+    def projected(g_tilde, w1, a, keep=None):
+        a = np.asarray(a, dtype=float)
+        w = np.asarray(w1, dtype=float)
+        return iterate(lambda w, k: np.clip(w - a[k - 1] * g_tilde(w, k), -10, 10), w, a.size, keep)
+
+    mp.setattr(sa.Reference, "robbins_monro", staticmethod(projected))
 
 
 @variant(
