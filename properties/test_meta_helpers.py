@@ -355,3 +355,20 @@ def test_binomial_checks_power_at_the_callers_sizes():
         stats.binomial_two_sided(int(rng.binomial(n, p0)), n, p0, what="right p")
         with pytest.raises(AssertionError, match=f"of {n} events"):
             stats.binomial_two_sided(int(rng.binomial(n, p1)), n, p0, what="shifted")
+
+
+@pytest.mark.parametrize("n, p0", [(20, 0.1), (200, 0.25)])
+def test_binomial_power_is_the_rejection_probability_of_binomial_at_most(n, p0):
+    """binomial_power (which the negative controls' designs rest on) equals the Binomial(n, p1)
+    probability of the counts that binomial_at_most itself rejects, found by calling it on
+    every count 0..n (exact sums; relative tolerance 1e-9 covers the two summation orders)."""
+    rejected = []
+    for count in range(n + 1):
+        try:
+            stats.binomial_at_most(count, n, p0, what="every count")
+        except AssertionError:
+            rejected.append(count)
+    assert rejected == list(range(rejected[0], n + 1)), "the rejected counts form an upper tail"
+    for p1 in (p0, 0.5, 0.6, 0.9):
+        exact = float(sps.binom.pmf(rejected, n, p1).sum())
+        assert stats.binomial_power(n, p0, p1) == pytest.approx(exact, rel=1e-9, abs=1e-300)
