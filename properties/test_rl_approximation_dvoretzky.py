@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from impl.rl.approximation import dvoretzky as dv
-from impl.rl.approximation.robbins_monro import NOISES, noisy_oracle
+from impl.rl.approximation import robbins_monro as rm
 from properties import stats
 from properties.catalogue import claim
 from properties.evidence import current
@@ -30,7 +30,7 @@ K_MAX = 300_000
 
 def martingale_noise(kind, rng, s):
     """eta_k with E[eta_k | H_k] = 0 and E[eta_k^2 | H_k] <= s^2; "state" scales by cos(Delta_k)."""
-    draw = noisy_oracle(np.zeros_like, rng, s, "normal" if kind == "state" else kind)
+    draw = rm.noisy_oracle(np.zeros_like, rng, s, "normal" if kind == "state" else kind)
     if kind == "state":
         return lambda delta, k: draw(delta, k) * np.cos(delta)
     return draw
@@ -45,7 +45,7 @@ def martingale_noise(kind, rng, s):
     b=floats(0.1, 1.0),
     q_frac=floats(0.0, 1.0),
     s=floats(0.0, 1.0),
-    kind=st.sampled_from([*NOISES, "state"]),
+    kind=st.sampled_from([*rm.NOISES, "state"]),
     d1=floats(0.5, 20.0),
     sign=st.sampled_from([-1, 1]),
     seed=seeds,
