@@ -127,7 +127,7 @@ def test_packers_are_the_heuristics_they_are_named_after(case, oversize, W):
     The explicit examples tell window(W) from window(W - 1), FFD from BFD and BFD from
     worst-fit-decreasing; next-fit-decreasing differs from FFD on most drawn instances."""
     lengths, C = case
-    kw = dict(oversize=oversize)
+    kw = {} if oversize == "alone" else dict(oversize=oversize)  # "alone": the default path
     got = packing.next_fit(lengths, C, **kw)
     assert got.tolist() == reference_window(lengths, C, 0, **kw).tolist(), "next-fit"
     got = packing.window(lengths, C, W, **kw)

@@ -19,8 +19,9 @@ class _InputGradientsOnly(ck._Checkpoint):
     @staticmethod
     def backward(ctx, *grads):
         args = [a.detach().requires_grad_(a.requires_grad) for a in ctx.saved_tensors]
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(ctx.cpu_state)
+        with torch.random.fork_rng(devices=[], enabled=ctx.preserve):
+            if ctx.preserve:
+                torch.set_rng_state(ctx.cpu_state)
             with torch.enable_grad():
                 out = ctx.fn(*args)
         wanted = [a for a in args if a.requires_grad]
@@ -36,7 +37,7 @@ class _InputGradientsOnly(ck._Checkpoint):
 )
 def _(mp):
     mp.setattr(ck, "checkpoint", lambda fn, *args, preserve_rng_state=True:
-               _InputGradientsOnly.apply(fn, True, *args))  # fmt: skip
+               _InputGradientsOnly.apply(fn, preserve_rng_state, *args))  # fmt: skip
 
 
 @variant(

@@ -74,7 +74,12 @@ def _(mp):
 )
 def _(mp):
     window = packing.window
-    mp.setattr(packing, "window", lambda L, C, W, **kw: window(L, C, max(W - 1, 0), **kw))
+
+    def one_short(lengths, capacity, W, **kw):
+        valid = isinstance(W, (int, np.integer)) and not isinstance(W, bool) and W >= 1
+        return window(lengths, capacity, W - 1 if valid else W, **kw)  # bad W still refused
+
+    mp.setattr(packing, "window", one_short)
 
 
 @variant(
