@@ -2,7 +2,8 @@
 2022; seed articles 6 and 8).
 
 (1) loss  E_{x_0, y, t, eps} || eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t, c) ||^2
-          with c = y, replaced by the null label (index n_classes) with probability p_uncond.
+          with c = y, replaced by the null label (index n_classes) with probability p_uncond
+          (`drop_labels`).
 Minimising (1) over all networks gives eps_theta(x, t, y) = E[eps | x_t = x, y] and
 eps_theta(x, t, null) = E[eps | x_t = x]: one network serves both the conditional and the
 unconditional prediction, which classifier-free guidance combines. With p_uncond = 0 the null
@@ -30,6 +31,13 @@ class EpsMLP(torch.nn.Module):
         return self.net(features)
 
 
+def drop_labels(y, p_uncond, n_classes, generator):
+    """Condition dropout: each label of y becomes the null label n_classes with probability
+    p_uncond (one uniform draw per label from `generator`)."""
+    drop = torch.rand(y.shape[0], generator=generator) < p_uncond
+    return torch.where(drop, torch.full_like(y, n_classes), y)
+
+
 def train(data, abar, p_uncond, steps, generator, batch=512, lr=2e-3):
     """(1) on samples of the oracle mixture `data`, float32; returns the trained network."""
     if not 0 <= p_uncond <= 1:
@@ -44,8 +52,7 @@ def train(data, abar, p_uncond, steps, generator, batch=512, lr=2e-3):
         a = abar[t]
         eps = torch.randn(batch, data.d, generator=generator)
         x_t = a.sqrt()[:, None] * x0.float() + (1 - a).sqrt()[:, None] * eps
-        drop = torch.rand(batch, generator=generator) < p_uncond
-        c = torch.where(drop, torch.full_like(y, data.n_classes), y)
+        c = drop_labels(y, p_uncond, data.n_classes, generator)
         loss = ((model(x_t, a, c) - eps) ** 2).mean()
         opt.zero_grad()
         loss.backward()

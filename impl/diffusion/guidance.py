@@ -8,7 +8,15 @@ seed article 6).
 (4) classifier-free  eps~ = (1 + w) eps(x, y) - w eps(x, null) = eps_u + s (eps_c - eps_u), s = 1 + w
 (5) the classifier that (4) implies: p(y|x) = p(x|y) p(y) / p(x), so
                      grad log p(y|x_t) = -(eps_c - eps_u) / sqrt(1 - abar_t)
+(6) the tilted distribution p_gamma(x_0) = p(x_0) p(y|x_0)^gamma / Z noised to abar_t = a:
+                     p_gamma,t(x) = int p_gamma(x_0) N(x; sqrt(a) x_0, (1 - a)) dx_0, whose score
+                     is E[-(x - sqrt(a) x_0) / (1 - a)] over x_0 ~ p_gamma(x_0) N(x; sqrt(a) x_0,
+                     1 - a) / p_gamma,t(x); in 1-D by quadrature on a uniform grid of x_0
+                     (`tilted_score`). Guidance with scale gamma uses (3) instead; the two agree
+                     at gamma = 1 (and gamma = 0), not in general.
 """
+
+import torch
 
 
 def guided_mean(mu, s2, grad_log_classifier, gamma):
@@ -34,3 +42,18 @@ def cfg_s(eps_c, eps_u, s):
 def implied_classifier_grad(eps_c, eps_u, a):
     """(5): grad log p(y|x_t) implied by a conditional and an unconditional eps."""
     return -(eps_c - eps_u) / (1 - a) ** 0.5
+
+
+def tilted_score(grid, log_p0, log_classifier0, gamma, a, x):
+    """(6) at the points x (n,): the score of the noised tilted density, 1-D, by quadrature.
+
+    grid (m,): uniform x_0 nodes covering the data's mass; log_p0, log_classifier0 (m,): log p(x_0)
+    and log p(y|x_0) at the nodes. Returns (n,)."""
+    if not 0 < a < 1:
+        raise ValueError(f"a: abar_t must lie in (0, 1), got {a!r}")
+    if not grid.shape == log_p0.shape == log_classifier0.shape or grid.ndim != 1:
+        raise ValueError("grid: grid, log_p0 and log_classifier0 must be 1-D of one length")
+    mean = a**0.5 * grid  # (m,)
+    log_k = -0.5 * (x[:, None] - mean) ** 2 / (1 - a) + log_p0 + gamma * log_classifier0
+    r = torch.softmax(log_k, dim=1)  # posterior weights of the nodes given x
+    return (r * (-(x[:, None] - mean) / (1 - a))).sum(1)

@@ -5,8 +5,9 @@
     decode:  z -> x_hat (B, 3, H, W)                            (three nearest-neighbour upsamplings)
     loss:    ||x - x_hat||^2 + beta KL(N(mean, var) || N(0, I)),
              KL = 1/2 sum (mean^2 + var - 1 - log var)
-Diffusion runs on scaled latents z * scale: the original model's constant SD_SCALE = 0.18215, and
-for a new model scale = 1 / std of its training latents (`scale_factor`), so that they have unit
+Diffusion runs on scaled latents z * scale (`to_diffusion`), and the decoder receives them
+unscaled, z / scale (`from_diffusion`): the original model's constant SD_SCALE = 0.18215, and for
+a new model scale = 1 / std of its training latents (`scale_factor`), so that they have unit
 variance.
 """
 
@@ -65,3 +66,13 @@ class Autoencoder(torch.nn.Module):
 def scale_factor(latents):
     """1 / std of training latents: the scale that brings them to unit variance."""
     return float(1 / latents.float().std())
+
+
+def to_diffusion(z, scale):
+    """Autoencoder latents -> the diffusion model's latents: z * scale."""
+    return z * scale
+
+
+def from_diffusion(z, scale):
+    """The diffusion model's latents -> autoencoder latents for decoding: z / scale."""
+    return z / scale

@@ -14,6 +14,7 @@ autoencoder, or diffusers' UNet2DConditionModel and AutoencoderKL (properties/te
 import torch
 
 from impl.diffusion import ddim, schedules
+from impl.diffusion.latent import autoencoder
 
 T = 1000
 
@@ -53,4 +54,4 @@ def generate(denoise, decode, cond, uncond, *, steps, guidance, latent_shape, la
         sigma = ddim.sigma_paper(eta, a, b)
         noise = torch.randn(z.shape, generator=generator, dtype=dtype) if sigma else None
         z = ddim.step(z, eps, a, b, sigma, noise)
-    return decode(z / latent_scale)
+    return decode(autoencoder.from_diffusion(z, latent_scale))

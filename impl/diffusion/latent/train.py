@@ -58,7 +58,7 @@ def denoiser_loss(model, images, captions, generator=None, p_uncond=P_UNCOND):
     """The eps objective on scaled latents with condition dropout."""
     B = images.shape[0]
     with torch.no_grad():
-        z0 = model.ae.encode(images)[0] * model.scale
+        z0 = autoencoder.to_diffusion(model.ae.encode(images)[0], model.scale)
     drop = torch.rand(B, generator=generator) < p_uncond
     prompts = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
     context, mask = model.encode_prompts(prompts)
@@ -94,10 +94,15 @@ def train_autoencoder(model, steps, batch, beta, generator, log=print):
             log(
                 f"autoencoder {i + 1}/{steps}: loss {loss.item():.4f} ({time.time() - start:.0f} s)"
             )
-    with torch.no_grad():
-        latents = model.ae.encode(data.sample(512, model.size, generator)[0])[0]
-    model.scale = autoencoder.scale_factor(latents)
+    model.scale = latent_scale(model.ae, data.sample(512, model.size, generator)[0])
     log(f"latent scale factor 1/std = {model.scale:.4f}")
+
+
+def latent_scale(ae, images):
+    """1 / std of the posterior means of `images`: the latents the denoiser trains on
+    (denoiser_loss), which the scale brings to unit variance."""
+    with torch.no_grad():
+        return autoencoder.scale_factor(ae.encode(images)[0])
 
 
 def train_denoiser(model, steps, batch, generator, log=print):
