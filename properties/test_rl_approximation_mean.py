@@ -28,18 +28,22 @@ def prefix_means(x):
 
 
 @claim("SA-01")
-@given(
-    x=st.lists(exact_numbers(), min_size=1, max_size=40),
-    w1=st.none() | exact_numbers(10**12),
-)
+@given(x=st.lists(exact_numbers(), min_size=1, max_size=40), w1=exact_numbers(10**12))
 def test_incremental_mean_is_the_batch_mean_exactly(sa, x, w1):
-    # In exact arithmetic the claim is an identity: no tolerance. w1 = None: the default start
-    # a user gets (0), which must keep the computation exact.
-    x = np.array(x, dtype=object)
-    w = sa.incremental_mean(x) if w1 is None else sa.incremental_mean(x, w1)
-    assert len(w) == len(x) + 1 and w[0] == (0 if w1 is None else w1)
+    # In exact arithmetic the claim is an identity: no tolerance.
+    w = sa.incremental_mean(np.array(x, dtype=object), w1)
+    assert len(w) == len(x) + 1 and w[0] == w1
     assert_close(w[1:], prefix_means(x), ulps=0, what="w_{k+1} - batch mean (exact)")
     current().summary = "exact identity on rationals, any w_1 and the default w_1 = 0"
+
+
+@claim("SA-01")
+@given(x=st.lists(exact_numbers(), min_size=1, max_size=40))
+def test_default_start_keeps_the_mean_exact(sa, x):
+    """The default path a user gets (no w_1): w_1 = 0, and rational samples stay exact."""
+    w = sa.incremental_mean(np.array(x, dtype=object))
+    assert len(w) == len(x) + 1 and w[0] == 0
+    assert_close(w[1:], prefix_means(x), ulps=0, what="w_{k+1} - batch mean (exact, default w_1)")
 
 
 @claim("SA-01")
