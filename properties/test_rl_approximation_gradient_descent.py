@@ -134,7 +134,10 @@ def test_mbgd_with_m_equal_n_with_replacement_is_not_bgd(sa, n):
         bool(np.all(sa.mbgd(x, w1, np.array([batch]))[1] == target))
         for batch in itertools.product(range(n), repeat=n)
     )
-    assert same == math.factorial(n)
+    assert same == math.factorial(n), (
+        f"{same} of the {n**n} batches with replacement give BGD's step; only the n! = "
+        f"{math.factorial(n)} permutations should"
+    )
     for perm in itertools.permutations(range(n)):
         assert np.all(sa.mbgd(x, w1, np.array([perm]))[1] == target)
     current().record(**{f"P(MBGD step = BGD step), n={n}": same / n**n})
