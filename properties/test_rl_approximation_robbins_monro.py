@@ -365,15 +365,23 @@ def test_cubic_example_converges_with_gain_a_k_point_one_over_k(sa, s, seed):
     weights=st.lists(st.integers(1, 20), min_size=8, max_size=8),
     w=exact_numbers(),
 )
-def test_mean_estimation_is_rm_with_g_w_minus_mean(values, weights, w):
+def test_mean_estimation_is_rm_with_g_w_minus_mean(sa, values, weights, w):
     """X uniform over a finite multiset: E[w - X] = w - E[X] = g(w) exactly, so the observation
-    g~(w, x) = w - x is g(w) plus the zero-mean noise eta = E[X] - x; g' = 1 (c1 = c2 = 1)."""
+    g~(w, x) = w - x is g(w) plus the zero-mean noise eta = E[X] - x; g' = 1 (c1 = c2 = 1).
+    On the implementation: one step of the mean iteration (weighted_iterate, exact on
+    rationals), averaged over the law of x, is the noise-free RM step w - a g(w)."""
     from fractions import Fraction
 
     p = [Fraction(wt, sum(weights[: len(values)])) for wt in weights[: len(values)]]
     mean = sum(pi * xi for pi, xi in zip(p, values, strict=True))
     assert sum(pi * (w - xi) for pi, xi in zip(p, values, strict=True)) == w - mean
     assert sum(pi * (mean - xi) for pi, xi in zip(p, values, strict=True)) == 0
+    a = Fraction(1, 3)
+    steps = [
+        sa.weighted_iterate(np.array([xi], dtype=object), np.array([a]), w)[1] for xi in values
+    ]
+    expected_step = sum(pi * step for pi, step in zip(p, steps, strict=True))
+    assert expected_step == w - a * (w - mean), "E[mean-iteration step] is not the RM step"
 
 
 @claim("SA-04")
