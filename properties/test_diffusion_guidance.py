@@ -424,3 +424,18 @@ def test_negative_control_w_for_s_confusion():
     assert_close(wrong - right, eps_u - eps_c, ulps=64, scale=(eps_c.abs() + eps_u.abs()) * (2 * w + 2),
                  what="(s = w) - (w parametrisation) = -(eps_c - eps_u)")  # fmt: skip
     assert float((wrong - right).abs().max()) > 1.0
+
+
+def test_bad_input_names_the_argument():
+    import pytest
+
+    grid = torch.linspace(-1, 1, 5, dtype=F64)
+    x = torch.zeros(1, dtype=F64)
+    for call, argument in [
+        (lambda: guidance.tilted_score(grid, grid, grid, 1.0, 1.0, x), "a"),
+        (lambda: guidance.tilted_score(grid, grid, grid, 1.0, 0.0, x), "a"),
+        (lambda: guidance.tilted_score(grid, grid[:4], grid, 1.0, 0.5, x), "grid"),
+        (lambda: cfg_training.train(None, ABAR, 1.5, 1, torch.Generator()), "p_uncond"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()

@@ -103,6 +103,7 @@ def _(mp):
 
 @variant(
     "CFG-04",
+    "SD-04",
     name="cfg-around-conditional",
     why="eps_c + s (eps_c - eps_u): extrapolation from the conditional prediction (s = 0 gives "
     "eps_c, not eps_u)",

@@ -3,7 +3,7 @@
     z_T ~ N(0, I) of shape (B, 4, H/8, W/8)
     for t -> t' over the DDIM timesteps (spacing "leading" + steps_offset, as Stable Diffusion):
         eps_u, eps_c = eps_theta([z_t, z_t], t, [tau(""), tau(y)])     one batched pass
-        eps = eps_u + s (eps_c - eps_u)                                 (guidance scale s >= 0)
+        eps = eps_u + s (eps_c - eps_u)       (guidance scale s >= 0; guidance.cfg_s)
         z_t' = DDIM step from abar_t to abar_t' (abar_t' = final_abar after the last timestep)
     x = decode(z_0 / scale)
 The schedule is "scaled linear": sqrt(beta) linear from sqrt(0.00085) to sqrt(0.012), T = 1000.
@@ -14,6 +14,7 @@ autoencoder, or diffusers' UNet2DConditionModel and AutoencoderKL (properties/te
 import torch
 
 from impl.diffusion import ddim, schedules
+from impl.diffusion import guidance as cfg
 from impl.diffusion.latent import autoencoder
 
 T = 1000
@@ -50,7 +51,7 @@ def generate(denoise, decode, cond, uncond, *, steps, guidance, latent_shape, la
         b = float(abar[ts[i + 1]]) if i + 1 < len(ts) else final_abar
         t_batch = torch.full((2 * latent_shape[0],), t, dtype=torch.long)
         eps_u, eps_c = denoise(torch.cat([z, z]), t_batch, context, mask).chunk(2)
-        eps = eps_u + guidance * (eps_c - eps_u)
+        eps = cfg.cfg_s(eps_c, eps_u, guidance)
         sigma = ddim.sigma_paper(eta, a, b)
         noise = torch.randn(z.shape, generator=generator, dtype=dtype) if sigma else None
         z = ddim.step(z, eps, a, b, sigma, noise)
