@@ -6,6 +6,7 @@ rational and the identities can be tested with Fractions, without tolerance.
 
 from fractions import Fraction
 
+import mpmath
 import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -101,21 +102,36 @@ def test_bayes_posterior_matches_the_formulas_exactly(r, x_t, x0):
 @claim("DDIM-02")
 @given(a=floats(1e-6, 0.999), ratio=floats(1e-3, 0.999999), x_t=floats(-5, 5), x0=floats(-5, 5))
 def test_posterior_implementation_within_rounding(a, ratio, x_t, x0):
-    """ddpm.posterior and the article's variance form against exact arithmetic on the same float
-    inputs (b = a / ratio > a). Cancellations: 1 - a, 1 - b and 1 - a/b lose u / (1 - .) relative,
-    so the budget is 8 u (1/(1 - a) + 1/(1 - b) + 1/(1 - a/b) + 4) relative."""
+    """ddpm.posterior (mean and variance) and the article's variance form against the formulas
+    evaluated on the same float inputs in 60-digit arithmetic (b = a / ratio > a). Cancellations:
+    1 - a, 1 - b and 1 - a/b lose u / (1 - .) relative, so each coefficient carries 8 u (1/(1 - a)
+    + 1/(1 - b) + 1/(1 - a/b) + 4) relative, and the mean that times |c1 x_t| + |c2 x_0|."""
     b = a / ratio
     assume(b < 1)
-    A, B = Fraction(a), Fraction(b)
-    beta = 1 - A / B
-    var_exact = float((1 - B) * beta / (1 - A))
-    _, var = ddpm.posterior(
+    with mpmath.workdps(60):
+        A, B, X, X0 = (mpmath.mpf(v) for v in (a, b, x_t, x0))
+        beta = 1 - A / B
+        c1, c2 = mpmath.sqrt(A / B) * (1 - B) / (1 - A), mpmath.sqrt(B) * beta / (1 - A)
+        mean_exact, var_exact = float(c1 * X + c2 * X0), float((1 - B) * beta / (1 - A))
+        size = float(abs(c1 * X) + abs(c2 * X0))
+    mean, var = ddpm.posterior(
         torch.tensor(x_t, dtype=torch.float64), torch.tensor(x0, dtype=torch.float64), a, b
     )
-    cond = 1 / (1 - a) + 1 / (1 - b) + 1 / float(beta) + 4
+    cond = 1 / (1 - a) + 1 / (1 - b) + 1 / (1 - a / b) + 4
+    assert_close(mean, mean_exact, ulps=8 * cond, scale=size, what="mu~")
     assert_close(torch.tensor(var), var_exact, ulps=8 * cond, scale=var_exact, what="beta~")
     assert_close(torch.tensor(ddpm.posterior_variance_article(a, b)), var_exact, ulps=8 * cond,
                  scale=var_exact, what="article's (alpha/beta + 1/(1-b))^-1")  # fmt: skip
+
+
+@claim("DDIM-01")
+@statistical()
+@given(a=floats(1e-4, 0.9999), x0=floats(-3, 3), seed=seeds)
+def test_q_sample_has_the_forward_marginal(a, x0, seed):
+    """4000 draws of ddpm.q_sample(x_0, abar_t, eps), eps ~ N(0, 1): N(sqrt(abar_t) x_0, 1 - abar_t)."""
+    eps = torch.randn(4000, generator=seed.torch(), dtype=torch.float64)
+    x_t = ddpm.q_sample(torch.full((4000,), x0, dtype=torch.float64), a, eps)
+    stats.normal_law(x_t.numpy(), a**0.5 * x0, 1 - a, what="q_sample vs q(x_t|x_0)")
 
 
 @claim("DDIM-02")

@@ -1,4 +1,5 @@
-"""Peer: diffusers' DDIMScheduler and DDPMScheduler against the DDIM/DDPM mathematics, over their
+"""Peer findings: diffusers' DDIMScheduler and DDPMScheduler against the DDIM/DDPM mathematics
+(marked @finding: evidence about diffusers, not about the article's claims), over their
 configuration space (beta schedule, timestep spacing, prediction type, set_alpha_to_one,
 steps_offset, variance type, zero terminal SNR, eta, number of steps), with clipping and
 thresholding off. Both sides get the same model output and the same noise.
@@ -18,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from impl.diffusion import ddim, ddpm, schedules
-from properties.catalogue import claim
+from properties.catalogue import finding
 from properties.evidence import current, refute
 from properties.strategies import floats, seeds
 from properties.tolerances import assert_close
@@ -64,7 +65,7 @@ def pairs_of(scheduler, final):
 DIVISORS = [n for n in range(1, 101) if 1000 % n == 0]
 
 
-@claim("DDIM-04")
+@finding("DDIM-04")
 @settings(max_examples=60)
 @given(config=configs(["leading", "trailing"]), alpha_to_one=st.booleans(), data=st.data(),
        eta=floats(0.0, 1.0), seed=seeds)  # fmt: skip
@@ -101,7 +102,7 @@ def test_diffusers_ddim_step_is_the_ddim_update(config, alpha_to_one, data, eta,
     )
 
 
-@claim("DDIM-05")
+@finding("DDIM-05")
 @settings(max_examples=60)
 @given(config=configs(["leading", "trailing", "linspace"], zero_snr=False),
        variance=st.sampled_from(["fixed_small", "fixed_large"]), n=st.integers(1, 100), seed=seeds)  # fmt: skip
@@ -133,7 +134,7 @@ def test_diffusers_ddpm_step_is_the_posterior_step(config, variance, n, seed):
     )
 
 
-@claim("DDIM-08.linear")
+@finding("DDIM-08.linear")
 def test_finding_diffusers_ddim_steps_to_timesteps_it_never_visits():
     """diffusers' DDIMScheduler steps from t to t - T // n whatever the spacing; with
     timestep_spacing = "linspace", or "trailing" when n does not divide T, the next timestep it
@@ -164,7 +165,7 @@ def test_finding_diffusers_ddim_steps_to_timesteps_it_never_visits():
     )
 
 
-@claim("DDIM-05")
+@finding("DDIM-05")
 def test_finding_diffusers_ddpm_fixed_large_adds_noise_to_the_output():
     """DDPMScheduler with variance_type = "fixed_large" adds noise of variance 1 - abar_t/1 on the
     final step whenever the last timestep t is above 0 (trailing spacing): the returned sample is
@@ -213,7 +214,7 @@ def _spacing_values(T, n, spacing):
     return [Fraction(4 * T * k * k, 5 * max(n - 1, 1) ** 2) for k in range(n)], np.floor(i**2 * c)
 
 
-@claim("DDIM-08.linear", "DDIM-08.quadratic")
+@finding("DDIM-08.linear", "DDIM-08.quadratic")
 @given(T=st.integers(2, 1000), data=st.data(), spacing=st.sampled_from(SPACINGS))
 def test_timesteps_are_the_exact_spacings_and_floats_differ_only_at_ties(T, data, spacing):
     """Our sub-sequences are the exact values rounded (half to even) or floored, and equal

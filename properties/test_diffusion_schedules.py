@@ -81,6 +81,9 @@ ABAR = schedules.alphas_cumprod(schedules.linear_betas())
             "sigma",
         ),
         (lambda: ddim.step(torch.zeros(1), torch.zeros(1), 0.5, 0.6, 0.9, torch.zeros(1)), "sigma"),
+        # eta = 3 on 999 -> 0: sigma^2 = 9 (1 - b)(b - a)/(b (1 - a)) > 1 - b (no silent clipping)
+        (lambda: ddim.sample(lambda x, t: x, torch.zeros(1), ABAR, [999, 0], 3.0), "eta"),
+        (lambda: ddim.plan(ABAR, [999, 500], 10.0, sigma="article"), "eta"),
         (
             lambda: ddpm.ancestral_step(
                 torch.zeros(1), torch.zeros(1), 0.5, 0.6, torch.zeros(1), "small"

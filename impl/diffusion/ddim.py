@@ -17,7 +17,9 @@ With a = abar_t, b = abar_tau (tau < t) and the model's eps_theta(x_t, t):
 (7) SLERP between x_T endpoints: sin((1 - u) th)/sin(th) x_a + sin(u th)/sin(th) x_b,
     cos(th) = <x_a, x_b>/(|x_a| |x_b|); parallel endpoints (th = 0) interpolate linearly,
     antiparallel ones (th = pi, no unique great circle) are an error.
-The article's sampler: T = 1000, linear betas, 20 steps at int(linspace(999, 0, 20)) (truncated).
+The article's sampler: T = 1000, linear betas, 20 steps at int(linspace(999, 0, 20)) (truncated),
+stopping at tau = 0 (sample(..., to_data=False)); by default sample() takes one more step, to
+abar = 1, as the DDIM paper's code does.
 """
 
 import math
@@ -92,21 +94,50 @@ def article_timesteps(T=1000, n=20):
     return (T - 1) * (n - 1 - k) // (n - 1)
 
 
-def sample(eps_model, x_T, abar, timesteps, eta, generator=None, sigma="paper"):
-    """(2) over a decreasing sub-sequence, ending at its last timestep (abar = abar[t_last]),
-    then one step to the data (abar = 1). `sigma`: "paper" (3) or "article" (4)."""
+def single_step_alpha(abar, t):
+    """(4)'s alpha_t = abar_t / abar_{t-1}, the one-step alpha of DDPM (abar_{-1} = 1: the data)."""
+    return abar[t].item() / (abar[t - 1].item() if t > 0 else 1.0)
+
+
+def step_sigma(rule, eta, abar, t, b):
+    """The sampler's sigma on the step from timestep t to abar_tau = b: (3) or (4)."""
+    a = abar[t].item()
+    if rule == "paper":
+        return sigma_paper(eta, a, b)
+    return sigma_article(eta, a, b, single_step_alpha(abar, t))
+
+
+def plan(abar, timesteps, eta, sigma="paper", to_data=True):
+    """The sampler's steps [(t, a, b, s)]: from each timestep t (a = abar_t) to the next one
+    (b = abar_tau) with s = step_sigma(sigma, eta, ...). to_data=True (the DDIM paper's code,
+    diffusers with set_alpha_to_one) adds one last step from the last timestep to the data
+    (b = 1, where s = 0); to_data=False stops at the last timestep, as the article's sampler,
+    whose 20 timesteps int(linspace(999, 0, 20)) give 19 steps, the last one to tau = 0.
+    sigma^2 must not exceed 1 - b: eta > 1 can break that (ValueError naming eta; no clipping)."""
     if sigma not in ("paper", "article"):
         raise ValueError(f"sigma: 'paper' or 'article', got {sigma!r}")
     _eta(eta)
     abar = check_abar(torch.as_tensor(abar, dtype=F64))
     ts = check_timesteps(timesteps, abar.numel()).tolist()
+    targets = [abar[tau].item() for tau in ts[1:]] + ([1.0] if to_data else [])
+    steps = []
+    for t, b in zip(ts, targets, strict=False):
+        s = step_sigma(sigma, eta, abar, t, b)
+        if s**2 > (1 - b) * (1 + 2**-50):
+            raise ValueError(
+                f"eta: {eta!r} gives sigma^2 = {s**2!r} > 1 - abar_tau = {1 - b!r} on the step "
+                f"from t = {t}: a DDIM step needs sigma^2 <= 1 - abar_tau"
+            )
+        steps.append((t, abar[t].item(), b, s))
+    return steps
+
+
+def sample(eps_model, x_T, abar, timesteps, eta, generator=None, sigma="paper", to_data=True):
+    """(2) over a decreasing sub-sequence, the steps of `plan` (see there for `to_data`);
+    z ~ N(0, I) in x's dtype from `generator`, drawn only on steps with s > 0.
+    `sigma`: "paper" (3) or "article" (4)."""
     x = x_T
-    for i, t in enumerate(ts):
-        a = abar[t].item()
-        b = abar[ts[i + 1]].item() if i + 1 < len(ts) else 1.0
-        alpha_t = a / (abar[t - 1].item() if t > 0 else 1.0)
-        s = sigma_paper(eta, a, b) if sigma == "paper" else sigma_article(eta, a, b, alpha_t)
-        s = min(s, (1 - b) ** 0.5)  # at b = 1 the noise term vanishes
+    for t, a, b, s in plan(abar, timesteps, eta, sigma, to_data):
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype) if s > 0 else None
         x = step(x, eps_model(x, t), a, b, s, z)
     return x
