@@ -1,6 +1,7 @@
 """torch.utils.checkpoint as a peer (CKPT-01, CKPT-02, CKPT-04): checkpoint (use_reentrant True
 and False) and checkpoint_sequential, run through the same gradient, random-state and saved-bytes
-checks as impl/training/checkpoint.py."""
+checks as impl/training/checkpoint.py. Peer findings (@finding): what torch does is not evidence
+for the article's claims, which rest on the properties of impl/ in test_training_checkpoint.py."""
 
 import functools
 
@@ -12,7 +13,7 @@ from torch.utils.checkpoint import checkpoint, checkpoint_sequential
 
 from impl._memory import peak_extra_bytes
 from impl.training import checkpoint as ck
-from properties.catalogue import claim
+from properties.catalogue import finding
 from properties.evidence import current
 from properties.strategies import seeds
 from properties.test_training_checkpoint import run
@@ -31,7 +32,7 @@ def torch_sequential(chain, x, segments, use_reentrant):
     return checkpoint_sequential(layers, segments, x, use_reentrant=use_reentrant)
 
 
-@claim("CKPT-01")
+@finding("CKPT-01")
 @pytest.mark.parametrize("use_reentrant", [False, True])
 @given(n=st.integers(1, 10), k=st.integers(1, 5), seed=seeds)
 def test_torch_checkpoint_gradients_are_bit_identical(use_reentrant, n, k, seed):
@@ -43,7 +44,7 @@ def test_torch_checkpoint_gradients_are_bit_identical(use_reentrant, n, k, seed)
         assert all(torch.equal(a, b) for a, b in zip(grads, theirs, strict=True))
 
 
-@claim("CKPT-02")
+@finding("CKPT-02")
 @pytest.mark.parametrize("use_reentrant", [False, True])
 @given(n=st.integers(2, 8), seed=seeds)
 def test_torch_checkpoint_restores_the_random_state_only_when_asked(use_reentrant, n, seed):
@@ -72,7 +73,7 @@ def allocated_activations(plan, n=64, width=256, batch=64):
     return peak / (batch * width * 8)
 
 
-@claim("CKPT-04")
+@finding("CKPT-04")
 def test_torch_checkpoint_memory_against_ours():
     """n = 64, k = 8, measured by the allocator (saved-tensor hooks cannot see inside torch's
     non-reentrant checkpoint, which installs hooks of its own: they report 384 bytes there against
@@ -95,7 +96,7 @@ def test_torch_checkpoint_memory_against_ours():
     assert measured["ours, segments"] < measured["store all"] / 4
 
 
-@claim("CKPT-04")
+@finding("CKPT-04")
 @pytest.mark.parametrize("use_reentrant", [False, True])
 def test_torch_checkpoint_evaluations(use_reentrant):
     """Both recompute every checkpointed layer once; checkpoint_sequential leaves its last segment

@@ -1,6 +1,7 @@
 """transformers as a peer (PACK-02, PACK-04): DataCollatorWithFlattening against our packed
 collator, and its flash-attention helpers (unpad/pad, cu_seqlens from masks or position ids)
-against impl/training/collate.py, on Hypothesis-drawn batches."""
+against impl/training/collate.py, on Hypothesis-drawn batches. Peer findings (@finding), not
+evidence for the article's claims (test_training_collate.py holds those)."""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from impl.training import collate
-from properties.catalogue import claim
+from properties.catalogue import finding
 from properties.evidence import current
 from properties.strategies import seeds
 from properties.test_training_collate import masks, samples_st
@@ -17,7 +18,7 @@ transformers = pytest.importorskip("transformers", reason="transformers is the p
 fa_utils = pytest.importorskip("transformers.modeling_flash_attention_utils")
 
 
-@claim("PACK-04")
+@finding("PACK-04")
 @given(samples=samples_st)
 def test_data_collator_with_flattening_equals_our_packed_batch(samples):
     theirs = transformers.DataCollatorWithFlattening(return_flash_attn_kwargs=True)(
@@ -33,7 +34,7 @@ def test_data_collator_with_flattening_equals_our_packed_batch(samples):
     )
 
 
-@claim("PACK-02")
+@finding("PACK-02")
 @given(mask=masks(right_padded=False), d=st.integers(1, 3), seed=seeds)
 def test_transformers_unpad_and_pad_equal_ours(mask, d, seed):
     B, T = mask.shape
@@ -45,7 +46,7 @@ def test_transformers_unpad_and_pad_equal_ours(mask, d, seed):
     assert torch.equal(fa_utils._pad_input(tokens, indices, B, T), collate.pad(*ours[:2], B, T))
 
 
-@claim("PACK-04")
+@finding("PACK-04")
 @given(samples=samples_st)
 def test_cu_seqlens_from_position_ids_equal_ours(samples):
     position_ids = collate.packed(samples)["position_ids"]
