@@ -723,6 +723,17 @@ def _check_control_run(monkeypatch, epsilon):
                  what="q = every-visit average of the returns")  # fmt: skip
 
 
+def _policies_followed_once(mdp, actions0):
+    """The greedy actions of the policy the first episode of MC ES follows."""
+    mp = pytest.MonkeyPatch()
+    try:
+        followed = _policies_followed(mp)
+        mc.mc_exploring_starts(mdp, 1, 2, np.random.default_rng(0), actions0=actions0)
+    finally:
+        mp.undo()
+    return tuple(int(a) for a in followed[0])
+
+
 def test_mc_argument_checks():
     mdp = gw.example_2x2().mdp()
     rng = np.random.default_rng(0)
@@ -731,6 +742,11 @@ def test_mc_argument_checks():
             mc.mc_exploring_starts(mdp, bad, 3, rng)
         with pytest.raises(ValueError, match="^length: "):
             mc.mc_exploring_starts(mdp, 3, bad, rng)
+    for bad in ([0, 1, 2], [0, 1, 2, 5], [0, 1, 2, -1], [0.0, 1.0, 2.0, 3.0]):
+        with pytest.raises(ValueError, match="^actions0: expected 4 action indices"):
+            mc.mc_exploring_starts(mdp, 3, 3, rng, actions0=bad)
+    first = _policies_followed_once(mdp, [4, 3, 2, 1])
+    assert first == (4, 3, 2, 1), "the first episode follows actions0"
     for eps in (-0.1, 1.5):
         with pytest.raises(ValueError, match=r"^epsilon: must lie in \[0, 1\]"):
             mc.mc_epsilon_greedy(mdp, eps, 3, 3, rng)

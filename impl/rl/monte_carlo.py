@@ -7,7 +7,8 @@ Episode of length L from (s_0, a_0) following pi: s_0, a_0, r_1, s_1, a_1, r_2, 
                          return of n episodes started at every (s, a); pi_{k+1} = greedy(q).
 (3) MC Exploring Starts  episodes from starting pairs that cover every (s, a); every visit
                          (s_t, a_t) adds g_t (computed backwards) to Returns(s_t, a_t),
-                         q(s_t, a_t) = mean Returns, and pi(s_t) = argmax_a q(s_t, a).
+                         q(s_t, a_t) = mean Returns, and pi(s_t) = argmax_a q(s_t, a); the
+                         first policy is actions0 (action 0 everywhere by default).
 (4) MC epsilon-Greedy    as (3) from arbitrary starts, with pi(.|s_t) = epsilon-greedy(q(s_t, .)):
                          converges to the best policy within the epsilon-greedy class.
 (5) estimators of v from episodes of a Markov reward process (lists of states and rewards):
@@ -160,7 +161,8 @@ def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts, actions0
 
 
 def mc_exploring_starts(mdp, n_episodes, length, rng, actions0=None):
-    """(3): starting pairs cycle through every (s, a) in a random order, reshuffled each cycle."""
+    """(3): starting pairs cycle through every (s, a) in a random order, reshuffled each cycle;
+    actions0 (one action per state) is the first policy, action 0 everywhere by default."""
     S, A = mdp.n_states, mdp.n_actions
     order = []
 
