@@ -137,11 +137,19 @@ def _(mp):
     mp.setattr(adapter.Reference, "timesteps", fn)
 
 
-@variant("DDIM-08.quadratic", name="ddim-quadratic-deduplicated",
-         why="repeated quadratic timesteps silently dropped: n is no longer the steps asked for")  # fmt: skip
+def _bump_repeats(ts, T, n):
+    """Increasing order, each timestep raised to one above the previous where it repeats it."""
+    out = []
+    for t in reversed(ts.tolist()):
+        out.append(max(t, out[-1] + 1) if out else t)
+    return torch.tensor(out[::-1], dtype=torch.long)
+
+
+@variant("DDIM-08.quadratic", name="ddim-quadratic-repeats-bumped",
+         why="floor(c i^2) silently made strictly increasing (a repeat raised by one): hides "
+             "the article's repeated timesteps")  # fmt: skip
 def _(mp):
-    fn = _spacing("ddim-quadratic", lambda ts, T, n: torch.unique(ts).flip(0))
-    mp.setattr(adapter.Reference, "timesteps", fn)
+    mp.setattr(adapter.Reference, "timesteps", _spacing("ddim-quadratic", _bump_repeats))
 
 
 @variant("DDIM-09.pattern", name="eta-as-on-off-switch",
