@@ -142,3 +142,17 @@ def _(mp):
         return torch.where(drop, torch.zeros_like(y), y)
 
     mp.setattr(cfg_training, "drop_labels", drop_to_zero)
+
+
+@variant(
+    "CFG-06",
+    name="p-uncond-as-keep-rate",
+    why="p_uncond read as the probability of keeping the label: 90% of the labels dropped",
+)
+def _(mp):
+    right = cfg_training.drop_labels
+    mp.setattr(
+        cfg_training,
+        "drop_labels",
+        lambda y, p_uncond, n_classes, generator: right(y, 1 - p_uncond, n_classes, generator),
+    )
