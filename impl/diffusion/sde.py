@@ -15,9 +15,14 @@ likelihoods (Song et al. 2021; seed article 3). t runs in [0, 1]; x has shape (n
                        log p_0(x_0) = log p_1(x_1) + int_0^1 div(drift)(x_t, t) dt
     Hutchinson: div = E[v^T J v] for probes with E[v v^T] = I (Rademacher or Gaussian); with
     symmetric part S of J, Var(Rademacher) = 2 sum_{i != j} S_ij^2 <= Var(Gaussian) = 2 ||S||_F^2.
-(7) predictor-corrector: each reverse EM step (predictor) followed by a Langevin step
-    x <- x + e score + sqrt(2 e) z with e = 2 (snr mean|z| / mean|score|)^2, norms averaged over the
-    batch (corrector, Song et al. 2021).
+(7) predictor-corrector (Song et al. 2021, Algorithms 2 and 3 with the Langevin corrector of
+    Algorithms 4 and 5): for each grid step t -> t_next, a reverse EM step (predictor), then at the
+    new time t_next one Langevin step x <- x + e score(x, t_next) + sqrt(2 e) z with
+    e = 2 alpha (snr mean|z| / mean|score|)^2, norms averaged over the batch; alpha = 1 - beta_i
+    with the step's DDPM beta_i = beta(t_next) (t - t_next) for VP and sub-VP, alpha = 1 for VE.
+    It returns x after the last corrector, as the Algorithms do. (The released score_sde code
+    instead runs the corrector first at each t, then the predictor from t, and returns the last
+    predictor's noise-free mean; not done here.)
 (6) consistency-model parametrisation: f(x, t) = c_skip(t) x + c_out(t) F(x, t),
     c_skip = s_d^2 / ((t - e)^2 + s_d^2), c_out = s_d (t - e) / sqrt(s_d^2 + t^2), s_d = 0.5,
     e = 0.002: f(x, e) = x exactly.
@@ -135,16 +140,22 @@ def hutchinson(jvp_probe, v):
     return (v * jvp_probe(v)).sum(-1)
 
 
+def probes(kind, shape, generator, dtype=F64):
+    """Hutchinson probes v with E[v v^T] = I: "rademacher" (+-1 with probability 1/2 each) or
+    "gaussian" (N(0, I)), drawn from `generator`."""
+    if kind not in ("rademacher", "gaussian"):
+        raise ValueError(f"probe: 'rademacher' or 'gaussian', got {kind!r}")
+    v = torch.randn(shape, generator=generator, dtype=dtype)
+    return torch.sign(v) if kind == "rademacher" else v
+
+
 def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0, generator=None, probe=None):
     """(5): log p_0(x_0) by Heun steps of the augmented ODE (x, log-density change) from t_eps to 1,
     with the exact divergence, or Hutchinson's estimate when probe is "rademacher" or "gaussian"
     (one fixed probe per point for the whole path)."""
     divergence = divergence_exact
     if probe is not None:
-        if probe not in ("rademacher", "gaussian"):
-            raise ValueError(f"probe: 'rademacher' or 'gaussian', got {probe!r}")
-        v = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
-        v = torch.sign(v) if probe == "rademacher" else v
+        v = probes(probe, x0.shape, generator, x0.dtype)
 
         def divergence(drift, x, t):
             return divergence_hutchinson(drift, x, t, v)
@@ -161,14 +172,19 @@ def predictor_corrector(sde, score, x, t1, t0, n, generator, snr=0.16):
     if not snr > 0:
         raise ValueError(f"snr: must be > 0, got {snr!r}")
     ts = grid(t1, t0, n)
-    for t, t_next in zip(ts, ts[1:], strict=False):
+    steps = list(zip(ts, ts[1:], strict=False))
+    alphas = [1 - sde.beta(u) * (t - u) if isinstance(sde, VP) else 1.0 for t, u in steps]
+    if min(alphas) <= 0:
+        raise ValueError(f"n: {n} steps make a DDPM beta_i = beta(t) dt >= 1 (alpha_i <= 0)")
+    for (t, t_next), alpha in zip(steps, alphas, strict=True):
         dt = t - t_next
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
         x = x - reverse_drift(sde, score, x, t) * dt + sde.g(t) * dt**0.5 * z
         s = score(x, t_next)
         z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
         # one step size from batch-averaged norms (per-sample norms blow up where the score vanishes)
-        eps = 2 * (snr * z.norm(dim=-1).mean() / s.norm(dim=-1).mean().clamp_min(1e-12)) ** 2
+        ratio = snr * z.norm(dim=-1).mean() / s.norm(dim=-1).mean().clamp_min(1e-12)
+        eps = 2 * alpha * ratio**2
         x = x + eps * s + (2 * eps) ** 0.5 * z
     return x
 
