@@ -156,3 +156,18 @@ def _(mp):
         "drop_labels",
         lambda y, p_uncond, n_classes, generator: right(y, 1 - p_uncond, n_classes, generator),
     )
+
+
+@variant(
+    "CFG-06",
+    name="network-ignores-the-label",
+    why="the label embedding never reaches the network (every label read as the null label): "
+    "eps_c = eps_u, no guidance direction",
+)
+def _(mp):
+    right = cfg_training.EpsMLP.forward
+    mp.setattr(
+        cfg_training.EpsMLP,
+        "forward",
+        lambda self, x, a, c: right(self, x, a, torch.full_like(c, self.n_classes)),
+    )
