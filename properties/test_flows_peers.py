@@ -1,5 +1,6 @@
 """Peers for flows: zuko's coupling flows through the FLOW-02 properties, and diffusers'
-FlowMatchEulerDiscreteScheduler (timestep shift and Euler step) against impl/flows/matching.py."""
+FlowMatchEulerDiscreteScheduler (timestep shift and Euler step) against impl/flows/matching.py.
+Findings about peers, not evidence for the article's claims: each is marked @finding(claim id)."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from impl.flows import matching
-from properties.catalogue import claim
+from properties.catalogue import finding
 from properties.evidence import current, refute
 from properties.strategies import floats, seeds
 from properties.tolerances import assert_close
@@ -17,7 +18,7 @@ diffusers = pytest.importorskip("diffusers", reason="diffusers is a test depende
 F64 = torch.float64
 
 
-@claim("FLOW-02")
+@finding("FLOW-02")
 @settings(max_examples=20)
 @given(d=st.integers(2, 5), transforms=st.integers(1, 4), seed=seeds)
 def test_zuko_realnvp_is_invertible_with_the_autograd_log_det(d, transforms, seed):
@@ -57,7 +58,7 @@ def test_zuko_realnvp_is_invertible_with_the_autograd_log_det(d, transforms, see
     )
 
 
-@claim("FLOW-07")
+@finding("FLOW-07")
 @given(shift=floats(1.0, 5.0), n=st.integers(2, 50), seed=seeds)
 def test_diffusers_flow_match_euler_step_is_the_sigma_euler_step(shift, n, seed):
     scheduler = diffusers.FlowMatchEulerDiscreteScheduler(shift=shift)
@@ -74,7 +75,7 @@ def test_diffusers_flow_match_euler_step_is_the_sigma_euler_step(shift, n, seed)
     current().summary = "diffusers' flow-match Euler step is x + (sigma_next - sigma) v"
 
 
-@claim("FLOW-08")
+@finding("FLOW-08")
 def test_finding_diffusers_flow_match_shifts_its_smallest_sigma_twice():
     """diffusers builds the training sigmas as shift(t/T) and takes sigma_min = shift(1/T) from them;
     set_timesteps then spaces sigmas linearly from 1 to that (already shifted) sigma_min and shifts

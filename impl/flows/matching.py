@@ -59,6 +59,16 @@ def ot_marginal_field(data, x, t, sigma_min=0.0):
     return -(1 - sigma_min) / sigma * (x - t * posterior_x1) + posterior_x1
 
 
+def ot_marginal_log_density(data, x, t, sigma_min=0.0):
+    """(3'): log p_t(x) of the OT path for Gaussian-mixture data (0 <= t <= 1; t may be a tensor)."""
+    if not isinstance(data, GaussianMixture):
+        raise TypeError("data: expected an impl.diffusion.oracle.GaussianMixture")
+    if not 0 <= t <= 1:
+        raise ValueError(f"t: must lie in [0, 1], got {t!r}")
+    _check_sigma_min(sigma_min)
+    return data.log_density(x, t**2, (1 - (1 - sigma_min) * t) ** 2)
+
+
 def rectified_flow_pair(x0, x1, t):
     """(5): (x_t, target velocity)."""
     return (1 - t) * x0 + t * x1, x1 - x0
