@@ -135,7 +135,8 @@ def test_marginal_field_transports_the_gaussian_to_the_path(seed, k, sigma_min, 
     the ODE map is increasing, so if u generates p_t it carries the z-quantile of N(0, 1) to the
     z-quantile of p_t: F_t(X_t(z)) = Phi(z) with F_t the mixture CDF of t x_1 + sigma_t x_0 (exact,
     no sampling). The Heun error at n = 80 steps is estimated by Richardson from n = 40 vs 80
-    (assert_within_richardson); with sigma_min >= 0.05 the path runs to t = 1."""
+    (assert_within_richardson); with sigma_min >= 0.05 the path runs to t = 1. The density
+    matching.ot_marginal_log_density is checked against the same law at the pushed points."""
     data = random_mixture(seed, 1, k)
     t1 = 1.0 if sigma_min >= 0.05 else t_end
     z = torch.linspace(-3, 3, 13, dtype=F64)[:, None]
@@ -147,6 +148,13 @@ def test_marginal_field_transports_the_gaussian_to_the_path(seed, k, sigma_min, 
     fine = mixture_cdf_1d(data, ode.ode_solve(field, z, 0.0, t1, 80), t1, sigma_min)
     assert_within_richardson(coarse, fine, torch.special.ndtr(z[:, 0]), floor=1e-12,
                              what="F_t(X_t(z)) - Phi(z)")  # fmt: skip
+    # the density is the derivative of that law's CDF (autograd; both sums of k Gaussian terms,
+    # each with a few u of relative error: 64 u of the density)
+    x = ode.ode_solve(field, z, 0.0, t1, 80).requires_grad_(True)
+    (pdf,) = torch.autograd.grad(mixture_cdf_1d(data, x, t1, sigma_min).sum(), x)
+    density = matching.ot_marginal_log_density(data, x.detach(), t1, sigma_min).exp()
+    assert_close(density, pdf[:, 0], ulps=64, scale=pdf[:, 0],
+                 what="p_t(x) - dF_t/dx")  # fmt: skip
     current().summary = (
         "the marginal field carries N(0, 1) along the path: quantiles of p_t reached by the ODE"
     )

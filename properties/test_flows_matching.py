@@ -283,6 +283,16 @@ def test_ot_marginal_field_of_one_gaussian_in_closed_form(sigma_min, t):
     assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_marginal_log_density_bad_input_names_the_argument():
+    x = torch.zeros(1, 1, dtype=F64)
+    with pytest.raises(TypeError, match="^data: "):
+        matching.ot_marginal_log_density(None, x, 0.5)
+    with pytest.raises(ValueError, match="^t: "):
+        matching.ot_marginal_log_density(DATA_1D, x, 1.5)
+    with pytest.raises(ValueError, match="^sigma_min: "):
+        matching.ot_marginal_log_density(DATA_1D, x, 0.5, sigma_min=1.0)
+
+
 def test_sampler_and_network_details():
     """euler_sigma needs strictly decreasing sigmas (a repeated one is an error); VelocityMLP
     feeds t to the network in the dtype of x (float64 here: t = 0.1 exactly as float64)."""
