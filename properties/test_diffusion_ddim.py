@@ -10,6 +10,7 @@ import math
 import os
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,6 +29,23 @@ from properties.tolerances import assert_close
 U = 2.0**-53
 ABAR = schedules.alphas_cumprod(schedules.linear_betas())
 F64 = torch.float64
+
+
+@contextlib.contextmanager
+def one_thread():
+    """The oracle's tiny (K, d, d) solves: more threads only add overhead (and contention)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
 
 
 def step_budget(x_t, eps, z, a, b):
@@ -84,6 +102,9 @@ def test_x_tau_has_the_marginal_for_every_sigma(inputs, fraction, x0):
     eps, z = torch.randn(2, 4000, generator=gen, dtype=F64)
     x_t = a**0.5 * x0 + (1 - a) ** 0.5 * eps
     x_tau = lam * x0 + k * x_t + sigma * z
+    if b == 1:  # tau = -1, the data: sigma = k = 0, lambda = 1, the point mass at x_0
+        assert torch.equal(x_tau, torch.full_like(x_tau, x0)), "x_tau at abar_tau = 1 is x_0"
+        return
     stats.normal_law(x_tau.numpy(), b**0.5 * x0, 1 - b, what="x_tau vs N(sqrt(b) x_0, (1 - b))")
 
 
@@ -420,24 +441,10 @@ def _exact_eta_zero(diffusion, n):
     return energy(y, u)
 
 
-@contextlib.contextmanager
-def one_thread():
-    """The oracle's tiny (K, 1, 1) solves: more threads only add overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _distances(diffusion):
-    with one_thread():
-        table = {
-            (eta, n): energy(GRID, _ddim_cdf(diffusion, n, eta)) for eta in ETAS for n in STEPS
-        }
-        exact = {n: _exact_eta_zero(diffusion, n) for n in STEPS}
-        ddpm_cdf = _ddpm_cdf(diffusion)
+    table = {(eta, n): energy(GRID, _ddim_cdf(diffusion, n, eta)) for eta in ETAS for n in STEPS}
+    exact = {n: _exact_eta_zero(diffusion, n) for n in STEPS}
+    ddpm_cdf = _ddpm_cdf(diffusion)
     return table, exact, energy(GRID, ddpm_cdf), ddpm_cdf
 
 
@@ -527,10 +534,9 @@ def test_the_computed_laws_are_the_samplers_laws(diffusion):
     model, gen = MIXTURE.eps_model(ABAR), torch.Generator().manual_seed(9)
     x_T = torch.randn(10_000, 1, generator=gen, dtype=F64)
     ts = diffusion.timesteps(1000, 20, "leading")
-    with one_thread():
-        x0 = diffusion.ddpm_sample(model, x_T, ABAR, torch.arange(999, -1, -1), gen, "large")
-        ddim_cdf = _ddim_cdf(diffusion, 20, 1.0)
-        y0 = diffusion.ddim_sample(model, x_T, ABAR, ts, 1.0, gen)
+    x0 = diffusion.ddpm_sample(model, x_T, ABAR, torch.arange(999, -1, -1), gen, "large")
+    ddim_cdf = _ddim_cdf(diffusion, 20, 1.0)
+    y0 = diffusion.ddim_sample(model, x_T, ABAR, ts, 1.0, gen)
     stats.ks_law(x0[:, 0].numpy(), lambda y: np.interp(y, GRID, ddpm_cdf),
                  what="DDPM-1000 samples vs the computed CDF")  # fmt: skip
     stats.ks_law(y0[:, 0].numpy(), lambda y: np.interp(y, GRID, ddim_cdf),
