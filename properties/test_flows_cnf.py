@@ -100,12 +100,13 @@ def test_marginal_field_and_density_satisfy_the_continuity_equation(seed, d, k, 
     data = random_mixture(seed, d, k)
     x = (3 * torch.randn(8, d, generator=seed.torch(), dtype=F64)).requires_grad_(True)
     tt = torch.tensor(t, dtype=F64, requires_grad=True)
-    log_p = matching.ot_marginal_log_density(data, x, tt, sigma_min)
+    given_sigma_min = {"sigma_min": sigma_min} if sigma_min else {}  # 0: the default path
+    log_p = matching.ot_marginal_log_density(data, x, tt, **given_sigma_min)
     dlogp_dt = torch.stack(
         [torch.autograd.grad(log_p[i], tt, retain_graph=True)[0] for i in range(len(x))]
     )
     (grad_logp,) = torch.autograd.grad(log_p.sum(), x, retain_graph=True)
-    u = matching.ot_marginal_field(data, x, tt, sigma_min)
+    u = matching.ot_marginal_field(data, x, tt, **given_sigma_min)
     div = sum(torch.autograd.grad(u[:, j].sum(), x, retain_graph=True)[0][:, j] for j in range(d))
     transport = u * grad_logp
     residual = (dlogp_dt + div + transport.sum(1)).detach()

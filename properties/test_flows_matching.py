@@ -115,21 +115,22 @@ def test_negative_control_prior_weighted_average_is_not_the_marginal_field():
 
 
 @claim("FLOW-06")
-@given(seed=seeds, t=floats(0.0, 0.99), sigma_min=floats(0.0, 0.5))
+@given(seed=seeds, t=floats(0.0, 0.99), sigma_min=st.just(0.0) | floats(0.0, 0.5))
 def test_gaussian_path_field_and_straight_ot_trajectories(seed, t, sigma_min):
     """d psi_t(x0)/dt (autograd) equals u_t(psi_t(x0) | x1); for the OT path it is the constant
     x1 - (1 - sigma_min) x0."""
     gen = seed.torch()
     x0, x1 = torch.randn(2, 8, 3, generator=gen, dtype=F64)
     tt = torch.tensor(t, dtype=F64, requires_grad=True)
-    psi = matching.ot_path(x0, x1, tt, sigma_min)
+    given_sigma_min = {"sigma_min": sigma_min} if sigma_min else {}  # 0: the default path
+    psi = matching.ot_path(x0, x1, tt, **given_sigma_min)
     dpsi = torch.stack(
         [
             torch.autograd.grad(psi.flatten()[i], tt, retain_graph=True)[0]
             for i in range(psi.numel())
         ]
     )
-    field = matching.ot_conditional_field(psi.detach(), x1, t, sigma_min).flatten()
+    field = matching.ot_conditional_field(psi.detach(), x1, t, **given_sigma_min).flatten()
     constant = (x1 - (1 - sigma_min) * x0).flatten()
     scale = (x0.abs() + x1.abs()).flatten() / (1 - (1 - sigma_min) * t)
     assert_close(
