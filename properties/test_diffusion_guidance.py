@@ -6,6 +6,7 @@ are off by about u (|log p_k| + d^2) each, which moves the softmax weights by as
 linear solves add d^2 u relative: 64 u (K + d^2 + max |log p_k|) (|score| + 1) per entry.
 """
 
+import pytest
 import torch
 from hypothesis import find, given
 from hypothesis import strategies as st
@@ -20,6 +21,16 @@ from properties.tolerances import assert_close
 F64 = torch.float64
 U = 2.0**-53
 ABAR = schedules.alphas_cumprod(schedules.linear_betas())
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models and solves: more torch threads only add overhead and, on a shared machine,
+    contention (the SD variants run under load: 172 s on the default threads, 27 s on one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @st.composite
@@ -330,8 +341,6 @@ def guidance_errors(net, g, per_t=200, n_t=10):
 def test_eps_network_is_the_written_out_mlp():
     """eps(x, a, c) = W3 silu(W2 silu(W1 [x, sqrt(a), sqrt(1 - a), E c] + b1) + b2) + b3, with
     an embedding row E c for each of the K labels and one for the null label K."""
-    import pytest
-
     K, d = 3, 2
     model = cfg_training.EpsMLP(d, K, width=8)
     assert model.n_classes == K
@@ -427,8 +436,6 @@ def test_negative_control_w_for_s_confusion():
 
 
 def test_bad_input_names_the_argument():
-    import pytest
-
     grid = torch.linspace(-1, 1, 5, dtype=F64)
     x = torch.zeros(1, dtype=F64)
     for call, argument in [

@@ -23,6 +23,16 @@ from properties.strategies import Seed, seeds
 F32 = torch.float32
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models and solves: more torch threads only add overhead and, on a shared machine,
+    contention (the SD variants run under load: 172 s on the default threads, 27 s on one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def models(seed=0, dtype=F32):
     torch.manual_seed(seed)
     return (text.TextEncoder().to(dtype), unet.UNet().to(dtype),
