@@ -228,6 +228,8 @@ def test_timesteps_are_the_exact_spacings_and_floats_differ_only_at_ties(T, data
         s = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing=spacing)
         s.set_timesteps(n)
         theirs = s.timesteps.tolist()[::-1]
+        if spacing == "trailing" and len(theirs) == n + 1 and theirs[0] == -1:
+            theirs = theirs[1:]  # the extra timestep -1: see the finding below
         want = [round(v) - (spacing == "trailing") for v in exact]
         tie = [v.denominator == 2 for v in exact]
     else:
@@ -238,3 +240,32 @@ def test_timesteps_are_the_exact_spacings_and_floats_differ_only_at_ties(T, data
     assert schedules.timesteps(T, n, spacing).tolist() == want[::-1]
     for w, t, b in zip(want, theirs, tie, strict=True):
         assert w == t or b, (w, t)
+
+
+@finding("DDIM-08.linear")
+def test_finding_diffusers_trailing_spacing_can_add_timestep_minus_one():
+    """diffusers' DDIMScheduler, timestep_spacing = "trailing", computes the timesteps as
+    round(arange(T, 0, -T / n)) - 1 in floats: where T / n is not exact, the float arange can
+    reach one element past n, and the scheduler then has n + 1 timesteps, the last one -1 (not a
+    timestep of [0, T - 1]). Ours: the n exact values."""
+
+    def n_timesteps_in_range(case):
+        T, n = case
+        s = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
+        s.set_timesteps(n)
+        ts = s.timesteps.tolist()
+        return len(ts) == n and min(ts) >= 0
+
+    cases = st.integers(2, 1000).flatmap(
+        lambda T: st.tuples(st.just(T), st.integers(1, min(T, 100)))
+    )
+    T, n = refute(cases, n_timesteps_in_range, claim="diffusers DDIM trailing spacing",
+                  max_examples=2000, describe=lambda c: f"num_train_timesteps = {c[0]}, n = {c[1]}")  # fmt: skip
+    s = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
+    s.set_timesteps(n)
+    ours = schedules.timesteps(T, n, "trailing").tolist()
+    current().record(diffusers_timesteps=s.timesteps.tolist(), ours=ours)
+    current().summary = (
+        f"finding: diffusers DDIM, trailing, T = {T}, n = {n}: {len(s.timesteps)} timesteps, the last "
+        f"{int(s.timesteps[-1])}; ours: {len(ours)}, the last {ours[-1]}"
+    )
