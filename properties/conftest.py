@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from properties import adapters, catalogue, evidence, profiles, stats
+from properties import adapters, catalogue, evidence, profiles, stats, threads
 
 profiles.register()
 # Triton fixes its mode when first imported, which torch may do on the way (torch.nn.attention.bias
@@ -146,3 +146,10 @@ def diffusion(pytestconfig):
 def attention(pytestconfig):
     """The attention implementation under test (family `attention`)."""
     return _adapter(pytestconfig, "attention")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test on one torch thread (properties/threads.py)."""
+    with threads.one_torch_thread():
+        yield

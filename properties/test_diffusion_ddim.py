@@ -5,7 +5,6 @@ Rounding budgets: x0_hat = (x_t - sqrt(1 - a) eps)/sqrt(a) amplifies absolute ro
 8 u (|x_t| + |eps|)(sqrt(b/a) + 1) + 8 u (|eps| + |z|) per entry (u = 2^-53).
 """
 
-import contextlib
 import math
 import os
 
@@ -26,26 +25,11 @@ from properties.profiles import statistical
 from properties.strategies import floats, seeds
 from properties.tolerances import assert_close
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 U = 2.0**-53
 ABAR = schedules.alphas_cumprod(schedules.linear_betas())
 F64 = torch.float64
-
-
-@contextlib.contextmanager
-def one_thread():
-    """The oracle's tiny (K, d, d) solves: more threads only add overhead (and contention)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def step_budget(x_t, eps, z, a, b):

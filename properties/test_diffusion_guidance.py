@@ -18,19 +18,11 @@ from properties.evidence import current, figure, refute
 from properties.strategies import floats, seeds
 from properties.tolerances import assert_close
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 F64 = torch.float64
 U = 2.0**-53
 ABAR = schedules.alphas_cumprod(schedules.linear_betas())
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models and solves: more torch threads only add overhead and, on a shared machine,
-    contention (the SD variants run under load: 172 s on the default threads, 27 s on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @st.composite

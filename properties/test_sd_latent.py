@@ -20,17 +20,9 @@ from properties.evidence import current, figure, refute
 from properties.profiles import costly
 from properties.strategies import Seed, seeds
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 F32 = torch.float32
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models and solves: more torch threads only add overhead and, on a shared machine,
-    contention (the SD variants run under load: 172 s on the default threads, 27 s on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def models(seed=0, dtype=F32):

@@ -12,17 +12,9 @@ import torch
 from impl.diffusion.latent import autoencoder, data, pipeline, sample, train
 from properties.catalogue import claim
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = 16  # the smallest image the autoencoder (8) and the UNet (2) accept
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models and solves: more torch threads only add overhead and, on a shared machine,
-    contention (the SD variants run under load: 172 s on the default threads, 27 s on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_model(seed=0, scale=0.7):

@@ -14,6 +14,7 @@ from impl.training import checkpoint as ck
 from properties.catalogue import claim
 from properties.evidence import current, figure
 from properties.strategies import Seed, seeds
+from properties.threads import one_torch_thread
 
 F64 = torch.float64
 BATCH = 3
@@ -193,12 +194,8 @@ def allocated_peak(plan, n, width=32, batch=128):
     dy = torch.randn(batch, width, generator=g, dtype=F64)
     for p in (x, *chain.parameters()):
         p.grad = torch.zeros_like(p)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         peak, _ = _memory.peak_extra_bytes(lambda: plan(chain, x).backward(dy))
-    finally:
-        torch.set_num_threads(threads)
     return peak / (batch * width * 8), chain.evaluations
 
 

@@ -17,6 +17,7 @@ from properties.catalogue import finding
 from properties.evidence import current
 from properties.strategies import seeds
 from properties.test_training_checkpoint import run
+from properties.threads import one_torch_thread
 
 
 def torch_segments(chain, x, k, use_reentrant, preserve_rng_state=True):
@@ -64,12 +65,8 @@ def allocated_activations(plan, n=64, width=256, batch=64):
     dy = torch.randn(batch, width, dtype=torch.float64)
     for p in (x, *chain.parameters()):
         p.grad = torch.zeros_like(p)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a loaded machine's other threads would only add waiting
-    try:
+    with one_torch_thread():
         peak, _ = peak_extra_bytes(lambda: plan(chain, x).backward(dy))
-    finally:
-        torch.set_num_threads(threads)
     return peak / (batch * width * 8)
 
 
