@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from impl import ode
 from impl.flows import cnf, coupling, matching
 from properties.variants import variant
 
@@ -155,6 +156,28 @@ def _(mp):
         return log_p0_fn(z) - integral
 
     mp.setattr(cnf, "log_density", log_density)
+
+
+@variant(
+    "FLOW-03",
+    "FLOW-09",
+    name="cnf-divergence-left-endpoint",
+    why="the divergence integral by the left-endpoint rule h div(z_t, t) (order 1) beside Heun's "
+    "order-2 state update",
+)
+def _(mp):
+    def solve_with_divergence(drift, x, t_start, t_end, n, divergence=ode.divergence_exact):
+        ts = ode.grid(t_start, t_end, n)
+        integral = torch.zeros(x.shape[0], dtype=x.dtype)
+        for t, t_next in zip(ts, ts[1:], strict=False):
+            h = t_next - t
+            k1, d1 = drift(x, t).detach(), divergence(drift, x, t)
+            k2 = drift(x + h * k1, t_next).detach()
+            x = x + h * (k1 + k2) / 2
+            integral = integral + h * d1
+        return x, integral
+
+    mp.setattr(cnf, "solve_with_divergence", solve_with_divergence)
 
 
 # FLOW-04, FLOW-05: the OT path's marginal field and density
