@@ -13,6 +13,10 @@ profiles.register()
 # imports it): without a GPU the kernel must run in Triton's interpreter.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# pytest-xdist runs one worker per core: torch's own intra-op threads on top would only contend
+# (its OpenMP threads spin while they wait for a core).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 TARGETS = pytest.StashKey[dict]()
 
 
@@ -38,6 +42,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "finding(*ids): a peer finding on these claims' subject (not their evidence)"
     )
+    config.addinivalue_line(
+        "markers", "first: run before the others (a long test that pytest-xdist should start early)"
+    )
     try:
         config.stash[TARGETS] = adapters.parse(config.getoption("--target"))
     except ValueError as e:
@@ -45,6 +52,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("first") is None)  # stable
     _, claims = catalogue.load()
     marks = {item.nodeid: catalogue.marked(item) for item in items}
     findings = {item.nodeid: catalogue.findings_of(item) for item in items}
@@ -101,7 +109,16 @@ def pytest_sessionstart(session):
     stats.reset()
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist: a worker's statistical checks count in the controller's budget."""
+    stats.checks_made += node.workeroutput.get("statistical_checks", 0)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker reports to the controller
+        session.config.workeroutput["statistical_checks"] = stats.checks_made
+        return
     if stats.checks_made > stats.MAX_CHECKS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(

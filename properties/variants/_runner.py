@@ -5,7 +5,7 @@ claims, the patch applied around the property by an autouse fixture.
     python -m properties.variants --claims 'SDE-*'       # the variants of a selection
     python -m properties.variants --variants pf-ode-without-half --json out.json
 
-Profile `variants` (properties/profiles.py): the ci profile's examples, derandomized, without
+One torch thread. Profile `variants` (properties/profiles.py): the ci profile's examples, derandomized, without
 shrinking (a rejection needs one failing example, not the smallest). A (variant, claim) pair whose
 claim is expected to hold is decided by its first refuting result; its remaining properties are
 skipped. Exit status 0 when every variant is rejected by every claim it names and every selected
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from properties import catalogue, variants
 from properties.audit import record
@@ -151,16 +152,25 @@ class Runner:
                     "verdict": verdict,
                     "expected": expected,
                     "rejected": rejected,
-                    "properties": {n: self.results[n]["outcome"] for n in nodeids if n in self.results},
+                    "properties": {
+                        n: self.results[n]["outcome"] for n in nodeids if n in self.results
+                    },
                     "evidence": failures[0] if failures else None,
                 }
                 by_claim.setdefault(c, []).append({"name": v.name, "why": v.why, **per_claim[c]})
-            rows.append({"name": v.name, "claims": list(v.claims), "why": v.why, "results": per_claim})
+            rows.append(
+                {"name": v.name, "claims": list(v.claims), "why": v.why, "results": per_claim}
+            )
         unguarded = [c for c, vs in by_claim.items() if not any(x["rejected"] for x in vs)]
         unrejected = [
             (r["name"], c) for r in rows for c, res in r["results"].items() if not res["rejected"]
         ]
-        return {"variants": rows, "claims": by_claim, "unguarded": unguarded, "unrejected": unrejected}
+        return {
+            "variants": rows,
+            "claims": by_claim,
+            "unguarded": unguarded,
+            "unrejected": unrejected,
+        }
 
 
 def run(claim_patterns=("*",), names=None, out=sys.stderr, disabled=()):
@@ -206,6 +216,10 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     os.environ["HYPOTHESIS_PROFILE"] = "variants"
+    # The properties' tensors are small: torch's intra-op threads only add waiting, and under
+    # pytest-xdist this run shares the cores with the suite (measured: the whole run took 117 s
+    # on one thread beside the suite, 256 s on two threads nearly alone).
+    torch.set_num_threads(1)
     started = time.time()
     try:
         summary, code, errors = run(args.claims, args.variants, disabled=args.disable)
