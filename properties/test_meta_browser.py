@@ -154,6 +154,12 @@ def test_audit_report_renders_offline(chromium, audit_report):
     counterexamples = browser.with_class(found, "counterexample", tag="pre")
     assert len(counterexamples) == sum(bool(c["evidence"]["counterexample"]) for c in claims) > 0
     assert "pymdptoolbox" in text.split("Peer findings", 1)[1].split("Mutation testing", 1)[0]
+    # every leaf claim lists its rejected variants, each marked rejected
+    leaves = [c for c in claims if "guarded" in c]
+    assert len(browser.with_class(found, "variants", tag="ul")) == len(leaves) > 0
+    shown = browser.with_class(found, "variant", tag="li")
+    assert len(shown) == sum(len(c["variants"]) for c in leaves)
+    assert all(a["data-rejected"] == "true" for _, a in shown)
     mutation = out / "mutation.json"
     if mutation.exists():
         packages = json.loads(mutation.read_text())["packages"]
