@@ -71,3 +71,68 @@ def keep_indices(name, keep, last):
             f"{name}: indices must lie in [1, {last}], got [{keep.min()}, {keep.max()}]"
         )
     return keep
+
+
+def integer(name, n, lo=0, hi=None):
+    """A Python or numpy integer (not a bool) in [lo, hi]; returned as int."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{name}: must be an integer, got {n!r}")
+    if n < lo or (hi is not None and n > hi):
+        rule = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name}: must be an integer {rule}, got {n!r}")
+    return int(n)
+
+
+def number(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False):
+    """A finite real number, or an array/tensor of them, in the interval from lo to hi (None:
+    unbounded; an open end excluded). Returned unchanged."""
+    if isinstance(v, (bool, str, bytes)) or v is None:
+        raise TypeError(f"{name}: must be a real number, got {v!r:.60}")
+    a = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: must be a real number, got {type(v).__name__} of {a.dtype}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: must be finite, got {v!r:.60}")
+    below = lo is not None and np.any(a <= lo if lo_open else a < lo)
+    above = hi is not None and np.any(a >= hi if hi_open else a > hi)
+    if below or above:
+        interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        raise ValueError(f"{name}: must lie in {interval}, got {v!r:.60}")
+    return v
+
+
+def tensor(name, x, ndim=None, finite=True):
+    """A real floating torch tensor with `ndim` dimensions (an int or a tuple of allowed ones)
+    and, if `finite`, no nan or inf."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch tensor, got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name}: expected a real floating-point tensor, got {x.dtype}")
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and x.ndim not in allowed:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(x.shape)}")
+    if finite and not torch.isfinite(x).all():
+        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+    return x
+
+
+def same_shape(name, x, other_name, other):
+    if tuple(x.shape) != tuple(other.shape):
+        raise ValueError(
+            f"{name}: shape {tuple(x.shape)} does not match {other_name}'s {tuple(other.shape)}"
+        )
+    return x
+
+
+def choice(name, value, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}: expected one of {tuple(options)}, got {value!r}")
+    return value
+
+
+def function(name, f):
+    if not callable(f):
+        raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
+    return f

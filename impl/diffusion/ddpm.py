@@ -16,11 +16,15 @@ tau = t - 1, "beta recomputed" on a sub-sequence):
 
 import torch
 
+from impl import _checks
 from impl.diffusion.schedules import F64, check_abar, check_timesteps, eps_to_x0
 
 
 def q_sample(x0, a, eps):
-    """(1): x_t from x_0 and standard normal eps, with a = abar_t."""
+    """(1): x_t from x_0 and standard normal eps, with a = abar_t in [0, 1]."""
+    _checks.tensor("x0", x0)
+    _checks.number("a", a, 0, 1)
+    _checks.same_shape("eps", _checks.tensor("eps", eps), "x0", x0)
     return a**0.5 * x0 + (1 - a) ** 0.5 * eps
 
 
