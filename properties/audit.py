@@ -168,8 +168,10 @@ def main(argv=None):
         return 2
     try:
         targets = adapters.parse(args.target)
-    except ValueError as e:
-        console.print(f"[red]{e}[/]")
+        for family, name in targets.items():
+            adapters.resolve(family, name)
+    except (ValueError, ImportError, AttributeError) as e:
+        console.print(f"[red]--target: {e}[/]" if "--target" not in str(e) else f"[red]{e}[/]")
         return 2
     os.environ["HYPOTHESIS_PROFILE"] = args.profile
     out = args.out

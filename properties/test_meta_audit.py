@@ -1,6 +1,7 @@
 """The audit end to end (python -m properties.audit), and auditing another implementation."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"id", "article", "statement", "verdict", "expected", "properties", "evidence"}
 
 
-def audit(*args):
+def audit(*args, cwd=ROOT):
+    """The audit in a subprocess; from another directory, the checkout on PYTHONPATH."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "properties.audit", *args], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "properties.audit", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -25,7 +32,9 @@ def load(path):
 
 
 def test_audit_of_the_sa_article(tmp_path):
-    run = audit("--claims", "SA-*", "--profile", "ci", "--out", str(tmp_path))
+    """Run from another directory (the checkout on PYTHONPATH), as the README says it can be."""
+    run = audit("--claims", "SA-*", "--profile", "ci", "--out", "report", cwd=tmp_path)
+    tmp_path = tmp_path / "report"
     assert run.returncode == 0, run.stdout + run.stderr
     data = load(tmp_path / "claims.json")
     _, claims = catalogue.load()
@@ -92,3 +101,7 @@ def test_audit_catches_a_wrong_incremental_mean(tmp_path):
 def test_audit_rejects_bad_arguments(tmp_path):
     assert audit("--claims", "ZZ-*", "--out", str(tmp_path)).returncode == 2
     assert audit("--target", "sa", "--out", str(tmp_path)).returncode == 2
+    run = audit("--target", "sa=no_such_module:Adapter", "--out", str(tmp_path))
+    assert run.returncode == 2 and "no_such_module" in run.stderr, run.stderr
+    run = audit("--target", "sa=properties.adapters.sa:NoSuchAdapter", "--out", str(tmp_path))
+    assert run.returncode == 2 and "NoSuchAdapter" in run.stderr, run.stderr
