@@ -159,3 +159,24 @@ def test_marginal_field_transports_the_gaussian_to_the_path(seed, k, sigma_min, 
     current().summary = (
         "the marginal field carries N(0, 1) along the path: quantiles of p_t reached by the ODE"
     )
+
+
+def test_issue_16_push_refuses_a_log_density_of_the_wrong_shape():
+    """Issue 16: cnf.push broadcast a (4, 1) log-density against the (4,) divergence integral to a
+    (4, 4) result; log_p0 must have shape (n,), one value per row of z0."""
+    import pytest
+
+    z0 = torch.randn(4, 2, dtype=F64)
+    v = lambda z, t: -z  # noqa: E731
+    for log_p0 in (
+        torch.zeros(4, 1, dtype=F64),
+        torch.zeros(3, dtype=F64),
+        torch.zeros(1, 4, dtype=F64),
+    ):
+        with pytest.raises(ValueError, match=r"^log_p0: expected shape \(4,\)"):
+            cnf.push(v, z0, log_p0, 2)
+    z1, log_p1 = cnf.push(v, z0, torch.zeros(4, dtype=F64), 2)
+    assert z1.shape == (4, 2) and log_p1.shape == (4,)
+    # the same rule for the backward direction: log_p0_fn must give one value per row
+    with pytest.raises(ValueError, match=r"^log_p0_fn: "):
+        cnf.log_density(v, z0, lambda z: -0.5 * z**2, 2)

@@ -172,7 +172,28 @@ def test_bad_input_names_the_argument():
         (lambda: coupling.AffineCoupling(torch.tensor([0.5, 1.0])), "mask"),
         (lambda: coupling.Permutation(torch.tensor([0, 0])), "perm"),
         (lambda: coupling.realnvp(3)(torch.zeros(2, 2, dtype=F64)), "x"),
-        (lambda: coupling.realnvp(3).inverse(torch.zeros(4, dtype=F64)), "x"),
+        (lambda: coupling.realnvp(3).inverse(torch.zeros(4, dtype=F64)), "z"),
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):
             call()
+
+
+def test_issue_16_permutation_of_the_wrong_length_or_not_a_permutation():
+    """Issue 16: Permutation([1, 0]) applied to 3 columns dropped one silently; a list with a
+    duplicate, a missing index or a non-integer is not a permutation."""
+    x = torch.randn(4, 3, dtype=F64)
+    layer = coupling.Permutation([1, 0])
+    for method, argument in ((layer.forward, "x"), (layer.inverse, "y")):
+        with pytest.raises(ValueError, match=rf"^{argument}: expected shape \(n, 2\)"):
+            method(x)
+    for perm in ([0, 0, 1], [1, 2, 3], [-1, 0, 1]):
+        with pytest.raises(ValueError, match=r"^perm: not a permutation"):
+            coupling.Permutation(perm)
+    for perm in ([1.0, 0.0], [True, False], "10", None):
+        with pytest.raises(TypeError, match=r"^perm: "):
+            coupling.Permutation(perm)
+    with pytest.raises(ValueError, match=r"^perm: "):
+        coupling.Permutation([])
+    # a flow of layers of different dimensions is refused when built, not when used
+    with pytest.raises(ValueError, match=r"^layers: "):
+        coupling.Flow([coupling.AffineCoupling([1.0, 0.0], 4), coupling.Permutation([2, 0, 1])])

@@ -16,41 +16,133 @@
 (6) timestep shift  sigma' = s sigma / (1 + (s - 1) sigma)
 """
 
+import numbers
+
+import numpy as np
 import torch
 
+from impl import _checks
 from impl.diffusion.oracle import GaussianMixture
+from impl.flows.coupling import _batch, _data, _generator, _scalar, _vector
+
+
+def _real(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False):
+    """A finite real number (int, float, numpy scalar, Fraction: compared exactly) or a real tensor
+    of them, in the interval from lo to hi (as _checks.number)."""
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)):
+        if not np.isfinite(float(v)):
+            raise ValueError(f"{name}: must be finite, got {v!r}")
+        below = lo is not None and (v <= lo if lo_open else v < lo)
+        above = hi is not None and (v >= hi if hi_open else v > hi)
+        if below or above:
+            interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+            raise ValueError(f"{name}: must lie in {interval}, got {v!r}")
+        return v
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"{name}: expected a real number or a tensor, got {type(v).__name__}")
+    return _checks.number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def _broadcast(**arrays):
+    """The broadcast shape of the named tensors and numbers (in order); the first that does not
+    broadcast with those before it is named in the error."""
+    shape, seen = torch.Size(), []
+    for name, v in arrays.items():
+        s = v.shape if isinstance(v, torch.Tensor) else torch.Size()
+        try:
+            shape = torch.broadcast_shapes(shape, s)
+        except RuntimeError:
+            raise ValueError(
+                f"{name}: shape {tuple(s)} does not broadcast with {', '.join(seen)}: "
+                f"{tuple(shape)}"
+            ) from None
+        seen.append(name)
+    return shape
+
+
+def _pair(x0, x1, t):
+    """Two finite tensors of one shape and a time t in [0, 1] broadcasting to it."""
+    _checks.tensor("x0", x0)
+    _checks.tensor("x1", x1)
+    _checks.same_shape("x1", x1, "x0", x0)
+    _real("t", t, 0, 1)
+    if _broadcast(x0=x0, t=t) != x0.shape:
+        raise ValueError(f"t: shape {tuple(t.shape)} does not broadcast to {tuple(x0.shape)}")
 
 
 def _check_sigma_min(sigma_min):
-    if not 0 <= sigma_min < 1:
-        raise ValueError(f"sigma_min: must lie in [0, 1), got {sigma_min!r}")
+    if not isinstance(sigma_min, numbers.Real):
+        raise TypeError(f"sigma_min: expected a real number, got {type(sigma_min).__name__}")
+    _real("sigma_min", sigma_min, 0, 1, hi_open=True)
+
+
+def _velocity(name, velocity):
+    """velocity, checked to return a tensor of x's shape (broadcasting would hide it)."""
+    _checks.function(name, velocity)
+
+    def checked(x, t):
+        out = velocity(x, t)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"{name}: must return a tensor of x's shape {tuple(x.shape)}, got {got}"
+            )
+        return out
+
+    return checked
 
 
 def ot_path(x0, x1, t, sigma_min=0.0):
-    """(2): psi_t(x_0) = (1 - (1 - sigma_min) t) x_0 + t x_1."""
+    """(2): psi_t(x_0) = (1 - (1 - sigma_min) t) x_0 + t x_1. x0, x1: finite tensors of one shape;
+    t in [0, 1], a number or a tensor broadcasting to x0's shape; sigma_min in [0, 1)."""
+    _pair(x0, x1, t)
     _check_sigma_min(sigma_min)
     return (1 - (1 - sigma_min) * t) * x0 + t * x1
 
 
 def conditional_field(x, x1, t, mu, dmu, sigma, dsigma):
-    """(1): u_t(x | x_1) for a Gaussian path given mu_t(x_1), its time derivative, sigma_t and sigma_t'."""
-    if torch.any(torch.as_tensor(sigma) <= 0):
-        raise ValueError(f"sigma: the path's standard deviation must be > 0, got {sigma!r}")
+    """(1): u_t(x | x_1) for a Gaussian path given mu_t(x_1), its time derivative, sigma_t and sigma_t'.
+    x, x1: finite tensors; t in [0, 1]; mu, dmu, dsigma: finite numbers or tensors; sigma > 0; all
+    broadcasting together."""
+    _checks.tensor("x", x)
+    _checks.tensor("x1", x1)
+    _real("t", t, 0, 1)
+    _real("mu", mu)
+    _real("dmu", dmu)
+    _real("sigma", sigma, 0, lo_open=True)
+    _real("dsigma", dsigma)
+    _broadcast(x=x, x1=x1, t=t, mu=mu, dmu=dmu, sigma=sigma, dsigma=dsigma)
     return dsigma / sigma * (x - mu) + dmu
 
 
 def ot_conditional_field(x, x1, t, sigma_min=0.0):
-    """(1) for the OT path (2)."""
+    """(1) for the OT path (2). x, x1: finite tensors, t in [0, 1] (t < 1 if sigma_min = 0: the
+    path has no noise left at t = 1), all broadcasting together; sigma_min in [0, 1)."""
+    _checks.tensor("x", x)
+    _checks.tensor("x1", x1)
     _check_sigma_min(sigma_min)
+    _real("t", t, 0, 1, hi_open=sigma_min == 0)
+    _broadcast(x=x, x1=x1, t=t)
     return conditional_field(x, x1, t, t * x1, x1, 1 - (1 - sigma_min) * t, -(1 - sigma_min))
 
 
-def ot_marginal_field(data, x, t, sigma_min=0.0):
-    """(3): the exact marginal field of the OT path for Gaussian-mixture data (0 <= t <= 1)."""
+def _mixture_args(data, x, t, sigma_min):
     if not isinstance(data, GaussianMixture):
         raise TypeError("data: expected an impl.diffusion.oracle.GaussianMixture")
-    if not 0 <= t <= 1:
-        raise ValueError(f"t: must lie in [0, 1], got {t!r}")
+    _batch("x", x, data.d)
+    _real("t", t, 0, 1)
+    if isinstance(t, torch.Tensor) and t.ndim != 0:
+        raise ValueError(f"t: expected a number or a 0-d tensor, got shape {tuple(t.shape)}")
+    _check_sigma_min(sigma_min)
+
+
+def ot_marginal_field(data, x, t, sigma_min=0.0):
+    """(3): the exact marginal field of the OT path for Gaussian-mixture data. x: a finite batch
+    (n, data.d); t in [0, 1] (a number or a 0-d tensor; t < 1 if sigma_min = 0); sigma_min in
+    [0, 1)."""
+    _mixture_args(data, x, t, sigma_min)
+    if sigma_min == 0 and t == 1:
+        raise ValueError("t: must be < 1 when sigma_min = 0 (sigma_1 = 0: the field is singular)")
     sigma = 1 - (1 - sigma_min) * t
     if t == 0:  # x_0 is pure noise, independent of x_1: E[x_1 | x_0] = E[x_1]
         posterior_x1 = (data.weights[:, None] * data.means).sum(0).expand_as(x)
@@ -60,24 +152,25 @@ def ot_marginal_field(data, x, t, sigma_min=0.0):
 
 
 def ot_marginal_log_density(data, x, t, sigma_min=0.0):
-    """(3'): log p_t(x) of the OT path for Gaussian-mixture data (0 <= t <= 1; t may be a tensor)."""
-    if not isinstance(data, GaussianMixture):
-        raise TypeError("data: expected an impl.diffusion.oracle.GaussianMixture")
-    if not 0 <= t <= 1:
-        raise ValueError(f"t: must lie in [0, 1], got {t!r}")
-    _check_sigma_min(sigma_min)
+    """(3'): log p_t(x) of the OT path for Gaussian-mixture data; arguments as in
+    ot_marginal_field, t = 1 allowed (p_1 is the data density when sigma_min = 0)."""
+    _mixture_args(data, x, t, sigma_min)
     return data.log_density(x, t**2, (1 - (1 - sigma_min) * t) ** 2)
 
 
 def rectified_flow_pair(x0, x1, t):
-    """(5): (x_t, target velocity)."""
+    """(5): (x_t, target velocity). x0, x1: finite tensors of one shape; t in [0, 1], a number or
+    a tensor broadcasting to x0's shape."""
+    _pair(x0, x1, t)
     return (1 - t) * x0 + t * x1, x1 - x0
 
 
 def euler_t(velocity, x0, n):
-    """(5): x_1 from noise x_0 by n Euler steps of dx/dt = velocity(x, t), t: 0 -> 1."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: must be a positive integer, got {n!r}")
+    """(5): x_1 from noise x_0 (a finite tensor) by n >= 1 Euler steps of dx/dt = velocity(x, t),
+    t: 0 -> 1; velocity returns a tensor of x's shape."""
+    velocity = _velocity("velocity", velocity)
+    _checks.tensor("x0", x0)
+    n = _checks.positive_int("n", n)
     x, dt = x0, 1.0 / n
     for k in range(n):
         x = x + dt * velocity(x, k * dt)
@@ -86,8 +179,15 @@ def euler_t(velocity, x0, n):
 
 def euler_sigma(velocity_sigma, x_noise, sigmas):
     """(5), convention "sigma": Euler steps x <- x + (sigma_next - sigma) v_sigma(x, sigma) over a
-    decreasing sequence from 1 to 0."""
-    sigmas = [float(s) for s in sigmas]
+    strictly decreasing sequence of at least two sigmas in [0, 1] (from 1 to 0 for a whole
+    sampling run); x_noise a finite tensor."""
+    velocity_sigma = _velocity("velocity_sigma", velocity_sigma)
+    _checks.tensor("x_noise", x_noise)
+    a = _vector("sigmas", sigmas)
+    _checks.number("sigmas", a, 0, 1)
+    if a.size < 2:
+        raise ValueError(f"sigmas: at least two are needed (one step), got {a.size}")
+    sigmas = [float(s) for s in a]
     if any(b >= a for a, b in zip(sigmas, sigmas[1:], strict=False)):
         raise ValueError("sigmas: must be strictly decreasing")
     x = x_noise
@@ -98,21 +198,24 @@ def euler_sigma(velocity_sigma, x_noise, sigmas):
 
 def t_velocity_as_sigma(velocity_t):
     """Convert a velocity of convention "t" to convention "sigma": v_sigma(x, sigma) = -v_t(x, 1 - sigma)."""
+    _checks.function("velocity_t", velocity_t)
     return lambda x, sigma: -velocity_t(x, 1 - sigma)
 
 
 def shift(sigma, s):
-    """(6)."""
-    if not s > 0:
-        raise ValueError(f"s: the shift must be > 0, got {s!r}")
+    """(6). sigma in [0, 1] (a number, a Fraction or a tensor); s > 0 finite."""
+    _real("sigma", sigma, 0, 1)
+    _real("s", s, 0, lo_open=True)
     return s * sigma / (1 + (s - 1) * sigma)
 
 
 class VelocityMLP(torch.nn.Module):
-    """A small v(x, t) network: an MLP on (x, t)."""
+    """A small v(x, t) network: an MLP on (x, t), of dimension d >= 1 and width >= 1."""
 
     def __init__(self, d, width=128):
         super().__init__()
+        self.d = _checks.positive_int("d", d)
+        width = _checks.positive_int("width", width)
         self.net = torch.nn.Sequential(
             torch.nn.Linear(d + 1, width), torch.nn.SiLU(),
             torch.nn.Linear(width, width), torch.nn.SiLU(),
@@ -120,15 +223,32 @@ class VelocityMLP(torch.nn.Module):
         ).to(torch.float64)  # fmt: skip
 
     def forward(self, x, t):
-        t = torch.as_tensor(t, dtype=x.dtype).expand(x.shape[0])[:, None]
+        """x: a finite batch (n, d) of the network's dtype (float64); t in [0, 1]: a number, or a
+        tensor of shape (1,) or (n,)."""
+        _batch("x", x, self.d, self.net[0].weight.dtype)
+        _real("t", t, 0, 1)
+        t = torch.as_tensor(t, dtype=x.dtype)
+        if t.shape not in ((), (1,), x.shape[:1]):
+            raise ValueError(f"t: expected a number or shape ({x.shape[0]},), got {tuple(t.shape)}")
+        t = t.expand(x.shape[0])[:, None]
         return self.net(torch.cat([x, t], dim=1))
 
 
 def train_rectified_flow(model, sample_data, steps, generator, batch=512, lr=2e-3):
-    """(4)-(5): minimise the conditional loss E ||v(x_t, t) - (x_1 - x_0)||^2."""
+    """(4)-(5): minimise the conditional loss E ||v(x_t, t) - (x_1 - x_0)||^2.
+
+    model: a VelocityMLP; sample_data(n, generator): a finite (n, d) tensor of the model's dtype;
+    steps >= 0; generator: a torch.Generator or None; batch >= 1; lr > 0 (finite)."""
+    if not isinstance(model, VelocityMLP):
+        raise TypeError(f"model: expected a VelocityMLP, got {type(model).__name__}")
+    _checks.function("sample_data", sample_data)
+    steps = _checks.integer("steps", steps, 0)
+    _generator("generator", generator)
+    batch = _checks.positive_int("batch", batch)
+    _scalar("lr", lr, 0, lo_open=True)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
-        x1 = sample_data(batch, generator)
+        x1 = _data(sample_data, batch, generator, model.d, model.net[0].weight.dtype)
         x0 = torch.randn(x1.shape, generator=generator, dtype=x1.dtype)
         t = torch.rand(batch, 1, generator=generator, dtype=x1.dtype)
         x_t, target = rectified_flow_pair(x0, x1, t)

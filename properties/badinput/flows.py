@@ -12,7 +12,7 @@ import torch
 from hypothesis import strategies as st
 
 from impl.diffusion import oracle
-from impl.flows import cnf, coupling, matching, toy
+from impl.flows import coupling, matching
 from properties.badinput import spec
 from properties.badinput.wrong import (
     Maker,
