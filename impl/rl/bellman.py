@@ -13,11 +13,16 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
-from impl.rl.mdp import check_policy
+from impl.rl.mdp import _check_mdp, _real_array, _same_shape, _vector, check_policy
+
+# Every function takes an impl.rl.mdp.MDP `mdp`, policies pi as (S, A) matrices with rows on the
+# simplex, and state values v as finite arrays of shape (S,).
 
 
 def evaluate(mdp, pi):
     """(1): v_pi by solving (I - gamma P_pi) v = r_pi (sparse LU)."""
+    _check_mdp(mdp)
+    pi = check_policy("pi", pi, mdp.n_states, mdp.n_actions)
     P = mdp.policy_matrix(pi)
     A = sparse.identity(mdp.n_states, format="csc") - mdp.gamma * P.tocsc()
     return np.atleast_1d(spsolve(A, mdp.policy_reward(pi)))
@@ -25,34 +30,48 @@ def evaluate(mdp, pi):
 
 def evaluation_sweep(mdp, pi, v):
     """(2): one sweep r_pi + gamma P_pi v."""
+    _check_mdp(mdp)
+    pi = check_policy("pi", pi, mdp.n_states, mdp.n_actions)
+    return _sweep(mdp, pi, _vector("v", v, mdp.n_states))
+
+
+def _sweep(mdp, pi, v):
+    """evaluation_sweep on checked arguments (the loops below check them once)."""
     return np.sum(pi * mdp.backup(v), axis=1)
 
 
 def evaluate_iterative(mdp, pi, sweeps, v0=None):
-    """(2): v_0, v_1, ..., v_sweeps, shape (sweeps + 1, S); v_0 = 0 unless given."""
+    """(2): v_0, v_1, ..., v_sweeps, shape (sweeps + 1, S); v_0 = 0 unless given; sweeps >= 0."""
+    _check_mdp(mdp)
     pi = check_policy("pi", pi, mdp.n_states, mdp.n_actions)
     if isinstance(sweeps, bool) or not isinstance(sweeps, int | np.integer) or sweeps < 0:
         raise ValueError(f"sweeps: must be a non-negative integer, got {sweeps!r}")
-    v = np.zeros(mdp.n_states) if v0 is None else np.asarray(v0, dtype=float)
+    v = np.zeros(mdp.n_states) if v0 is None else _vector("v0", v0, mdp.n_states)
     history = [v]
     for _ in range(sweeps):
-        v = evaluation_sweep(mdp, pi, v)
+        v = _sweep(mdp, pi, v)
         history.append(v)
     return np.array(history)
 
 
 def q_from_v(mdp, v):
     """(3): q(s, a) by one backup of v."""
-    return mdp.backup(np.asarray(v, dtype=float))
+    _check_mdp(mdp)
+    return mdp.backup(v)
 
 
 def v_from_q(pi, q):
-    """(3): v(s) = sum_a pi(a|s) q(s, a)."""
-    return np.sum(np.asarray(pi) * np.asarray(q), axis=1)
+    """(3): v(s) = sum_a pi(a|s) q(s, a); q is a finite (S, A) array, pi a policy of its shape."""
+    q = _real_array("q", q, 2)
+    pi = _real_array("pi", pi, 2, allow_exact=True)
+    _same_shape("pi", pi, "q", q)
+    pi = check_policy("pi", pi, *q.shape)
+    return np.sum(pi * q, axis=1)
 
 
 def optimality_operator(mdp, v):
     """(4): T v and the greedy actions argmax_a of the backup (lowest index among ties)."""
-    q = mdp.backup(np.asarray(v, dtype=float))
+    _check_mdp(mdp)
+    q = mdp.backup(v)
     actions = q.argmax(axis=1)
     return np.take_along_axis(q, actions[:, None], axis=1)[:, 0], actions

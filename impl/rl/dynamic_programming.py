@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from impl.rl import bellman, policy
-from impl.rl.mdp import check_policy
+from impl.rl.mdp import _actions, _check_mdp, _real_array, _vector
 
 TIE = 1e-9  # relative tolerance under which an action counts as tied with the best
 
@@ -32,15 +32,28 @@ class Result:
 
 def _positive(name, n):
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {n!r}")
+        raise ValueError(f"{name}: must be a positive integer, got {n!r:.60}")
+
+
+def _tolerance(tol):
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.integer | np.floating):
+        raise ValueError(f"tol: must be finite and > 0, got {tol!r:.60}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol: must be finite and > 0, got {tol!r}")
+
+
+def _start(mdp, v0):
+    """v0: None (zeros) or finite values of shape (S,)."""
+    return np.zeros(mdp.n_states) if v0 is None else _vector("v0", v0, mdp.n_states)
 
 
 def value_iteration(mdp, v0=None, tol=1e-10, max_iter=100_000):
-    """(1): iterate T until a sweep moves v by at most `tol` (or `max_iter` sweeps)."""
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol: must be finite and > 0, got {tol!r}")
+    """(1): iterate T until a sweep moves v by at most `tol` (or `max_iter` sweeps).
+    v0 finite of shape (S,) (zeros if None), tol > 0, max_iter >= 1."""
+    _check_mdp(mdp)
+    _tolerance(tol)
     _positive("max_iter", max_iter)
-    v = np.zeros(mdp.n_states) if v0 is None else np.asarray(v0, dtype=float)
+    v = _start(mdp, v0)
     deltas = []
     for k in range(1, max_iter + 1):
         v_next, actions = bellman.optimality_operator(mdp, v)
@@ -51,26 +64,38 @@ def value_iteration(mdp, v0=None, tol=1e-10, max_iter=100_000):
     return Result(v, actions, k, deltas)
 
 
+def _q(q):
+    return _real_array("q", q, 2).astype(float, copy=False)
+
+
 def tie_tolerance(q):
-    """Per state, how far below the best an action may be and still count as tied with it."""
+    """Per state, how far below the best an action may be and still count as tied with it;
+    q is a finite, non-empty (S, A) array."""
+    q = _q(q)
     return TIE * np.maximum(1.0, np.abs(q.max(axis=1)))
 
 
 def improve(q, current):
-    """Greedy actions of q, keeping the current action where it is tied with the best.
+    """Greedy actions of q, keeping the current action where it is tied with the best; q a
+    finite (S, A) array, current one action index in [0, A) per state.
 
     A policy mu that improve() leaves unchanged has q_mu(s, mu(s)) >= max_a q_mu(s, a) - t(s),
     so it is within max_s t(s) / (1 - gamma) of optimal (t = tie_tolerance(q))."""
+    q = _q(q)
+    current = _actions("current", current, *q.shape)
     keep = q[np.arange(q.shape[0]), current] >= q.max(axis=1) - tie_tolerance(q)
     return np.where(keep, current, q.argmax(axis=1))
 
 
 def policy_iteration(mdp, actions0=None, max_iter=10_000):
-    """(2): exact evaluation and greedy improvement until the policy is stable."""
+    """(2): exact evaluation and greedy improvement until the policy is stable; actions0 one
+    action per state (action 0 everywhere if None), max_iter >= 1."""
+    _check_mdp(mdp)
     _positive("max_iter", max_iter)
-    actions = np.zeros(mdp.n_states, dtype=int) if actions0 is None else np.asarray(actions0)
-    check_policy(
-        "actions0", policy.deterministic(actions, mdp.n_actions), mdp.n_states, mdp.n_actions
+    actions = (
+        np.zeros(mdp.n_states, dtype=int)
+        if actions0 is None
+        else _actions("actions0", actions0, mdp.n_states, mdp.n_actions)
     )
     policies = []
     for k in range(1, max_iter + 1):
@@ -84,12 +109,13 @@ def policy_iteration(mdp, actions0=None, max_iter=10_000):
 
 
 def truncated_policy_iteration(mdp, j, v0=None, tol=1e-10, max_iter=100_000):
-    """(3): improvement, then j evaluation sweeps from the previous value, until v moves <= tol."""
+    """(3): improvement, then j evaluation sweeps from the previous value, until v moves <= tol.
+    j >= 1, v0 finite of shape (S,) (zeros if None), tol > 0, max_iter >= 1."""
+    _check_mdp(mdp)
     _positive("j", j)
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol: must be finite and > 0, got {tol!r}")
+    _tolerance(tol)
     _positive("max_iter", max_iter)
-    v = np.zeros(mdp.n_states) if v0 is None else np.asarray(v0, dtype=float)
+    v = _start(mdp, v0)
     actions = np.zeros(mdp.n_states, dtype=int)
     deltas = []
     for k in range(1, max_iter + 1):
@@ -97,7 +123,7 @@ def truncated_policy_iteration(mdp, j, v0=None, tol=1e-10, max_iter=100_000):
         pi = policy.deterministic(actions, mdp.n_actions)
         v_next = v
         for _ in range(j):
-            v_next = bellman.evaluation_sweep(mdp, pi, v_next)
+            v_next = bellman._sweep(mdp, pi, v_next)
         deltas.append(float(np.max(np.abs(v_next - v))))
         v = v_next
         if deltas[-1] <= tol:

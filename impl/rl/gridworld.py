@@ -16,9 +16,12 @@ r_boundary = r_forbidden = -1, r_target = 1, gamma = 0.9, with the variants gamm
 r_forbidden = -10), example_2x2, example_3x3, example_1x2 (actions left, stay, right).
 """
 
+import math
+import numbers
+
 import numpy as np
 
-from impl.rl.mdp import MDP, check_gamma
+from impl.rl.mdp import MDP, _actions, _real_array, check_gamma
 
 ACTIONS = ("up", "right", "down", "left", "stay")
 MOVES = {"up": (-1, 0), "right": (0, 1), "down": (1, 0), "left": (0, -1), "stay": (0, 0)}
@@ -28,11 +31,22 @@ ARROWS = {"up": "↑", "right": "→", "down": "↓", "left": "←", "stay": "o"
 class GridWorld:
     def __init__(self, n_rows, n_cols, target, forbidden=(), *, r_boundary=-1.0, r_forbidden=-1.0,
                  r_target=1.0, gamma=0.9, actions=ACTIONS):  # fmt: skip
+        """n_rows, n_cols >= 1; target a (row, col) cell of the grid (1-indexed); forbidden a
+        collection of such cells, not the target; finite rewards; gamma in [0, 1); actions a
+        non-empty subset of ACTIONS without repeats."""
         for name, n in (("n_rows", n_rows), ("n_cols", n_cols)):
-            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                raise ValueError(f"{name}: must be a positive integer, got {n!r}")
-        self.n_rows, self.n_cols = n_rows, n_cols
+            if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+                raise ValueError(f"{name}: must be a positive integer, got {n!r:.60}")
+        self.n_rows, self.n_cols = int(n_rows), int(n_cols)
         self.target = self._cell("target", target)
+        if (
+            forbidden is None
+            or isinstance(forbidden, str | bytes)
+            or not hasattr(forbidden, "__iter__")
+        ):
+            raise ValueError(
+                f"forbidden: expected a collection of (row, col) cells, got {forbidden!r:.60}"
+            )
         self.forbidden = tuple(self._cell("forbidden", c) for c in forbidden)
         if self.target in self.forbidden:
             raise ValueError(f"target: {self.target} is also a forbidden cell")
@@ -41,15 +55,18 @@ class GridWorld:
             ("r_forbidden", r_forbidden),
             ("r_target", r_target),
         ):
-            if not np.isfinite(r):
-                raise ValueError(f"{name}: must be finite, got {r!r}")
+            if isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r):
+                raise ValueError(f"{name}: must be a finite real number, got {r!r:.60}")
         check_gamma(gamma)
-        unknown = [a for a in actions if a not in MOVES]
+        if actions is None or isinstance(actions, str | bytes) or not hasattr(actions, "__iter__"):
+            raise ValueError(f"actions: a non-empty subset of {ACTIONS}, got {actions!r:.60}")
+        actions = tuple(actions)
+        unknown = [a for a in actions if not isinstance(a, str) or a not in MOVES]
         if not actions or unknown or len(set(actions)) != len(actions):
             raise ValueError(
                 f"actions: a non-empty subset of {ACTIONS} without repeats, got {actions!r}"
             )
-        self.actions = tuple(actions)
+        self.actions = actions
         self.r_boundary, self.r_forbidden, self.r_target = r_boundary, r_forbidden, r_target
         self.gamma = gamma
 
@@ -62,10 +79,15 @@ class GridWorld:
         )
 
     def _cell(self, name, cell):
-        try:
-            row, col = (int(c) for c in cell)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}: expected a (row, col) pair, got {cell!r}") from None
+        """A (row, col) pair of integers inside the grid (1-indexed)."""
+        if (
+            isinstance(cell, str | bytes)
+            or not hasattr(cell, "__len__")
+            or len(cell) != 2
+            or any(isinstance(c, bool) or not isinstance(c, int | np.integer) for c in cell)
+        ):
+            raise ValueError(f"{name}: expected a (row, col) pair of integers, got {cell!r:.60}")
+        row, col = (int(c) for c in cell)
         if not (1 <= row <= self.n_rows and 1 <= col <= self.n_cols):
             raise ValueError(
                 f"{name}: cell {(row, col)} lies outside the {self.n_rows} x {self.n_cols} grid"
@@ -77,10 +99,14 @@ class GridWorld:
         return self.n_rows * self.n_cols
 
     def state(self, cell):
+        """The state of a (row, col) cell of the grid (1-indexed)."""
         row, col = self._cell("cell", cell)
         return (row - 1) * self.n_cols + (col - 1)
 
     def cell(self, s):
+        """The (row, col) cell of state s, an integer in [0, n_states)."""
+        if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < self.n_states:
+            raise ValueError(f"s: must be a state index in [0, {self.n_states - 1}], got {s!r:.60}")
         return divmod(int(s), self.n_cols)[0] + 1, int(s) % self.n_cols + 1
 
     def is_forbidden(self):
@@ -107,7 +133,15 @@ class GridWorld:
         return MDP(next_state, np.ones_like(reward), reward, self.gamma)
 
     def render_values(self, v, decimals=1):
-        """State values as a table of rows (forbidden cells marked with *, the target with T)."""
+        """State values as a table of rows (forbidden cells marked with *, the target with T);
+        v real, shape (n_states,) (nan and inf are shown as such); decimals in [0, 20]."""
+        v = _real_array("v", v, 1, finite=False)
+        if v.shape != (self.n_states,):
+            raise ValueError(f"v: expected shape ({self.n_states},), got {v.shape}")
+        if isinstance(decimals, bool) or not isinstance(decimals, int | np.integer):
+            raise ValueError(f"decimals: must be an integer in [0, 20], got {decimals!r:.60}")
+        if not 0 <= decimals <= 20:
+            raise ValueError(f"decimals: must be an integer in [0, 20], got {decimals!r}")
         marks = {self.state(c): "*" for c in self.forbidden} | {self.state(self.target): "T"}
         cells = [f"{v[s]:.{decimals}f}{marks.get(s, '')}" for s in range(self.n_states)]
         width = max(len(c) for c in cells)
@@ -117,7 +151,9 @@ class GridWorld:
         )
 
     def render_policy(self, actions):
-        """A deterministic policy as arrows (o = stay), forbidden cells in brackets."""
+        """A deterministic policy as arrows (o = stay), forbidden cells in brackets; actions
+        one index into self.actions per state."""
+        actions = _actions("actions", actions, self.n_states, len(self.actions))
         forbidden = self.is_forbidden()
         cells = [
             f"[{ARROWS[self.actions[a]]}]" if forbidden[s] else f" {ARROWS[self.actions[a]]} "

@@ -11,6 +11,8 @@ proportional to the outcomes that exist, so a 100 x 100 grid world takes S A = 5
     r_pi(s) = sum_a pi(a|s) r(s, a),   P_pi(s, s') = sum_a pi(a|s) p(s'|s, a).
 """
 
+import math
+import numbers
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -28,17 +30,20 @@ class MDP:
     gamma: float
 
     def __post_init__(self):
-        ns, p, r = (np.asarray(x) for x in (self.next_state, self.prob, self.reward))
-        if ns.ndim != 3 or p.shape != ns.shape or r.shape != ns.shape:
+        """next_state: (S, A, K) integer indices in [0, S); prob: (S, A, K) probabilities, each
+        (s, a) row summing to 1; reward: (S, A, K) finite; gamma in [0, 1). S, A, K >= 1."""
+        ns = _real_array("next_state", self.next_state, 3, kinds="iu", finite=False)
+        S = ns.shape[0]
+        if ns.min() < 0 or ns.max() >= S:
             raise ValueError(
-                f"prob: next_state, prob and reward must share one (S, A, K) shape, got "
-                f"{ns.shape}, {p.shape}, {r.shape}"
+                f"next_state: must hold state indices in [0, {S - 1}], got one in "
+                f"[{ns.min()}, {ns.max()}]"
             )
-        if ns.dtype.kind not in "iu" or ns.size and (ns.min() < 0 or ns.max() >= ns.shape[0]):
-            raise ValueError(f"next_state: must hold state indices in [0, {ns.shape[0] - 1}]")
+        p = _real_array("prob", self.prob, 3)
+        _same_shape("prob", p, "next_state", ns)
         check_probabilities("prob", p)
-        if not np.all(np.isfinite(r)):
-            raise ValueError("reward: must be finite")
+        r = _real_array("reward", self.reward, 3)
+        _same_shape("reward", r, "next_state", ns)
         check_gamma(self.gamma)
         object.__setattr__(self, "next_state", ns.astype(np.intp))
         object.__setattr__(self, "prob", p.astype(float))
@@ -70,7 +75,8 @@ class MDP:
         )
 
     def backup(self, v):
-        """(2): q(s, a) for state values v, shape (S, A)."""
+        """(2): q(s, a) for state values v (finite, shape (S,)), shape (S, A)."""
+        v = _vector("v", v, self.n_states)
         if self._single is not None:  # one outcome per (s, a): a gather, in place
             q = np.take(v, self._single)
         else:
@@ -88,7 +94,7 @@ class MDP:
         return P
 
     def policy_matrix(self, pi):
-        """(3): P_pi as a sparse (S, S) matrix."""
+        """(3): P_pi as a sparse (S, S) matrix; pi is (S, A) with rows on the simplex."""
         pi = check_policy("pi", pi, self.n_states, self.n_actions)
         S, A, K = self.next_state.shape
         weights = pi[:, :, None] * self.prob
@@ -96,17 +102,18 @@ class MDP:
         return sparse.csr_matrix((weights.ravel(), (rows.ravel(), self.next_state.ravel())), (S, S))
 
     def policy_reward(self, pi):
-        """(3): r_pi, shape (S,)."""
+        """(3): r_pi, shape (S,); pi is (S, A) with rows on the simplex."""
         pi = check_policy("pi", pi, self.n_states, self.n_actions)
         return np.sum(pi * self.expected_reward(), axis=1)
 
     @classmethod
     def from_dense(cls, P, R, gamma):
         """From p(s'|s, a) as (S, A, S) and rewards r(s, a) as (S, A) or r(s, a, s') as (S, A, S)."""
-        P = np.asarray(P, dtype=float)
-        if P.ndim != 3 or P.shape[0] != P.shape[2]:
+        P = _real_array("P", P, 3).astype(float)
+        if P.shape[0] != P.shape[2]:
             raise ValueError(f"P: expected shape (S, A, S), got {P.shape}")
-        R = np.asarray(R, dtype=float)
+        check_probabilities("P", P, axis=2)
+        R = _real_array("R", R, (2, 3)).astype(float)
         if R.shape == P.shape[:2]:
             R = np.broadcast_to(R[:, :, None], P.shape)
         elif R.shape != P.shape:
@@ -117,15 +124,24 @@ class MDP:
 
 
 def check_gamma(gamma):
-    if not (np.isfinite(gamma) and 0 <= gamma < 1):
+    """gamma: a real number in [0, 1)."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
+        raise TypeError(f"gamma: the discount must be a real number, got {gamma!r:.60}")
+    if not (math.isfinite(gamma) and 0 <= gamma < 1):
         raise ValueError(f"gamma: the discount must lie in [0, 1), got {gamma!r}")
 
 
 def check_probabilities(name, p, axis=-1):
-    """Non-negative, finite, summing to 1 along `axis` (within PROB_TOL)."""
-    p = np.asarray(p, dtype=float)
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name}: probabilities must be finite")
+    """Non-negative, finite, summing to 1 along `axis` (within PROB_TOL); `name` (a non-empty
+    string) starts the error message. Returns p as a float array."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty string, got {name!r}")
+    p = _real_array(name, p, None, allow_exact=True)
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"axis: must be an integer, got {axis!r}")
+    if not -p.ndim <= axis < p.ndim:
+        raise ValueError(f"{name}: has no axis {axis} (axis), its shape is {p.shape}")
+    p = p.astype(float)
     if np.any(p < 0):
         where = tuple(int(i) for i in np.argwhere(p < 0)[0])
         raise ValueError(f"{name}: negative probability {p[where]!r} at {where}")
@@ -138,10 +154,84 @@ def check_probabilities(name, p, axis=-1):
 
 
 def check_policy(name, pi, n_states, n_actions):
-    pi = np.asarray(pi)
+    """pi: an (n_states, n_actions) matrix with rows on the simplex (floats, or exact numbers);
+    returned as an array of its own dtype."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty string, got {name!r}")
+    n_states, n_actions = _count("n_states", n_states), _count("n_actions", n_actions)
+    pi = _real_array(name, pi, 2, allow_exact=True)
     if pi.shape != (n_states, n_actions):
         raise ValueError(
             f"{name}: expected an (S, A) = ({n_states}, {n_actions}) matrix, got {pi.shape}"
         )
-    check_probabilities(name, pi.astype(float), axis=1)
+    check_probabilities(name, pi, axis=1)
     return pi
+
+
+# Private checks shared by the modules of impl/rl (each message starts with the argument's name).
+
+
+def _count(name, n, lo=1):
+    """A Python or numpy integer (not a bool) >= lo."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < lo:
+        raise ValueError(f"{name}: must be an integer >= {lo}, got {n!r:.60}")
+    return int(n)
+
+
+def _real_array(name, x, ndim, *, kinds="fiu", finite=True, allow_exact=False):
+    """`x` as a non-empty numpy array of real numbers with `ndim` dimensions (an int, a tuple of
+    allowed ones, or None for any number >= 1), and if `finite` no nan or inf. `allow_exact`
+    also accepts an object array of real numbers (e.g. Fractions)."""
+    if x is None or isinstance(x, str | bytes | dict):
+        raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__}")
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: not a rectangular array of numbers") from None
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if (allowed is not None and a.ndim not in allowed) or a.ndim == 0:
+        raise ValueError(f"{name}: expected {ndim or '>= 1'} dimensions, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name}: empty, shape {a.shape}")
+    if a.dtype.kind == "O" and allow_exact:
+        if not all(isinstance(e, numbers.Real) and not isinstance(e, bool) for e in a.flat):
+            raise TypeError(f"{name}: expected real numbers")
+        if finite and not all(math.isfinite(e) for e in a.flat):
+            raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+        return a
+    if a.dtype.kind not in kinds:
+        raise TypeError(f"{name}: expected an array of dtype kind {kinds!r}, got {a.dtype}")
+    if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+    return a
+
+
+def _vector(name, v, n):
+    """Finite real values, shape (n,), returned as a float array."""
+    v = _real_array(name, v, 1)
+    if v.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},), one value per state, got {v.shape}")
+    return v.astype(float, copy=False)
+
+
+def _actions(name, actions, n_states, n_actions):
+    """One action index in [0, n_actions) per state: an integer array of shape (n_states,)."""
+    rule = f"{name}: expected {n_states} action indices in [0, {n_actions - 1}]"
+    try:
+        a = np.asarray(actions)
+    except (ValueError, TypeError):
+        raise ValueError(f"{rule}, got {actions!r:.60}") from None
+    if a.shape != (n_states,) or a.dtype.kind not in "iu" or np.any((a < 0) | (a >= n_actions)):
+        raise ValueError(f"{rule}, got {actions!r:.60}")
+    return a
+
+
+def _same_shape(name, x, other_name, other):
+    if x.shape != other.shape:
+        raise ValueError(f"{name}: shape {x.shape} does not match {other_name}'s {other.shape}")
+
+
+def _check_mdp(mdp, name="mdp"):
+    if not isinstance(mdp, MDP):
+        raise TypeError(f"{name}: expected an impl.rl.mdp.MDP, got {type(mdp).__name__}")
+    return mdp

@@ -18,12 +18,15 @@ Episode of length L from (s_0, a_0) following pi: s_0, a_0, r_1, s_1, a_1, r_2, 
 (7) best_epsilon_greedy: the limit of (4), by policy iteration within the epsilon-greedy class.
 """
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from impl.rl import policy
 from impl.rl.dynamic_programming import TIE, improve
+from impl.rl.mdp import PROB_TOL, _actions, _check_mdp, _count, _real_array
 
 
 def _length(length):
@@ -31,15 +34,38 @@ def _length(length):
         raise ValueError(f"length: episode length must be an integer >= 1, got {length!r}")
 
 
-def _count(name, n):
+def _positive(name, n):
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {n!r}")
+        raise ValueError(f"{name}: must be a positive integer, got {n!r:.60}")
+
+
+def _generator(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy Generator, got {type(rng).__name__}")
+
+
+def _epsilon(epsilon):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(f"epsilon: must be a real number, got {epsilon!r:.60}")
+    if not (math.isfinite(epsilon) and 0 <= epsilon <= 1):
+        raise ValueError(f"epsilon: must lie in [0, 1], got {epsilon!r}")
+
+
+def _discount(gamma):
+    """gamma in [0, 1] (a finite episode may be undiscounted)."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
+        raise TypeError(f"gamma: the discount must be a real number, got {gamma!r:.60}")
+    if not (math.isfinite(gamma) and 0 <= gamma <= 1):
+        raise ValueError(f"gamma: the discount must lie in [0, 1], got {gamma!r}")
 
 
 class Sampler:
     """Draws transitions of an MDP and actions of a policy from one Generator."""
 
     def __init__(self, mdp, rng):
+        """mdp an impl.rl.mdp.MDP, rng a numpy Generator."""
+        _check_mdp(mdp)
+        _generator(rng)
         self.mdp, self.rng = mdp, rng
         self.deterministic = bool(np.all((mdp.prob == 1) | (mdp.prob == 0)))
         self.only = np.argmax(mdp.prob, axis=2)  # the outcome of a deterministic (s, a)
@@ -47,9 +73,18 @@ class Sampler:
         self.steps = 0  # transitions drawn so far
 
     def episode(self, pi, s0, a0, length):
-        """(states, actions, rewards) of one episode of `length` steps; pi is an (S, A) matrix."""
+        """(states, actions, rewards) of one episode of `length` >= 1 steps from the state s0 and
+        action a0 (indices); pi is an (S, A) matrix with rows on the simplex."""
         mdp, rng = self.mdp, self.rng
-        cum_pi = np.cumsum(pi, axis=1)
+        pi = _real_array("pi", pi, 2)
+        if pi.shape != (mdp.n_states, mdp.n_actions):
+            raise ValueError(f"pi: expected shape {(mdp.n_states, mdp.n_actions)}, got {pi.shape}")
+        cum_pi = np.cumsum(pi, axis=1)  # rows on the simplex: checked on the sums, cheaply
+        if pi.min() < 0 or np.any(np.abs(cum_pi[:, -1] - 1) > PROB_TOL):
+            raise ValueError("pi: each row must hold probabilities summing to 1")
+        s0 = _index("s0", s0, mdp.n_states)
+        a0 = _index("a0", a0, mdp.n_actions)
+        _length(length)
         greedy = np.argmax(pi, axis=1) if np.all(pi.max(axis=1) == 1) else None
         u = rng.random((length, 2))
         states = np.empty(length, dtype=np.intp)
@@ -74,8 +109,20 @@ class Sampler:
         return states, actions, rewards
 
 
+def _index(name, i, n):
+    if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < n:
+        raise ValueError(f"{name}: must be an index in [0, {n - 1}], got {i!r:.60}")
+    return int(i)
+
+
 def returns(rewards, gamma):
-    """(1): g_0..g_{L-1} of a reward sequence r_1..r_L, computed backwards."""
+    """(1): g_0..g_{L-1} of a reward sequence r_1..r_L (finite, 1-D, possibly empty), computed
+    backwards; gamma in [0, 1]."""
+    _discount(gamma)
+    if not (isinstance(rewards, np.ndarray | list | tuple) and np.ndim(rewards) == 1):
+        raise ValueError(f"rewards: expected a 1-D sequence of numbers, got {rewards!r:.60}")
+    if len(rewards) > 0:
+        rewards = _real_array("rewards", rewards, 1).tolist()
     g = np.empty(len(rewards))
     acc = 0.0
     for t in range(len(rewards) - 1, -1, -1):
@@ -93,12 +140,16 @@ class MCResult:
 
 
 def mc_basic(mdp, episodes_per_pair, length, rng, actions0=None, max_iter=1000):
-    """(2): until the greedy policy is stable (or max_iter iterations)."""
-    _count("episodes_per_pair", episodes_per_pair)
+    """(2): until the greedy policy is stable (or max_iter >= 1 iterations); episodes_per_pair and
+    length >= 1, rng a numpy Generator, actions0 one action per state (0 everywhere if None)."""
+    _check_mdp(mdp)
+    _positive("episodes_per_pair", episodes_per_pair)
     _length(length)
+    _generator(rng)
+    _positive("max_iter", max_iter)
     sampler = Sampler(mdp, rng)
     S, A = mdp.n_states, mdp.n_actions
-    actions = np.zeros(S, dtype=int) if actions0 is None else np.asarray(actions0)
+    actions = np.zeros(S, dtype=int) if actions0 is None else _actions("actions0", actions0, S, A)
     for k in range(1, max_iter + 1):
         pi = policy.deterministic(actions, A)
         q = np.zeros((S, A))
@@ -117,10 +168,12 @@ def mc_basic(mdp, episodes_per_pair, length, rng, actions0=None, max_iter=1000):
 def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts, actions0=None):
     """(3) for epsilon = None (greedy policy), (4) otherwise; the first policy is actions0 (all
     action 0 by default), made epsilon-greedy for (4) (uniform where nothing is learnt yet)."""
-    _count("n_episodes", n_episodes)
+    _check_mdp(mdp)
+    _positive("n_episodes", n_episodes)
     _length(length)
-    if epsilon is not None and not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon: must lie in [0, 1], got {epsilon!r}")
+    _generator(rng)
+    if epsilon is not None:
+        _epsilon(epsilon)
     sampler = Sampler(mdp, rng)
     S, A = mdp.n_states, mdp.n_actions
     # Python lists of floats in the loop over visits (the same IEEE arithmetic as numpy scalars,
@@ -128,13 +181,7 @@ def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts, actions0
     total = [[0.0] * A for _ in range(S)]
     count = [[0] * A for _ in range(S)]
     q = [[0.0] * A for _ in range(S)]
-    actions = np.zeros(S, dtype=int) if actions0 is None else np.asarray(actions0)
-    if (
-        actions.shape != (S,)
-        or actions.dtype.kind not in "iu"
-        or np.any((actions < 0) | (actions >= A))
-    ):
-        raise ValueError(f"actions0: expected {S} action indices in [0, {A - 1}], got {actions0!r}")
+    actions = np.zeros(S, dtype=int) if actions0 is None else _actions("actions0", actions0, S, A)
     pi = np.full((S, A), 1.0 / A) if epsilon is not None else policy.deterministic(actions, A)
     actions = actions.tolist()
     for e in range(n_episodes):
@@ -163,6 +210,7 @@ def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts, actions0
 def mc_exploring_starts(mdp, n_episodes, length, rng, actions0=None):
     """(3): starting pairs cycle through every (s, a) in a random order, reshuffled each cycle;
     actions0 (one action per state) is the first policy, action 0 everywhere by default."""
+    _check_mdp(mdp)
     S, A = mdp.n_states, mdp.n_actions
     order = []
 
@@ -175,25 +223,54 @@ def mc_exploring_starts(mdp, n_episodes, length, rng, actions0=None):
 
 
 def mc_epsilon_greedy(mdp, epsilon, n_episodes, length, rng):
-    """(4): episodes start at uniformly random (s, a)."""
+    """(4): episodes start at uniformly random (s, a); epsilon in [0, 1]."""
+    _check_mdp(mdp)
+    _epsilon(epsilon)
     S, A = mdp.n_states, mdp.n_actions
     return _every_visit_control(
         mdp, n_episodes, length, rng, epsilon, lambda e: divmod(int(rng.integers(S * A)), A)
     )
 
 
-def _episode_returns(episodes, gamma):
-    for states, rewards in episodes:
-        states = np.asarray(states)
-        if states.shape != np.shape(rewards) or states.ndim != 1:
+def _episode_returns(episodes, gamma, n_states):
+    """(states, returns) of each episode: equal-length 1-D states (indices in [0, n_states))
+    and finite rewards. gamma, n_states and the collection are checked at once, each episode
+    when it is reached."""
+    _discount(gamma)
+    _count("n_states", n_states)
+    if episodes is None or isinstance(episodes, str | bytes) or not hasattr(episodes, "__iter__"):
+        raise ValueError(
+            f"episodes: expected a collection of (states, rewards), got {episodes!r:.60}"
+        )
+    return _each_episode(episodes, gamma, n_states)
+
+
+def _each_episode(episodes, gamma, n_states):
+    for i, episode in enumerate(episodes):
+        if not isinstance(episode, tuple | list) or len(episode) != 2:
+            raise ValueError(f"episodes: episode {i} is not a (states, rewards) pair")
+        states, rewards = episode
+        try:
+            states, rewards = np.asarray(states), np.asarray(rewards)
+        except (ValueError, TypeError):
+            raise ValueError(f"episodes: episode {i} is not made of arrays") from None
+        if states.ndim != 1 or states.shape != rewards.shape:
             raise ValueError("episodes: each episode needs equal-length 1-D states and rewards")
+        if states.size and (
+            states.dtype.kind not in "iu" or states.min() < 0 or states.max() >= n_states
+        ):
+            raise ValueError(f"episodes: episode {i} has a state outside 0..{n_states - 1}")
+        if rewards.size and (rewards.dtype.kind not in "fiu" or not np.isfinite(rewards).all()):
+            raise ValueError(f"episodes: episode {i} has a reward that is not a finite number")
         yield states, returns(rewards, gamma)
 
 
 def first_visit_values(episodes, gamma, n_states):
-    """(5): first-visit estimates of v (nan where a state was never visited)."""
+    """(5): first-visit estimates of v (nan where a state was never visited); episodes a
+    collection of (states, rewards) pairs, states indices in [0, n_states); gamma in [0, 1]."""
+    episodes = _episode_returns(episodes, gamma, n_states)  # checks gamma and n_states first
     total, count = np.zeros(n_states), np.zeros(n_states)
-    for states, g in _episode_returns(episodes, gamma):
+    for states, g in episodes:
         _, first = np.unique(states, return_index=True)
         np.add.at(total, states[first], g[first])
         np.add.at(count, states[first], 1)
@@ -202,9 +279,11 @@ def first_visit_values(episodes, gamma, n_states):
 
 
 def every_visit_values(episodes, gamma, n_states):
-    """(5): every-visit estimates of v (nan where a state was never visited)."""
+    """(5): every-visit estimates of v (nan where a state was never visited); episodes a
+    collection of (states, rewards) pairs, states indices in [0, n_states); gamma in [0, 1]."""
+    episodes = _episode_returns(episodes, gamma, n_states)
     total, count = np.zeros(n_states), np.zeros(n_states)
-    for states, g in _episode_returns(episodes, gamma):
+    for states, g in episodes:
         np.add.at(total, states, g)
         np.add.at(count, states, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -218,12 +297,15 @@ def every_visit_limit(mdp, actions, length):
     episode; with starts covering every pair equally often, the every-visit average of (s, a)
     tends to (sum over starts of the returns at its visits) / (number of visits). If the greedy
     policy of this limit differs from `actions`, MC ES cannot settle on that policy.
+    actions: one action per state; length >= 1.
     """
+    _check_mdp(mdp)
     if not bool(np.all((mdp.prob == 1) | (mdp.prob == 0))):
         raise ValueError("mdp: every_visit_limit needs a deterministic MDP")
+    actions = _actions("actions", actions, mdp.n_states, mdp.n_actions)
     _length(length)
     sampler = Sampler(mdp, np.random.default_rng(0))  # no randomness is drawn
-    pi = policy.deterministic(np.asarray(actions), mdp.n_actions)
+    pi = policy.deterministic(actions, mdp.n_actions)
     total, count = np.zeros((mdp.n_states, mdp.n_actions)), np.zeros((mdp.n_states, mdp.n_actions))
     for s0 in range(mdp.n_states):
         for a0 in range(mdp.n_actions):
@@ -239,8 +321,9 @@ def best_epsilon_greedy(mdp, epsilon, max_iter=1000):
     Returns (greedy actions mu, state values). For epsilon > 0 it is in general not optimal."""
     from impl.rl import bellman
 
-    if not 0 <= epsilon <= 1:
-        raise ValueError(f"epsilon: must lie in [0, 1], got {epsilon!r}")
+    _check_mdp(mdp)
+    _epsilon(epsilon)
+    _positive("max_iter", max_iter)
     actions = np.zeros(mdp.n_states, dtype=int)
     for _ in range(max_iter):
         pi = policy.epsilon_greedy(policy.deterministic(actions, mdp.n_actions), epsilon)

@@ -49,7 +49,7 @@ PROBABILITIES = [
     complex_dtype,
 ]
 VALUES = [not_finite, mismatched(), reshaped, empty, not_a_tensor, complex_dtype]
-ACTIONS_OF_2_STATES = [mismatched(), reshaped, empty, not_finite, not_a_tensor]
+ACTIONS_OF_2_STATES = [mismatched(), reshaped, empty, not_finite]  # None: the default
 
 
 def pi_stochastic():
@@ -152,7 +152,7 @@ spec(
     wrong=dict(
         name=[values(None, 3, "", b"p")],
         p=[not_finite, outside(0, 1), reshaped, empty, not_a_tensor, complex_dtype],
-        axis=[bad_int(-2, 1)],
+        axis=[also("p")(bad_int(-2, 1))],  # an axis that p lacks: either may be wrong
     ),
 )
 spec(
@@ -258,7 +258,7 @@ spec(
     wrong=dict(
         q=[
             not_finite,
-            also("current")(mismatched()),
+            also("current")(mismatched(axis=0)),
             reshaped,
             empty,
             not_a_tensor,
@@ -551,7 +551,7 @@ spec(
     valid=lambda: dict(mdp=DETERMINISTIC, actions=np.array([2, 0]), length=3),
     wrong=dict(
         mdp=[not_an_mdp, values(STOCHASTIC)],
-        actions=[*ACTIONS_OF_2_STATES, outside(0, 2)],
+        actions=[*ACTIONS_OF_2_STATES, outside(0, 2), not_a_tensor],
         length=[bad_int(1)],
     ),
 )
