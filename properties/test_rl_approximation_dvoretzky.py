@@ -178,3 +178,21 @@ def test_recursion_exactly_with_a_known_noise_and_zero_steps_allowed(sa):
         dv.second_moment(r32, b32, 1.5, 2.0),
         dv.second_moment(r32.astype(float), b32.astype(float), 1.5, 2.0),
     )
+
+
+@pytest.mark.parametrize(
+    "call, error, argument",
+    [
+        (lambda: dv.dvoretzky([1.0, None], [0.5], [1.0], np.zeros_like), TypeError, "delta1"),
+        (lambda: dv.dvoretzky(1.0, [0.5], [1.0], None), TypeError, "eta"),
+        (lambda: dv.dvoretzky(1.0, [0.5, None], [1.0, 1.0], np.zeros_like), TypeError, "alpha"),
+        (lambda: dv.dvoretzky(1.0, [0.5], [1.0 + 1j], np.zeros_like), TypeError, "beta"),
+        (lambda: dv.second_moment([0.5, np.nan], [1.0, 1.0], 1.0, 0.0), ValueError, "r"),
+        (lambda: dv.second_moment([], [], 1.0, 0.0), ValueError, "r"),
+        (lambda: dv.second_moment([0.5], [1.0], -1.0, 0.0), ValueError, "s"),
+        (lambda: dv.second_moment([0.5], [1.0], 1.0, None), TypeError, "v1"),
+    ],
+)
+def test_wrong_types_and_values_name_the_argument(call, error, argument):
+    with pytest.raises(error, match=rf"^{argument}: "):
+        call()

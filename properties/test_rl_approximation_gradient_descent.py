@@ -314,3 +314,50 @@ def test_relative_error_computes_in_float64_whatever_the_input():
     w, x, m = (rng.standard_normal(7).astype(np.float32) for _ in range(3))
     wide = gd.relative_gradient_error(w.astype(float), x.astype(float), m.astype(float))
     assert gd.relative_gradient_error(w, x, m) == wide
+
+
+def test_issue_16_numpy_integer_counts_are_accepted_and_others_refused():
+    """Issue 16: numpy integer counts were accepted by some functions and refused by others.
+    n_iter, n and m take Python and numpy integers alike and refuse bool, float and str; batch
+    indices may be any integer dtype."""
+    x, rng = np.array([1.0, 2.0, 4.0]), np.random.default_rng(0)
+    for k in (2, np.int64(2), np.int32(2), np.uint8(2)):
+        np.testing.assert_array_equal(gd.bgd(x, 0.0, k), [0.0, 7 / 3, 7 / 3])
+        assert gd.sample_batches(np.int64(3), k, k, rng, replace=np.bool_(False)).shape == (2, 2)
+    for dtype in (np.int8, np.uint16, np.int64):
+        batches = np.array([[0, 1], [2, 2]], dtype=dtype)
+        np.testing.assert_array_equal(gd.mbgd(x, 0.0, batches), [0.0, 1.5, 2.75])
+    for bad in (True, 2.0, "2", np.float32(2.0), None):
+        with pytest.raises(ValueError, match="^n_iter: must be a positive integer"):
+            gd.bgd(x, 0.0, bad)
+        for name, args in (("n", (bad, 2, 2)), ("m", (3, bad, 2)), ("n_iter", (3, 2, bad))):
+            with pytest.raises(ValueError, match=f"^{name}: must be a positive integer"):
+                gd.sample_batches(*args, rng, replace=True)
+
+
+@pytest.mark.parametrize(
+    "call, error, argument",
+    [
+        (lambda: gd.sgd([1.0, np.nan], 0.0), ValueError, "x"),
+        (lambda: gd.sgd([1.0, 2.0], None), TypeError, "w1"),
+        (lambda: gd.sgd([1.0, 2.0], 0.0, grad=None), TypeError, "grad"),
+        (lambda: gd.bgd([1.0, 2.0], 0.0, 1, alpha=[[1.0], [1.0, 2.0]]), ValueError, "alpha"),
+        (lambda: gd.mbgd([1.0, 2.0], 0.0, [[0, 1], [1]]), ValueError, "batches"),
+        (lambda: gd.sample_batches(3, 2, 2, None, replace=True), TypeError, "rng"),
+        (lambda: gd.sample_batches(3, 2, 2, np.random.default_rng(0), "no"), TypeError, "replace"),
+        (lambda: gd.mean_objective_grad(np.zeros(2), np.zeros((4, 3))), ValueError, "x"),
+        (lambda: gd.mean_objective_grad(np.array([1.0, np.inf]), np.zeros(2)), ValueError, "w"),
+        (lambda: gd.relative_gradient_error([1.0, 2.0], [1.0, 0.0], [0.0]), ValueError, "mean"),
+        (lambda: gd.relative_gradient_error([1.0, None], [1.0, 0.0], [0.0, 0.0]), TypeError, "w"),
+    ],
+)
+def test_wrong_types_and_values_name_the_argument(call, error, argument):
+    with pytest.raises(error, match=rf"^{argument}: "):
+        call()
+
+
+def test_scalar_start_broadcasts_to_vector_samples():
+    """w_1 may be one number for vector samples (it broadcasts to the sample shape)."""
+    x = np.array([[1.0, 2.0], [3.0, -1.0]])
+    for w in (gd.sgd(x, 0.0), gd.bgd(x, 0.0, 2), gd.mbgd(x, 0.0, [[0, 1]])):
+        assert w.shape[1:] == (2,) and np.all(w[0] == 0.0)

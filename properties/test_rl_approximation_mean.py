@@ -204,3 +204,35 @@ def test_contract_vector_samples_dtypes_default_start_and_empty_chunks():
     w, n = mean.streaming_mean([x[:2], x[2:2], x[2:5], x[5:5], x[5:]])
     assert n == 6
     assert_close(w, x.mean(axis=0), ulps=16, scale=np.abs(x).max(), what="streaming mean")
+
+
+def test_issue_16_integer_samples_give_float_means_and_fractions_stay_exact():
+    """Issue 16: incremental_mean([1, 2], w1=0) returned the integers [0, 1, 1]. Integer samples
+    (Python or numpy, with an integer w_1) average in floating point; Fractions stay exact."""
+    w = mean.incremental_mean([1, 2], w1=0)
+    assert w.dtype.kind == "f" and w.tolist() == [0.0, 1.0, 1.5]
+    w = mean.incremental_mean(np.array([1, 2], dtype=np.int32), w1=np.int64(0))
+    assert w.dtype.kind == "f" and w.tolist() == [0.0, 1.0, 1.5]
+    w = mean.weighted_iterate([1, 2], [1, 1], w1=0)
+    assert w.dtype.kind == "f" and w.tolist() == [0.0, 1.0, 2.0]
+    exact = mean.incremental_mean(np.array([Fraction(1), Fraction(2)], dtype=object), Fraction(0))
+    assert exact.tolist() == [0, 1, Fraction(3, 2)]
+    assert all(isinstance(v, Fraction) for v in exact)
+
+
+@pytest.mark.parametrize(
+    "call, error, argument",
+    [
+        (lambda: mean.incremental_mean([1.0, np.nan]), ValueError, "x"),
+        (lambda: mean.incremental_mean([True, False]), TypeError, "x"),
+        (lambda: mean.incremental_mean([None, 1.0]), TypeError, "x"),
+        (lambda: mean.incremental_mean([[1.0], [1.0, 2.0]]), ValueError, "x"),
+        (lambda: mean.incremental_mean([1.0, 2.0], w1={"x": 1}), TypeError, "w1"),
+        (lambda: mean.weighted_iterate([1.0, 2.0], [0.5, None]), TypeError, "a"),
+        (lambda: mean.streaming_mean(None), TypeError, "chunks"),
+        (lambda: mean.streaming_mean([np.array([1.0, np.inf])]), ValueError, "chunks"),
+    ],
+)
+def test_wrong_types_and_non_finite_samples_name_the_argument(call, error, argument):
+    with pytest.raises(error, match=rf"^{argument}(\[\d+\])?: "):
+        call()

@@ -487,3 +487,41 @@ def test_power_steps_defaults_and_divergent_runs_stay_quiet():
         warnings.simplefilter("error")
         w = rm.robbins_monro(lambda w, k: w**3 - 5, 3.0, rm.power_steps(60))
     assert not np.all(np.isfinite(w))
+
+
+def test_issue_16_numpy_integer_counts_are_accepted_and_others_refused():
+    """Issue 16: numpy integer counts were accepted by some functions and refused by others.
+    Every count takes Python and numpy integers alike and refuses bool, float and str."""
+    for n in (3, np.int64(3), np.int32(3), np.uint8(3)):
+        np.testing.assert_array_equal(rm.power_steps(n), [1.0, 1 / 2, 1 / 3])
+        np.testing.assert_array_equal(rm.constant_steps(n, 0.5), [0.5, 0.5, 0.5])
+    keep = np.array([1, 3], dtype=np.int32)
+    w = rm.robbins_monro(lambda w, k: w, 1.0, [0.5, 0.5], keep=keep)
+    np.testing.assert_array_equal(w, [1.0, 0.25])
+    for bad in (True, 3.0, "3", np.float64(3.0), None):
+        for f, args in ((rm.power_steps, (bad,)), (rm.constant_steps, (bad, 0.5))):
+            with pytest.raises(ValueError, match="^n: must be a positive integer"):
+                f(*args)
+    with pytest.raises(ValueError, match="^keep: "):
+        rm.robbins_monro(lambda w, k: w, 1.0, [0.5, 0.5], keep=np.array([1.0, 3.0]))
+
+
+@pytest.mark.parametrize(
+    "call, error, argument",
+    [
+        (lambda: rm.robbins_monro(None, 0.0, [1.0]), TypeError, "g_tilde"),
+        (lambda: rm.robbins_monro(lambda w, k: w, "x", [1.0]), TypeError, "w1"),
+        (lambda: rm.power_steps(3, a=None), TypeError, "a"),
+        (lambda: rm.power_steps(3, p=np.ones(2)), TypeError, "p"),
+        (lambda: rm.noisy_oracle(np.tanh, None), TypeError, "rng"),
+        (lambda: rm.noisy_oracle(None, np.random.default_rng(0)), TypeError, "g"),
+        (lambda: rm.mean_square_bound([1.0], 0.5, np.inf, 1.0, 1.0), ValueError, "c2"),
+        (lambda: rm.mean_square_bound([1.0], 0.5, 1.0, -1.0, 1.0), ValueError, "s"),
+        (lambda: rm.mean_square_bound([1.0], 0.5, 1.0, 1.0, np.nan), ValueError, "e1_sq"),
+        (lambda: rm.linear_gaussian_law([1.0], np.nan, 1.0, 1.0), ValueError, "c"),
+        (lambda: rm.linear_gaussian_law([1.0], 1.0, 1.0, "2"), TypeError, "e1"),
+    ],
+)
+def test_wrong_types_and_values_name_the_argument(call, error, argument):
+    with pytest.raises(error, match=rf"^{argument}: "):
+        call()

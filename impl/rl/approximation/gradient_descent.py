@@ -17,40 +17,59 @@ step sizes alpha_k (default alpha_k = 1/k):
             = |E[X] - x_k| / |w_k - w*|.
 
 Arrays of Python Fractions (dtype object) are computed exactly; floats in their own precision.
+Domain: samples x (n >= 1 of them) and w_1 finite real numbers, w_1 a number or an array of the
+sample shape; step sizes alpha_k finite and > 0, one per iteration; n_iter, n, m positive
+integers (Python or numpy); grad a callable grad(w, x_batch).
 """
 
 import numpy as np
 
 from impl import _checks
+from impl.rl.approximation import _inputs
 
 
 def mean_objective_grad(w, x):
-    """grad_w f(w, x) = w - x for f(w, x) = 1/2 ||w - x||^2 (x may hold a batch along axis 0)."""
+    """grad_w f(w, x) = w - x for f(w, x) = 1/2 ||w - x||^2 (x may hold a batch along axis 0).
+    w and x finite real numbers; x of w's shape, or (m, *w.shape) for a batch."""
+    w, x = _inputs.reals("w", w), _inputs.reals("x", x)
+    if x.shape != w.shape and x.shape[1:] != w.shape:
+        raise ValueError(
+            f"x: shape {x.shape} is neither w's shape {w.shape} nor a batch (m, *{w.shape})"
+        )
     return w - x
 
 
 def _alpha(alpha, n_iter):
     if alpha is None:
         return None
-    alpha = _checks.steps("alpha", alpha)
+    alpha = _inputs.steps("alpha", alpha)
     if alpha.shape[0] != n_iter:
         raise ValueError(f"alpha: {alpha.shape[0]} step sizes for {n_iter} iterations")
     return alpha
 
 
+def _start(x, w1, grad):
+    """The samples, w_1 broadcast to the sample shape, and grad, checked."""
+    x = _inputs.samples("x", x)
+    w = np.broadcast_to(_inputs.start("w1", w1, x.shape[1:]), x.shape[1:])
+    return x, w, _checks.function("grad", grad)
+
+
 def bgd(x, w1, n_iter, alpha=None, grad=mean_objective_grad):
     """(1): iterates w_1..w_{K+1}, each step using the full-batch mean gradient."""
-    x = _checks.samples("x", x)
-    w = _checks.start("w1", w1, x.shape[1:])
+    x, w, grad = _start(x, w1, grad)
     n_iter = _checks.positive_int("n_iter", n_iter)
     return _run(w, lambda w, k: grad(w, x).mean(axis=0), n_iter, _alpha(alpha, n_iter))
 
 
 def mbgd(x, w1, batches, alpha=None, grad=mean_objective_grad):
-    """(2): iterates w_1..w_{K+1}; `batches` is a (K, m) array of sample indices I_k."""
-    x = _checks.samples("x", x)
-    w = _checks.start("w1", w1, x.shape[1:])
-    batches = np.asarray(batches)
+    """(2): iterates w_1..w_{K+1}; `batches` is a (K, m) array of sample indices I_k, integers
+    in [0, n - 1]."""
+    x, w, grad = _start(x, w1, grad)
+    try:
+        batches = np.asarray(batches)
+    except ValueError:
+        raise ValueError("batches: not a rectangular (K, m) array (ragged nesting)") from None
     if batches.ndim != 2 or 0 in batches.shape or batches.dtype.kind not in "iu":
         raise ValueError(
             f"batches: expected a non-empty (K, m) integer array, got shape {batches.shape}"
@@ -65,8 +84,7 @@ def mbgd(x, w1, batches, alpha=None, grad=mean_objective_grad):
 
 def sgd(x, w1, alpha=None, grad=mean_objective_grad):
     """(3): iterates w_1..w_{n+1}, step k using the single sample x_k."""
-    x = _checks.samples("x", x)
-    w = _checks.start("w1", w1, x.shape[1:])
+    x, w, grad = _start(x, w1, grad)
     n_iter = x.shape[0]
     return _run(w, lambda w, k: grad(w, x[k - 1]), n_iter, _alpha(alpha, n_iter))
 
@@ -82,19 +100,28 @@ def _run(w, grad_k, n_iter, alpha):
 
 
 def sample_batches(n, m, n_iter, rng, replace):
-    """K mini-batches I_k of m indices from {0..n-1}, with or without replacement within a batch."""
+    """K mini-batches I_k of m indices from {0..n-1}, with or without replacement within a batch
+    (`replace` a bool; m <= n without replacement), drawn by the numpy generator `rng`."""
     n, m = _checks.positive_int("n", n), _checks.positive_int("m", m)
     n_iter = _checks.positive_int("n_iter", n_iter)
+    rng = _inputs.rng("rng", rng)
+    if not isinstance(replace, (bool, np.bool_)):
+        raise TypeError(f"replace: must be a bool, got {replace!r:.40}")
     if not replace and m > n:
         raise ValueError(f"m: a batch of {m} without replacement needs m <= n = {n}")
     return np.stack([rng.choice(n, size=m, replace=replace) for _ in range(n_iter)])
 
 
 def relative_gradient_error(w, x, mean):
-    """(4): |grad f(w, x) - E grad f(w, X)| / |E grad f(w, X)| for E[X] = `mean` (w != mean)."""
-    w, x, mean = (np.asarray(v, dtype=float) for v in (w, x, mean))
-    if not w.shape == x.shape == mean.shape:
-        raise ValueError(f"x: shapes of w {w.shape}, x {x.shape} and mean {mean.shape} differ")
+    """(4): |grad f(w, x) - E grad f(w, X)| / |E grad f(w, X)| for E[X] = `mean` (w != mean);
+    w, x and mean finite real numbers of one shape, computed in float64."""
+    w = _inputs.reals("w", w).astype(float)
+    x = _inputs.reals("x", x).astype(float)
+    mean = _inputs.reals("mean", mean).astype(float)
+    if x.shape != w.shape:
+        raise ValueError(f"x: shape {x.shape} does not match w's {w.shape}")
+    if mean.shape != w.shape:
+        raise ValueError(f"mean: shape {mean.shape} does not match w's {w.shape}")
     full = w - mean
     if not np.any(full):
         raise ValueError("w: the relative error is undefined at w = E[X] (zero true gradient)")

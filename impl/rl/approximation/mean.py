@@ -12,19 +12,22 @@ Samples x_1, x_2, ... of a random variable X (numbers or vectors). Equations:
     mean xbar gives  w <- w + (m / (k + m)) (xbar - w),  i.e. (2) applied to m samples at once.
     Its memory is one chunk, whatever the stream's length.
 
-Arrays of Python Fractions (dtype object) are computed exactly; floats in their own precision.
+Arrays of Python Fractions (dtype object) are computed exactly; floats in their own precision;
+integer samples average in floating point.
+Domain: samples and w_1 finite real numbers (no nan or inf, bool, complex or strings); step sizes
+a_k finite and > 0, one per sample; w_1 a number or an array of the samples' shape.
 """
 
 import numpy as np
 
-from impl import _checks
+from impl.rl.approximation import _inputs
 
 
 def _zero_start(x, w1):
     """w_1, by default 0 in the samples' own type (exact 0 for Fractions, float32 for float32,
     float64 for integers)."""
     zero = np.zeros_like(x[0], dtype=np.result_type(x.dtype, np.float16))
-    return _checks.start("w1", zero if w1 is None else w1, x.shape[1:])
+    return _inputs.start("w1", zero if w1 is None else w1, x.shape[1:])
 
 
 def _iterate_dtype(*arrays):
@@ -36,7 +39,7 @@ def _iterate_dtype(*arrays):
 def incremental_mean(x, w1=None):
     """Iterates w_1, ..., w_{n+1} of (2) for samples x of shape (n, ...); shape (n+1, ...).
     w_1 defaults to 0 in the samples' type."""
-    x = _checks.samples("x", x)
+    x = _inputs.samples("x", x)
     w = _zero_start(x, w1)
     dtype = _iterate_dtype(x, w)
     iterates = np.empty((x.shape[0] + 1, *x.shape[1:]), dtype=dtype)
@@ -50,8 +53,8 @@ def incremental_mean(x, w1=None):
 def weighted_iterate(x, a, w1=None):
     """Iterates w_1, ..., w_{n+1} of (3) for samples x and step sizes a_1..a_n (positive);
     w_1 defaults to 0 in the samples' type."""
-    x = _checks.samples("x", x)
-    a = _checks.steps("a", a)
+    x = _inputs.samples("x", x)
+    a = _inputs.steps("a", a)
     if a.shape[0] != x.shape[0]:
         raise ValueError(
             f"a: {a.shape[0]} step sizes for {x.shape[0]} samples; need one per sample"
@@ -67,10 +70,17 @@ def weighted_iterate(x, a, w1=None):
 
 
 def streaming_mean(chunks):
-    """Mean and count of a stream of chunks (arrays of shape (m, ...)) by the block form (4)."""
+    """Mean and count of a stream of chunks (arrays of shape (m, ...) of finite real numbers,
+    one sample shape throughout; empty chunks are skipped) by the block form (4)."""
+    try:
+        chunks = iter(chunks)
+    except TypeError:
+        raise TypeError(
+            f"chunks: expected an iterable of arrays of samples, got {type(chunks).__name__}"
+        ) from None
     w, k, shape = None, 0, None
     for i, chunk in enumerate(chunks):
-        chunk = np.asarray(chunk)
+        chunk = _inputs.reals(f"chunks[{i}]", chunk)
         if chunk.ndim == 0:
             raise ValueError(f"chunks: chunk {i} is a scalar; expected an array of samples")
         if shape is not None and chunk.shape[1:] != shape:

@@ -19,12 +19,17 @@ sum a_k = inf (the iterates stop short); a constant a breaks sum a_k^2 < inf (th
     A constant step a (0 < a c < 2) has the stationary variance v = a s^2 / (c (2 - a c)).
 (4) Summable steps a_k = x / (c k^2) with x < 1 and no noise: e_{k+1} = prod_{j<=k} (1 - x/j^2) e_1,
     which tends to e_1 sin(pi sqrt(x)) / (pi sqrt(x)) != 0 (Euler's product for the sine).
+
+Domain: step sizes a_k finite and > 0 (K >= 1 of them); w_1 finite real numbers; counts n
+positive integers (Python or numpy); gains a > 0, exponents p >= 0, noise scales s >= 0,
+slopes 0 < c1 <= c2, all finite real numbers; callables for g and g~; a numpy Generator rng.
 """
 
 import numpy as np
 
 from impl import _checks
 from impl._recursion import iterate
+from impl.rl.approximation import _inputs
 from impl.rl.approximation.dvoretzky import second_moment
 
 NOISES = ("normal", "uniform", "rademacher")
@@ -36,10 +41,9 @@ def robbins_monro(g_tilde, w1, a, keep=None):
     `w1` may be an array (independent replicas). Returns w_k for k in `keep` (1-based, default
     all K + 1), stacked along axis 0. Divergent iterates become inf/nan; no exception is raised.
     """
-    a = _checks.steps("a", a)
-    w = np.asarray(w1, dtype=float)
-    if not np.all(np.isfinite(w)):
-        raise ValueError("w1: must be finite")
+    _checks.function("g_tilde", g_tilde)
+    a = _inputs.steps("a", a)
+    w = _inputs.reals("w1", w1).astype(float)
     with np.errstate(over="ignore", invalid="ignore"):
         return iterate(lambda w, k: w - a[k - 1] * g_tilde(w, k), w, a.shape[0], keep)  # (1)
 
@@ -47,27 +51,22 @@ def robbins_monro(g_tilde, w1, a, keep=None):
 def power_steps(n, a=1.0, p=1.0):
     """a_k = a / k^p for k = 1..n (RM conditions (b) hold for a > 0 and 1/2 < p <= 1)."""
     n = _checks.positive_int("n", n)
-    if not (np.isfinite(a) and a > 0):
-        raise ValueError(f"a: must be finite and > 0, got {a!r}")
-    if not (np.isfinite(p) and p >= 0):
-        raise ValueError(f"p: must be finite and >= 0, got {p!r}")
+    a, p = _inputs.scalar("a", a, 0, lo_open=True), _inputs.scalar("p", p, 0)
     return a / np.arange(1, n + 1, dtype=float) ** p
 
 
 def constant_steps(n, a):
     """a_k = a for k = 1..n (breaks sum a_k^2 < inf)."""
     n = _checks.positive_int("n", n)
-    if not (np.isfinite(a) and a > 0):
-        raise ValueError(f"a: must be finite and > 0, got {a!r}")
-    return np.full(n, float(a))
+    return np.full(n, _inputs.scalar("a", a, 0, lo_open=True))
 
 
 def noisy_oracle(g, rng, s=1.0, noise="normal"):
     """g~(w, k) = g(w) + eta, eta i.i.d., mean 0, std s (one per entry of w)."""
-    if noise not in NOISES:
-        raise ValueError(f"noise: must be one of {NOISES}, got {noise!r}")
-    if not (np.isfinite(s) and s >= 0):
-        raise ValueError(f"s: must be finite and >= 0, got {s!r}")
+    _checks.choice("noise", noise, NOISES)
+    s = _inputs.scalar("s", s, 0)
+    _checks.function("g", g)
+    _inputs.rng("rng", rng)
 
     def g_tilde(w, k):
         shape = np.shape(w)
@@ -84,16 +83,19 @@ def noisy_oracle(g, rng, s=1.0, noise="normal"):
 
 def mean_square_bound(a, c1, c2, s, e1_sq):
     """Upper bounds V_1..V_{K+1} on E (w_k - w*)^2 from (2), for steps a_1..a_K."""
+    c1, c2 = _inputs.scalar("c1", c1), _inputs.scalar("c2", c2)
     if not 0 < c1 <= c2:
         raise ValueError(f"c1: need 0 < c1 <= c2, got c1={c1!r}, c2={c2!r}")
-    a = _checks.steps("a", a).astype(float)
+    s, e1_sq = _inputs.scalar("s", s, 0), _inputs.scalar("e1_sq", e1_sq, 0)
+    a = _inputs.steps("a", a).astype(float)
     rho = np.maximum(np.abs(1 - a * c1), np.abs(1 - a * c2))
     return second_moment(rho, a, s, e1_sq)
 
 
 def linear_gaussian_law(a, c, s, e1):
     """Exact mean m_k and variance v_k of e_k = w_k - w*, k = 1..K+1, for linear g (3)."""
-    a = _checks.steps("a", a).astype(float)
+    a = _inputs.steps("a", a).astype(float)
+    c, s, e1 = _inputs.scalar("c", c), _inputs.scalar("s", s, 0), _inputs.scalar("e1", e1)
     r = 1 - a * c
     m = e1 * np.concatenate([[1.0], np.cumprod(r)])
     v = second_moment(r, a, s, 0.0)
