@@ -7,27 +7,60 @@ dx/dt = drift(x, t) from t_start to t_end (either direction) in n equal steps h:
     which integrates int div(drift)(x_t, t) dt along the path; div is exact (autograd trace) or
     Hutchinson's v^T (d drift/dx) v for a probe v with E[v v^T] = I (one vector-Jacobian product).
 (4) adaptive: scipy's RK45 with relative tolerance rtol, on the flattened batch.
+
+Domain of every public function: times t_start != t_end (and t) in [0, 1]; n a positive integer
+(Python or numpy); x a finite real floating torch tensor with at least one row ((n, d) where a
+divergence is taken); drift(x, t) and divergence(drift, x, t) callables.
 """
 
+import numpy as np
 import torch
+
+from impl import _checks
 
 F64 = torch.float64
 
 
-def grid(t_start, t_end, n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: the number of steps must be a positive integer, got {n!r}")
-    if not (0 <= min(t_start, t_end) and max(t_start, t_end) <= 1) or t_start == t_end:
+def _scalar(name, v, lo=None, hi=None, **open_ends):
+    """A single finite real number (Python, numpy or a 0-d tensor) in [lo, hi]. Plain floats
+    inside the interval take a fast path (this runs once per drift evaluation)."""
+    if type(v) is float and lo is not None and hi is not None and lo <= v <= hi and not open_ends:
+        return v  # (nan and inf fail the comparison)
+    if np.ndim(v) != 0:
+        raise TypeError(f"{name}: must be a single real number, got {v!r:.60}")
+    return _checks.number(name, v, lo, hi, **open_ends)
+
+
+def _batch(name, x, ndim=None):
+    """A finite real floating tensor with at least one row (`ndim` dimensions if given)."""
+    _checks.tensor(name, x, ndim=ndim)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty batch, got shape {tuple(x.shape)}")
+    return x
+
+
+def _interval(t_start, t_end, start_name="t_start", end_name="t_end"):
+    """Two distinct times in [0, 1] (the names are the caller's arguments)."""
+    _scalar(start_name, t_start, 0, 1)
+    _scalar(end_name, t_end, 0, 1)
+    if t_start == t_end:
         raise ValueError(
-            f"t0: the time interval [{t_start}, {t_end}] must lie in [0, 1] and not be empty"
+            f"{end_name}: must differ from {start_name} = {t_start!r} (empty interval)"
         )
-    return torch.linspace(t_start, t_end, n + 1, dtype=F64).tolist()
+
+
+def grid(t_start, t_end, n):
+    """n + 1 equally spaced times from t_start to t_end (distinct, both in [0, 1]; n >= 1)."""
+    n = _checks.positive_int("n", n)
+    _interval(t_start, t_end)
+    return torch.linspace(float(t_start), float(t_end), n + 1, dtype=F64).tolist()
 
 
 def ode_solve(drift, x, t_start, t_end, n, method="heun"):
-    """(1) or (2)."""
-    if method not in ("euler", "heun"):
-        raise ValueError(f"method: 'euler' or 'heun', got {method!r}")
+    """(1) or (2); method "euler" or "heun"."""
+    _checks.function("drift", drift)
+    _batch("x", x)
+    _checks.choice("method", method, ("euler", "heun"))
     ts = grid(t_start, t_end, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
         h = t_next - t
@@ -40,7 +73,10 @@ def ode_solve(drift, x, t_start, t_end, n, method="heun"):
 
 
 def divergence_exact(drift, x, t):
-    """tr(d drift / dx) per row of x, by autograd (small d)."""
+    """tr(d drift / dx) per row of x (n, d), by autograd (small d); t in [0, 1]."""
+    _checks.function("drift", drift)
+    _batch("x", x, ndim=2)
+    _scalar("t", t, 0, 1)
     x = x.detach().requires_grad_(True)
     out = drift(x, t)
     div = torch.zeros(x.shape[0], dtype=x.dtype)
@@ -50,14 +86,22 @@ def divergence_exact(drift, x, t):
 
 
 def divergence_hutchinson(drift, x, t, v):
-    """(3): v^T (d drift/dx) v per row, for probes v of x's shape."""
+    """(3): v^T (d drift/dx) v per row of x (n, d), for probes v of x's shape; t in [0, 1]."""
+    _checks.function("drift", drift)
+    _batch("x", x, ndim=2)
+    _scalar("t", t, 0, 1)
+    _checks.same_shape("v", _checks.tensor("v", v), "x", x)
     x = x.detach().requires_grad_(True)
     (vjp,) = torch.autograd.grad((drift(x, t) * v).sum(), x)
     return (vjp * v).sum(-1).detach()
 
 
 def solve_with_divergence(drift, x, t_start, t_end, n, divergence=divergence_exact):
-    """(3): (x at t_end, int_{t_start}^{t_end} div(drift)(x_t, t) dt); `divergence(drift, x, t)`."""
+    """(3): (x at t_end, int_{t_start}^{t_end} div(drift)(x_t, t) dt) for x (n, d);
+    `divergence(drift, x, t)`."""
+    _checks.function("drift", drift)
+    _batch("x", x, ndim=2)
+    _checks.function("divergence", divergence)
     ts = grid(t_start, t_end, n)
     integral = torch.zeros(x.shape[0], dtype=x.dtype)
     for t, t_next in zip(ts, ts[1:], strict=False):
@@ -72,11 +116,13 @@ def solve_with_divergence(drift, x, t_start, t_end, n, divergence=divergence_exa
 
 def ode_solve_adaptive(drift, x, t_start, t_end, rtol=1e-6):
     """(4): scipy's RK45 on the whole batch with atol = rtol / 100; returns (x at t_end, number
-    of drift evaluations). The drift sees x's dtype."""
+    of drift evaluations). The drift sees x's dtype. rtol in (0, 1)."""
     from scipy.integrate import solve_ivp
 
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol: must lie in (0, 1), got {rtol!r}")
+    _checks.function("drift", drift)
+    _batch("x", x)
+    _interval(t_start, t_end)  # a nan or infinite end made solve_ivp loop forever
+    _scalar("rtol", rtol, 0, 1, lo_open=True, hi_open=True)
     shape = x.shape
 
     def rhs(t, y):
@@ -86,7 +132,7 @@ def ode_solve_adaptive(drift, x, t_start, t_end, rtol=1e-6):
 
     sol = solve_ivp(
         rhs,
-        (t_start, t_end),
+        (float(t_start), float(t_end)),
         x.detach().reshape(-1).numpy(),
         method="RK45",
         rtol=rtol,

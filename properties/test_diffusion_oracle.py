@@ -48,3 +48,85 @@ def test_log_density_under_any_kernel_and_list_input():
     assert torch.equal(data.log_density(x, a, s2), data.log_density(xt, a, s2))
     assert torch.equal(data.responsibilities(x, a), data.responsibilities(xt, a))
     assert torch.equal(data.x0_mean(x, a), data.x0_mean(xt, a))
+
+
+def _mixture_args(**change):
+    args = dict(
+        weights=[0.4, 0.6],
+        means=[[0.1, -0.3], [1.7, 0.9]],
+        covariances=[[[0.5, 0.1], [0.1, 0.3]], [[0.2, 0.0], [0.0, 0.7]]],
+    )
+    return {**args, **change}
+
+
+def test_a_non_symmetric_covariance_is_refused():
+    """Issue 16: GaussianMixture accepted a non-symmetric covariance and silently used its lower
+    triangle (Cholesky reads only that); it is now refused, naming covariances. Rounding-level
+    asymmetry (Q D Q^T in float64) is still accepted."""
+    import pytest
+
+    asymmetric = [[[0.5, 0.3], [0.1, 0.3]], [[0.2, 0.0], [0.0, 0.7]]]
+    with pytest.raises(ValueError, match=r"^covariances\[0\]: not symmetric"):
+        oracle.GaussianMixture(**_mixture_args(covariances=asymmetric))
+    q = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=F64))[0]
+    rounded = q @ torch.diag(torch.tensor([0.3, 0.6, 1.2], dtype=F64)) @ q.T
+    oracle.GaussianMixture([1.0], torch.zeros(1, 3, dtype=F64), rounded[None])
+
+
+def test_bad_mixture_parameters_name_the_argument():
+    """Issue 16: non-positive-definite covariances, negative weights or weights not summing to 1,
+    and means, weights and covariances of mismatched shapes, each refused naming its argument."""
+    import pytest
+
+    cov = [[0.5, 0.1], [0.1, 0.3]]
+    for change, error, argument in [
+        (dict(covariances=[cov, [[1.0, 0.0], [0.0, -0.1]]]), ValueError, r"covariances\[1\]"),
+        (dict(covariances=[cov, [[1.0, 1.0], [1.0, 1.0]]]), ValueError, r"covariances\[1\]"),
+        (dict(covariances=[cov, [[0.0, 0.0], [0.0, 0.0]]]), ValueError, r"covariances\[1\]"),
+        (dict(covariances=[cov]), ValueError, "covariances"),
+        (dict(covariances=[[0.5, 0.1], [0.1, 0.3]]), ValueError, "covariances"),
+        (dict(weights=[-0.4, 1.4]), ValueError, "weights"),
+        (dict(weights=[0.4, 0.7]), ValueError, "weights"),
+        (dict(weights=[0.2, 0.3, 0.5]), ValueError, "weights"),
+        (dict(weights=[float("nan"), 0.6]), ValueError, "weights"),
+        (dict(means=[[0.1, -0.3, 0.0], [1.7, 0.9, 0.0]]), ValueError, "covariances"),
+        (dict(means=[0.1, -0.3]), ValueError, "means"),
+        (dict(means="ab"), TypeError, "means"),
+        (dict(classes=[0, -1]), ValueError, "classes"),
+        (dict(classes=[0.0, 1.0]), TypeError, "classes"),
+        (dict(classes=[0, 1, 1]), ValueError, "classes"),
+    ]:
+        with pytest.raises(error, match=rf"^{argument}: "):
+            oracle.GaussianMixture(**_mixture_args(**change))
+    with pytest.raises(ValueError, match="^std: "):
+        oracle.isotropic_mixture([[0.0]], 0.0)
+
+
+def test_bad_method_arguments_name_the_argument():
+    """The methods that take data (log_density, score, responsibilities, eps, x0_mean,
+    class_posterior, sample, restrict, eps_model) refuse wrong points, noise levels, counts and
+    labels by name; an empty batch of points is allowed (a class with no sample)."""
+    import pytest
+
+    data = oracle.GaussianMixture(**_mixture_args(classes=[0, 1]))
+    x = torch.zeros(3, 2, dtype=F64)
+    for call, error, argument in [
+        (lambda: data.score(x, 1.2), ValueError, "a"),
+        (lambda: data.score(x, float("nan")), ValueError, "a"),
+        (lambda: data.log_density(x, 0.5, -1.0), ValueError, "s2"),
+        (lambda: data.log_density(x, 0.0, 0.0), ValueError, "s2"),
+        (lambda: data.log_density(torch.zeros(3, 3), 0.5), ValueError, "x"),
+        (lambda: data.responsibilities(torch.zeros(2), 0.5), ValueError, "x"),
+        (lambda: data.eps(torch.full((1, 2), float("inf")), 0.5), ValueError, "x"),
+        (lambda: data.x0_mean(x, 0.0), ValueError, "a"),
+        (lambda: data.class_posterior("x", 0.5), TypeError, "x"),
+        (lambda: data.sample(0, None), ValueError, "n"),
+        (lambda: data.sample(2, 3), TypeError, "generator"),
+        (lambda: data.restrict(2), ValueError, "y"),
+        (lambda: data.restrict(0.5), TypeError, "y"),
+        (lambda: data.eps_model([0.5, 1.5]), ValueError, "abar"),
+    ]:
+        with pytest.raises(error, match=rf"^{argument}: "):
+            call()
+    assert data.score(torch.zeros(0, 2, dtype=F64), 0.5).shape == (0, 2)
+    assert data.sample(np.int64(3), None)[0].shape == (3, 2)

@@ -618,8 +618,8 @@ def test_bad_input_names_the_argument():
         (lambda: sde.VE(sigma_min=1.0, sigma_max=1.0), "sigma_max"),
         (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.2, 10, None), "t1"),
         (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.2, 0.5, 10, None), "t0"),
-        (lambda: ode.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t0"),
-        (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.5, 10), "t0"),
+        (lambda: ode.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t_end"),
+        (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.5, 10), "t_end"),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.0, 0), "n"),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.0, 4, "rk4"), "method"),
         (lambda: sde.consistency_coefficients(0.001), "t"),
@@ -635,7 +635,21 @@ def test_bad_input_names_the_argument():
             ),
             "probe",
         ),
-        (lambda: sde.probes("sphere", (2, 1), None), "probe"),
+        (lambda: sde.probes("sphere", (2, 1), None), "kind"),
+        (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.5, 10, None), "t1"),
+        (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.5, 0.5, 10, None), "t0"),
+        (lambda: sde.euler_maruyama(sde.VP(), x, 0.2, float("nan"), 10, None), "t1"),
+        (lambda: sde.predictor_corrector(sde.VP(), lambda x, t: x, x, 2.0, 0.5, 4, None), "t1"),
+        (
+            lambda: sde.log_likelihood(
+                sde.VP(), lambda x, t: x, lambda x: x[:, 0], x, 2, t_eps=1.0
+            ),
+            "t_eps",
+        ),
+        (lambda: sde.VP().kernel(float("nan")), "t"),
+        (lambda: sde.VE().g(1.5), "t"),
+        (lambda: sde.consistency_coefficients(float("nan")), "t"),
+        (lambda: sde.consistency_coefficients(1.0, eps=0.0), "eps"),
         (lambda: sde.predictor_corrector(sde.VP(), lambda x, t: x, x, 1.0, 0.0, 10, None), "n"),
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):

@@ -82,8 +82,9 @@ def test_bad_input_names_the_argument():
     import pytest
 
     for call, argument in [
-        (lambda: ode.grid(0.5, 0.5, 3), "t0"),
-        (lambda: ode.grid(-0.5, 0.5, 3), "t0"),
+        (lambda: ode.grid(0.5, 0.5, 3), "t_end"),
+        (lambda: ode.grid(-0.5, 0.5, 3), "t_start"),
+        (lambda: ode.grid(0.0, 1.5, 3), "t_end"),
         (lambda: ode.grid(0.0, 1.0, 0), "n"),
         (lambda: ode.ode_solve(lambda x, t: x, torch.zeros(1, 1), 0.0, 1.0, 2, "rk45"), "method"),
         (
@@ -125,3 +126,39 @@ def test_float64_stays_float64_and_hutchinson_is_v_J_v():
             ode.ode_solve_adaptive(lambda x, t: -x, small, 0.0, 1.0, rtol=bad)
     with pytest.raises(ValueError, match="^n: "):
         ode.grid(0.0, 1.0, True)
+
+
+def test_adaptive_solver_refuses_a_nan_end_instead_of_looping():
+    """Issue 16: ode_solve_adaptive(f, x, 0.0, nan) never returned (solve_ivp loops on a nan
+    bound); a non-finite or out-of-range end is now refused at once, naming t_end (or t_start)."""
+    import time
+
+    import pytest
+
+    x = torch.ones(2, 1, dtype=F64)
+    start = time.monotonic()
+    for bad in (float("nan"), float("inf"), -float("inf"), 2.0):
+        with pytest.raises(ValueError, match="^t_end: "):
+            ode.ode_solve_adaptive(lambda x, t: -x, x, 0.0, bad)
+        with pytest.raises(ValueError, match="^t_start: "):
+            ode.ode_solve_adaptive(lambda x, t: -x, x, bad, 0.5)
+    assert time.monotonic() - start < 5
+
+
+def test_errors_name_t_start_and_t_end_not_t0():
+    """Issue 16: ode.grid said "t0:" about t_start and t_end; each now names its own argument,
+    and numpy integer step counts are accepted like Python ones."""
+    import pytest
+
+    for call, argument in [
+        (lambda: ode.grid(float("nan"), 0.5, 3), "t_start"),
+        (lambda: ode.grid(0.5, float("nan"), 3), "t_end"),
+        (lambda: ode.grid(0.5, -0.1, 3), "t_end"),
+        (lambda: ode.grid(1.5, 0.5, 3), "t_start"),
+        (lambda: ode.grid(0.2, 0.2, 3), "t_end"),
+        (lambda: ode.ode_solve(lambda x, t: -x, torch.ones(1, 1), 0.3, 0.3, 3), "t_end"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^{argument}: ") as info:
+            call()
+        assert "t0" not in str(info.value)
+    assert ode.grid(0.0, 1.0, np.int64(2)) == [0.0, 0.5, 1.0]

@@ -26,20 +26,48 @@ likelihoods (Song et al. 2021; seed article 3). t runs in [0, 1]; x has shape (n
 (6) consistency-model parametrisation: f(x, t) = c_skip(t) x + c_out(t) F(x, t),
     c_skip = s_d^2 / ((t - e)^2 + s_d^2), c_out = s_d (t - e) / sqrt(s_d^2 + t^2), s_d = 0.5,
     e = 0.002: f(x, e) = x exactly.
+
+Domain: times t in [0, 1] (the consistency map's t >= eps instead); beta_min, beta_max, sigma_min
+< sigma_max, snr, sigma_data, eps finite and > 0; x a finite real floating tensor (n, d) with
+n >= 1; n (steps) a positive integer; sde one of VP, SubVP, VE; score(x, t) callable; generator
+a torch.Generator or None (torch's default one).
 """
 
 import math
 
+import numpy as np
 import torch
 
-from impl.ode import divergence_exact, divergence_hutchinson, grid, solve_with_divergence
+from impl import _checks
+from impl.ode import (
+    _batch,
+    _interval,
+    _scalar,
+    divergence_exact,
+    divergence_hutchinson,
+    grid,
+    solve_with_divergence,
+)
 
 F64 = torch.float64
 
 
 def _positive(name, value):
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}: must be finite and > 0, got {value!r}")
+    return _scalar(name, value, 0, None, lo_open=True)
+
+
+def _time(t):
+    return _scalar("t", t, 0, 1)
+
+
+def _process(sde):
+    if not isinstance(sde, (VP, VE)):
+        raise TypeError(f"sde: expected a VP, SubVP or VE instance, got {sde!r:.60}")
+
+
+def _generator(generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator: expected a torch.Generator or None, got {generator!r:.60}")
 
 
 class VP:
@@ -49,29 +77,32 @@ class VP:
         self.b0, self.b1 = beta_min, beta_max
 
     def beta(self, t):
+        _time(t)
         return self.b0 + t * (self.b1 - self.b0)
 
     def integral(self, t):
+        _time(t)
         return self.b0 * t + (self.b1 - self.b0) * t**2 / 2
 
     def f(self, x, t):
+        _checks.tensor("x", x)
         return -0.5 * self.beta(t) * x
 
     def g(self, t):
-        return self.beta(t) ** 0.5
+        return self.beta(t) ** 0.5  # beta checks t
 
     def kernel(self, t):
         """(c(t), s(t)^2) of (2)."""
-        B = self.integral(t)
+        B = self.integral(t)  # checks t
         return math.exp(-B / 2), -math.expm1(-B)
 
 
 class SubVP(VP):
     def g(self, t):
-        return (self.beta(t) * -math.expm1(-2 * self.integral(t))) ** 0.5
+        return (self.beta(t) * -math.expm1(-2 * self.integral(t))) ** 0.5  # beta checks t
 
     def kernel(self, t):
-        B = self.integral(t)
+        B = self.integral(t)  # checks t
         return math.exp(-B / 2), math.expm1(-B) ** 2
 
 
@@ -79,27 +110,35 @@ class VE:
     def __init__(self, sigma_min=0.01, sigma_max=50.0):
         _positive("sigma_min", sigma_min)
         _positive("sigma_max", sigma_max)
-        if sigma_max <= sigma_min:
+        if not sigma_max > sigma_min:
             raise ValueError(f"sigma_max: must exceed sigma_min = {sigma_min!r}, got {sigma_max!r}")
         self.sm, self.sM = sigma_min, sigma_max
 
     def sigma(self, t):
+        _time(t)
         return self.sm * (self.sM / self.sm) ** t
 
     def f(self, x, t):
+        _checks.tensor("x", x)
+        _time(t)
         return torch.zeros_like(x)
 
     def g(self, t):
         return self.sigma(t) * (2 * math.log(self.sM / self.sm)) ** 0.5
 
     def kernel(self, t):
-        return 1.0, self.sigma(t) ** 2 - self.sm**2
+        return 1.0, self.sigma(t) ** 2 - self.sm**2  # sigma checks t
 
 
 def euler_maruyama(sde, x, t0, t1, n, generator):
-    """(1) from t0 to t1 (> t0) in n steps."""
+    """(1) from t0 to t1 (0 <= t0 < t1 <= 1) in n steps."""
+    _process(sde)
+    _batch("x", x, ndim=2)
+    _interval(t0, t1, "t0", "t1")
     if t1 < t0:
         raise ValueError(f"t1: the forward SDE runs forward in time, got t0 = {t0}, t1 = {t1}")
+    n = _checks.positive_int("n", n)
+    _generator(generator)
     ts = grid(t0, t1, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
         dt = t_next - t
@@ -111,22 +150,43 @@ def euler_maruyama(sde, x, t0, t1, n, generator):
     return x
 
 
+def _drift_arguments(sde, score, x, t):
+    _process(sde)
+    _checks.function("score", score)
+    _checks.tensor("x", x)
+    _time(t)
+
+
 def reverse_drift(sde, score, x, t):
     """(3): f - g^2 score."""
+    _drift_arguments(sde, score, x, t)
     return sde.f(x, t) - sde.g(t) ** 2 * score(x, t)
 
 
 def ode_drift(sde, score, x, t, half=True):
     """(4): f - g^2 score / 2 (half=False: the variant without the 1/2)."""
+    _drift_arguments(sde, score, x, t)
+    if not isinstance(half, (bool, np.bool_)):
+        raise TypeError(f"half: must be True or False, got {half!r:.60}")
     return sde.f(x, t) - (0.5 if half else 1.0) * sde.g(t) ** 2 * score(x, t)
 
 
-def reverse_euler_maruyama(sde, score, x, t1, t0, n, generator):
-    """(3) from t1 down to t0 (< t1) in n steps."""
+def _reverse_arguments(sde, score, x, t1, t0, n, generator):
+    _process(sde)
+    _checks.function("score", score)
+    _batch("x", x, ndim=2)
+    _interval(t1, t0, "t1", "t0")
     if t0 > t1:
         raise ValueError(
             f"t0: the reverse SDE runs backwards, from t1 = {t1} down to t0, got t0 = {t0}"
         )
+    _generator(generator)
+    return _checks.positive_int("n", n)
+
+
+def reverse_euler_maruyama(sde, score, x, t1, t0, n, generator):
+    """(3) from t1 down to t0 (0 <= t0 < t1 <= 1) in n steps."""
+    n = _reverse_arguments(sde, score, x, t1, t0, n, generator)
     ts = grid(t1, t0, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
         dt = t - t_next  # > 0
@@ -136,15 +196,23 @@ def reverse_euler_maruyama(sde, score, x, t1, t0, n, generator):
 
 
 def hutchinson(jvp_probe, v):
-    """v^T J v for a probe v, given jvp_probe(v) = J v (batched rows)."""
+    """v^T J v for a probe v (a finite tensor, rows = probes), given jvp_probe(v) = J v."""
+    _checks.function("jvp_probe", jvp_probe)
+    _batch("v", v)
     return (v * jvp_probe(v)).sum(-1)
 
 
 def probes(kind, shape, generator, dtype=F64):
     """Hutchinson probes v with E[v v^T] = I: "rademacher" (+-1 with probability 1/2 each) or
     "gaussian" (N(0, I)), drawn from `generator`."""
-    if kind not in ("rademacher", "gaussian"):
-        raise ValueError(f"probe: 'rademacher' or 'gaussian', got {kind!r}")
+    _checks.choice("kind", kind, ("rademacher", "gaussian"))
+    if not isinstance(shape, (tuple, list, torch.Size)) or not shape:
+        raise TypeError(f"shape: expected a non-empty tuple of sizes, got {shape!r:.60}")
+    for k, size in enumerate(shape):
+        _checks.positive_int(f"shape[{k}]", size)
+    _generator(generator)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a real floating torch dtype, got {dtype!r:.60}")
     v = torch.randn(shape, generator=generator, dtype=dtype)
     return torch.sign(v) if kind == "rademacher" else v
 
@@ -152,7 +220,16 @@ def probes(kind, shape, generator, dtype=F64):
 def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0, generator=None, probe=None):
     """(5): log p_0(x_0) by Heun steps of the augmented ODE (x, log-density change) from t_eps to 1,
     with the exact divergence, or Hutchinson's estimate when probe is "rademacher" or "gaussian"
-    (one fixed probe per point for the whole path)."""
+    (one fixed probe per point for the whole path). x0 (n, d); t_eps in [0, 1)."""
+    _process(sde)
+    _checks.function("score", score)
+    _checks.function("prior_log_density", prior_log_density)
+    _batch("x0", x0, ndim=2)
+    n = _checks.positive_int("n", n)
+    _scalar("t_eps", t_eps, 0, 1, hi_open=True)
+    _generator(generator)
+    if probe is not None:
+        _checks.choice("probe", probe, ("rademacher", "gaussian"))
     divergence = divergence_exact
     if probe is not None:
         v = probes(probe, x0.shape, generator, x0.dtype)
@@ -168,9 +245,10 @@ def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0, generator=No
 
 
 def predictor_corrector(sde, score, x, t1, t0, n, generator, snr=0.16):
-    """(7) from t1 down to t0 in n predictor steps, one corrector step after each."""
-    if not snr > 0:
-        raise ValueError(f"snr: must be > 0, got {snr!r}")
+    """(7) from t1 down to t0 (0 <= t0 < t1 <= 1) in n predictor steps, one corrector step after
+    each; snr > 0."""
+    n = _reverse_arguments(sde, score, x, t1, t0, n, generator)
+    _positive("snr", snr)
     ts = grid(t1, t0, n)
     steps = list(zip(ts, ts[1:], strict=False))
     alphas = [1 - sde.beta(u) * (t - u) if isinstance(sde, VP) else 1.0 for t, u in steps]
@@ -190,7 +268,10 @@ def predictor_corrector(sde, score, x, t1, t0, n, generator, snr=0.16):
 
 
 def consistency_coefficients(t, sigma_data=0.5, eps=0.002):
-    """(6): (c_skip(t), c_out(t))."""
+    """(6): (c_skip(t), c_out(t)) for t >= eps > 0, sigma_data > 0."""
+    _positive("sigma_data", sigma_data)
+    _positive("eps", eps)
+    _scalar("t", t)
     if t < eps:
         raise ValueError(f"t: must be >= eps = {eps}, got {t!r}")
     c_skip = sigma_data**2 / ((t - eps) ** 2 + sigma_data**2)
@@ -200,5 +281,7 @@ def consistency_coefficients(t, sigma_data=0.5, eps=0.002):
 
 def consistency_function(F, x, t, sigma_data=0.5, eps=0.002):
     """(6): f(x, t) = c_skip(t) x + c_out(t) F(x, t)."""
+    _checks.function("F", F)
+    _batch("x", x)
     c_skip, c_out = consistency_coefficients(t, sigma_data, eps)
     return c_skip * x + c_out * F(x, t)
