@@ -15,16 +15,23 @@ first_fit_decreasing (FFD)   longest first; each sample goes to the oldest pack 
 best_fit_decreasing (BFD)    longest first; each sample goes to the fullest pack with room.
 
 Efficiency = sum of lengths / (packs x C); no packer beats ceil(sum of lengths / C) packs.
-The loops are compiled with numba (a segment tree over the packs' free space for FFD, buckets by
-free space for BFD: O(n log n)), which packs millions of samples per second.
+The loops are compiled with numba, O(n log n), and pack millions of samples per second: FFD a
+segment tree over the packs' free space, BFD two heaps of packs (or, when C <= n, buckets by free
+space, the same choices faster). Memory is O(n) whatever the capacity (C may be 10**12): nothing
+is indexed by a length or a free space unless C <= n.
+
+Domains: lengths a 1-D sequence of integers >= 0; capacity an integer in [1, 2**62]; oversize
+"alone" or "filter"; W an integer >= 0; pack_of a 1-D sequence of integers >= -1 numbering the
+packs 0, 1, ..., P - 1 with none skipped (what the packers return), one entry per sample.
 """
 
 import numpy as np
 from numba import njit
 
-from impl._checks import positive_int
+from impl._checks import choice, positive_int
 
 OVERSIZE = ("alone", "filter")
+MAX_CAPACITY = 2**62  # C + 1 and sums of lengths up to C stay within int64
 
 
 def next_fit(lengths, capacity, oversize="alone"):
@@ -46,7 +53,8 @@ def first_fit_decreasing(lengths, capacity, oversize="alone"):
 
 def best_fit_decreasing(lengths, capacity, oversize="alone"):
     lengths, capacity = _check(lengths, capacity, oversize)
-    return _best_fit(_decreasing(lengths, capacity), lengths, capacity, oversize == "filter")
+    fit = _best_fit_buckets if capacity <= len(lengths) else _best_fit
+    return fit(_decreasing(lengths, capacity), lengths, capacity, oversize == "filter")
 
 
 PACKERS = {
@@ -58,7 +66,7 @@ PACKERS = {
 
 def packs(pack_of):
     """pack_of -> list of packs, each the list of its sample indices in increasing order."""
-    pack_of = np.asarray(pack_of)
+    pack_of = _pack_of(pack_of)
     kept = np.flatnonzero(pack_of >= 0)
     order = kept[np.argsort(pack_of[kept], kind="stable")]
     bounds = np.flatnonzero(np.diff(pack_of[order])) + 1
@@ -67,20 +75,21 @@ def packs(pack_of):
 
 def pack_lengths(lengths, pack_of):
     """Tokens in each pack."""
-    pack_of = np.asarray(pack_of)
+    lengths, pack_of = _lengths(lengths), _pack_of(pack_of, len(lengths))
     kept = pack_of >= 0
-    return np.bincount(pack_of[kept], weights=np.asarray(lengths)[kept]).astype(np.int64)
+    return np.bincount(pack_of[kept], weights=lengths[kept]).astype(np.int64)
 
 
 def efficiency(lengths, pack_of, capacity):
     """Real tokens / (packs x capacity)."""
+    capacity = _capacity(capacity)
     sizes = pack_lengths(lengths, pack_of)
     return float(sizes.sum() / (len(sizes) * capacity)) if len(sizes) else 1.0
 
 
 def lower_bound(lengths, capacity):
     """ceil(sum of lengths / C): no packing uses fewer packs (samples longer than C excluded)."""
-    lengths = np.asarray(lengths, dtype=np.int64)
+    capacity, lengths = _capacity(capacity), _lengths(lengths)
     return int(-(-lengths[lengths <= capacity].sum() // capacity))
 
 
@@ -142,22 +151,43 @@ def _window(lengths, capacity, W, drop):
     return pack_of
 
 
-@njit(cache=True)
 def _decreasing(lengths, capacity):
-    """Sample indices by decreasing length, ties in index order (a counting sort, O(n + C));
-    over-long samples first, in index order."""
-    count = np.zeros(capacity + 2, np.int64)
-    for L in lengths:
-        count[min(L, capacity + 1)] += 1
-    start = np.zeros(capacity + 2, np.int64)
-    for key in range(capacity, -1, -1):  # keys C + 1, C, ..., 0 laid out in that order
-        start[key] = start[key + 1] + count[key + 1] if key + 1 <= capacity + 1 else 0
-    order = np.empty(len(lengths), np.int64)
-    for i in range(len(lengths)):
-        key = min(lengths[i], capacity + 1)
-        order[start[key]] = i
-        start[key] += 1
+    """Sample indices by decreasing length, ties in index order; over-long samples first, in
+    index order. A counting sort (O(n + C)) when C <= n, else a stable sort (O(n log n)): the
+    same order, in O(n) memory either way."""
+    keys = np.minimum(lengths, capacity + 1)
+    if capacity <= len(lengths):
+        return _counting_order(keys, capacity + 1)
+    return np.argsort(-keys, kind="stable")
+
+
+@njit(cache=True)
+def _counting_order(keys, top):
+    """Indices by decreasing key in [0, top], ties in index order."""
+    count = np.zeros(top + 2, np.int64)
+    for key in keys:
+        count[key] += 1
+    start = np.zeros(top + 2, np.int64)  # keys top, top - 1, ..., 0 laid out in that order
+    for key in range(top - 1, -1, -1):
+        start[key] = start[key + 1] + count[key + 1]
+    order = np.empty(len(keys), np.int64)
+    for i in range(len(keys)):
+        order[start[keys[i]]] = i
+        start[keys[i]] += 1
     return order
+
+
+@njit(cache=True)
+def _max_packs(lengths, capacity):
+    """An upper bound on the packs of an any-fit packer (FFD, BFD), at most n: all but one are
+    more than half full, plus one per over-long sample (float sum: no int64 overflow)."""
+    total, oversize = 0.0, 0
+    for L in lengths:
+        if L > capacity:
+            oversize += 1
+        else:
+            total += L
+    return min(len(lengths), 2 * (int(total / capacity) + 2) + oversize)
 
 
 @njit(cache=True)
@@ -167,15 +197,7 @@ def _first_fit(order, lengths, capacity, drop):
     Samples of equal length come in runs; the pack found takes floor(free / L) of them at once
     (after each, it is still the oldest pack with room while free >= L): exactly FFD."""
     n = len(order)
-    # an upper bound on the packs: all but one are more than half full (any-fit), plus one per
-    # over-long sample
-    total, oversize = 0, 0
-    for L in lengths:
-        if L > capacity:
-            oversize += 1
-        else:
-            total += L
-    leaves = min(n, 2 * (total // capacity + 1) + oversize)
+    leaves = _max_packs(lengths, capacity)
     size = 1
     while size < max(leaves, 1):
         size *= 2
@@ -220,9 +242,106 @@ def _set_max(tree, node, value):
 
 @njit(cache=True)
 def _best_fit(order, lengths, capacity, drop):
-    """Open packs in buckets by free space r (linked lists); a count tree over r finds the
-    smallest r >= L with a pack, O(log C). As in FFD a run of equal lengths fills the pack found
-    with floor(r / L) samples at once (it stays the best fit while its free space is >= L)."""
+    """Best fit: the open pack with the least free space r >= L; among equal r, the one whose
+    free space was set last (a stack per r). Samples come longest first, so a pack with room for
+    the current length has room for every later one: such packs are kept in a min-heap by
+    (r, -stamp), whose top is the best fit; packs with r < L wait in a max-heap by r and move over
+    when L drops to r. Filling the top lowers its key, so it stays on top until r < L. As in FFD a
+    run of equal lengths fills the pack found with floor(r / L) samples at once."""
+    n = len(order)
+    leaves = _max_packs(lengths, capacity)
+    # heaps of (free space, stamp, pack) in three arrays; stamp: when the free space was set
+    fitting = (np.empty(leaves, np.int64), np.empty(leaves, np.int64), np.empty(leaves, np.int64))
+    waiting = (np.empty(leaves, np.int64), np.empty(leaves, np.int64), np.empty(leaves, np.int64))
+    n_fitting, n_waiting, clock = 0, 0, 0
+    pack_of = np.full(n, -1, np.int64)
+    n_packs, i = 0, 0
+    while i < n:
+        L = lengths[order[i]]
+        if L > capacity:
+            if not drop:
+                pack_of[order[i]] = n_packs
+                n_packs += 1
+            i += 1
+            continue
+        while n_waiting and waiting[0][0] >= L:  # packs that now have room
+            r, t, pack = waiting[0][0], waiting[1][0], waiting[2][0]
+            n_waiting = _pop(waiting, n_waiting, -1)
+            n_fitting = _push(fitting, n_fitting, r, t, pack, 1)
+        if n_fitting:
+            r, pack = fitting[0][0], fitting[2][0]
+        else:  # no open pack has room: open one
+            r, pack = capacity, n_packs
+            n_packs += 1
+            n_fitting = _push(fitting, n_fitting, r, clock, pack, 1)
+        while i < n and lengths[order[i]] == L and r >= L:
+            pack_of[order[i]] = pack
+            r -= L
+            i += 1
+            if L == 0:
+                while i < n and lengths[order[i]] == 0:
+                    pack_of[order[i]] = pack
+                    i += 1
+        if r >= L:  # a lower key (less room, a later stamp): still the top
+            fitting[0][0], fitting[1][0] = r, clock
+        else:
+            n_fitting = _pop(fitting, n_fitting, 1)
+            n_waiting = _push(waiting, n_waiting, r, clock, pack, -1)
+        clock += 1
+    return pack_of
+
+
+@njit(cache=True)
+def _before(r, t, r2, t2, sign):
+    """(r, t) above (r2, t2) in the heap: sign 1, less free space r, then the later stamp t
+    (min-heap); sign -1, more free space (max-heap)."""
+    if r != r2:
+        return sign * r < sign * r2
+    return sign * t > sign * t2
+
+
+@njit(cache=True)
+def _push(heap, size, r, t, pack, sign):
+    free, stamp, packs = heap
+    k = size
+    while k > 0:
+        parent = (k - 1) // 2
+        if not _before(r, t, free[parent], stamp[parent], sign):
+            break
+        free[k], stamp[k], packs[k] = free[parent], stamp[parent], packs[parent]
+        k = parent
+    free[k], stamp[k], packs[k] = r, t, pack
+    return size + 1
+
+
+@njit(cache=True)
+def _pop(heap, size, sign):
+    """Remove the top: the last entry sinks from the root."""
+    free, stamp, packs = heap
+    size -= 1
+    r, t, pack = free[size], stamp[size], packs[size]
+    k = 0
+    while True:
+        child = 2 * k + 1
+        if child >= size:
+            break
+        if child + 1 < size and _before(
+            free[child + 1], stamp[child + 1], free[child], stamp[child], sign
+        ):
+            child += 1
+        if not _before(free[child], stamp[child], r, t, sign):
+            break
+        free[k], stamp[k], packs[k] = free[child], stamp[child], packs[child]
+        k = child
+    free[k], stamp[k], packs[k] = r, t, pack
+    return size
+
+
+@njit(cache=True)
+def _best_fit_buckets(order, lengths, capacity, drop):
+    """_best_fit's choices in O(C + n) memory, for C <= n (faster): open packs in buckets by free
+    space r (stacks); a count tree over r finds the smallest r >= L with a pack, O(log C). A run
+    of equal lengths fills the pack found with floor(r / L) samples at once."""
     n = len(order)
     size = 1
     while size < capacity + 1:
@@ -293,12 +412,42 @@ def _smallest_at_least(count, size, L, capacity):
 
 
 def _check(lengths, capacity, oversize):
+    capacity = _capacity(capacity)
+    lengths = _lengths(lengths)
+    choice("oversize", oversize, OVERSIZE)
+    return lengths, capacity
+
+
+def _capacity(capacity):
     capacity = positive_int("capacity", capacity)
+    if capacity > MAX_CAPACITY:
+        raise ValueError(f"capacity: must be at most 2**62, got {capacity}")
+    return capacity
+
+
+def _lengths(lengths):
+    """1-D integers >= 0, as int64."""
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or (lengths.size and lengths.dtype.kind not in "iu"):
         raise ValueError("lengths: expected a 1-D sequence of integers")
     if lengths.size and lengths.min() < 0:
         raise ValueError(f"lengths: must be >= 0, got {int(lengths.min())}")
-    if oversize not in OVERSIZE:
-        raise ValueError(f"oversize: expected one of {OVERSIZE}, got {oversize!r}")
-    return lengths.astype(np.int64), capacity
+    if lengths.size and lengths.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"lengths: must fit int64, got {int(lengths.max())}")
+    return lengths.astype(np.int64)
+
+
+def _pack_of(pack_of, n=None):
+    """1-D integers >= -1 numbering the packs 0..P-1 with none skipped (n entries, if given)."""
+    pack_of = np.asarray(pack_of)
+    if pack_of.ndim != 1 or (pack_of.size and pack_of.dtype.kind not in "iu"):
+        raise ValueError("pack_of: expected a 1-D sequence of integer pack numbers")
+    if n is not None and len(pack_of) != n:
+        raise ValueError(f"pack_of: {len(pack_of)} entries for {n} lengths")
+    pack_of = pack_of.astype(np.int64)
+    kept = pack_of[pack_of >= 0]
+    if pack_of.size and pack_of.min() < -1:
+        raise ValueError(f"pack_of: must be >= -1 (-1: filtered out), got {int(pack_of.min())}")
+    if kept.size and (kept.max() >= kept.size or np.unique(kept).size != kept.max() + 1):
+        raise ValueError("pack_of: packs must be numbered 0, 1, ..., P - 1 with none skipped")
+    return pack_of
