@@ -203,3 +203,16 @@ def test_iterative_evaluation_starts_where_told(model, seed):
     for bad in (-1, 1.0, True):
         with pytest.raises(ValueError, match="^sweeps: must be a non-negative integer"):
             bellman.evaluate_iterative(mdp, pi, bad)
+
+
+def test_q_from_v_refuses_more_values_than_states():
+    """Issue 16: q_from_v (one backup) ignored the entries of v past n_states."""
+    mdp = MDP.from_dense(np.full((2, 1, 2), 0.5), np.zeros((2, 1)), 0.5)
+    with pytest.raises(ValueError, match=r"^v: expected shape \(2,\)"):
+        bellman.q_from_v(mdp, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"^v: expected shape \(2,\)"):
+        bellman.optimality_operator(mdp, [1.0])
+    with pytest.raises(TypeError, match="^mdp: expected an impl.rl.mdp.MDP"):
+        bellman.q_from_v(None, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^pi: "):
+        bellman.v_from_q([[0.5, 0.5]], [[1.0, 2.0], [3.0, 4.0]])

@@ -275,3 +275,19 @@ def test_policy_iteration_counts_its_evaluations():
         assert capped.iterations == len(capped.history) == cap
     q = np.array([[0.5, 0.2], [-3.0, -4.0], [7.0, 7.0]])
     assert dp.tie_tolerance(q).tolist() == [dp.TIE, 3 * dp.TIE, 7 * dp.TIE]
+
+
+def test_value_iteration_refuses_a_nan_start():
+    """Issue 16: value_iteration(mdp, v0=NaN) ran all its sweeps and returned NaN."""
+    from impl.rl import dynamic_programming as dp
+
+    mdp = example_5x5().mdp()
+    v0 = np.full(mdp.n_states, np.nan)
+    with pytest.raises(ValueError, match="^v0: has a non-finite entry"):
+        dp.value_iteration(mdp, v0=v0)
+    with pytest.raises(ValueError, match="^v0: has a non-finite entry"):
+        dp.truncated_policy_iteration(mdp, 2, v0=v0)
+    with pytest.raises(ValueError, match=r"^v0: expected shape \(25,\)"):
+        dp.value_iteration(mdp, v0=np.zeros(26))
+    with pytest.raises(ValueError, match="^actions0: expected 25 action indices"):
+        dp.policy_iteration(mdp, actions0=np.full(mdp.n_states, 5))

@@ -19,8 +19,8 @@ ONE = np.ones((1, 1, 1))
         (lambda: MDP(np.zeros((1, 1, 1), int), [[[np.nan]]], [[[0.0]]], 0.9), "prob"),
         (lambda: MDP(np.ones((1, 1, 1), int), ONE, [[[0.0]]], 0.9), "next_state"),
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[np.inf]]], 0.9), "reward"),
-        (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[0.0]], 0.9), "prob"),
-        (lambda: MDP(np.zeros((1, 1), int), [[1.0]], [[0.0]], 0.9), "prob"),  # not (S, A, K)
+        (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[0.0]], 0.9), "reward"),  # not (S, A, K)
+        (lambda: MDP(np.zeros((1, 1), int), [[1.0]], [[0.0]], 0.9), "next_state"),  # not 3-D
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[0.0]]], 1.0), "gamma"),
         (lambda: MDP(np.zeros((1, 1, 1), int), ONE, [[[0.0]]], -0.5), "gamma"),
         (lambda: MDP.from_dense(np.ones((2, 1, 1)), [[0.0], [0.0]], 0.5), "P"),
@@ -57,3 +57,27 @@ def test_fields_become_index_and_float_arrays():
     assert mdp.prob.dtype == np.float64 and mdp.reward.dtype == np.float64
     assert (mdp.n_states, mdp.n_actions) == (2, 1)
     assert mdp.backup(np.array([1.0, 4.0])).tolist() == [[2.5], [2.0]]
+
+
+# Issue 16 (bad input): these were silent wrong results or errors from deep inside numpy.
+
+
+def test_backup_refuses_more_values_than_states():
+    """MDP.backup ignored the entries of v past n_states (it indexed v by next_state)."""
+    mdp = MDP.from_dense(np.full((2, 1, 2), 0.5), np.zeros((2, 1)), 0.5)
+    with pytest.raises(ValueError, match=r"^v: expected shape \(2,\)"):
+        mdp.backup(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="^v: has a non-finite entry"):
+        mdp.backup(np.array([1.0, np.nan]))
+
+
+def test_policy_methods_and_from_dense_name_their_argument():
+    mdp = MDP.from_dense(np.full((2, 1, 2), 0.5), np.zeros((2, 1)), 0.5)
+    with pytest.raises(TypeError, match="^pi: expected real numbers|^pi: expected an array"):
+        mdp.policy_reward(np.array([[1.0 + 1j], [1.0]]))
+    with pytest.raises(ValueError, match="^pi: expected an"):
+        mdp.policy_matrix(np.ones((3, 1)))
+    with pytest.raises(ValueError, match="^P: negative probability"):
+        MDP.from_dense([[[1.5, -0.5]], [[0.5, 0.5]]], [[0.0], [0.0]], 0.5)
+    with pytest.raises(TypeError, match="^gamma: "):
+        MDP.from_dense(np.full((2, 1, 2), 0.5), np.zeros((2, 1)), None)

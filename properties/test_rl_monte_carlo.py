@@ -799,3 +799,40 @@ def test_mc_control_keeps_its_action_within_the_tie_tolerance(best, gap, final):
         mdp, 2, 1, np.random.default_rng(0), None, lambda e: (0, 1 - e)
     )
     assert result.q.tolist() == [[best, best - gap]] and result.actions.tolist() == [final]
+
+
+# Issue 16 (bad input): these were silent wrong results or errors from deep inside numpy.
+
+
+@pytest.mark.parametrize("estimator", [mc.every_visit_values, mc.first_visit_values])
+@pytest.mark.parametrize("states", [[0, -1], [0, 3], [0.0, 1.0]])
+def test_episodes_with_states_outside_the_model_are_refused(estimator, states):
+    """every_visit_values credited state -1 to the last state (numpy's negative indexing)."""
+    with pytest.raises(ValueError, match="^episodes: episode 0 has a state outside 0..2"):
+        estimator([(states, [1.0, 2.0])], 0.9, 3)
+
+
+def test_sampler_refuses_states_and_actions_outside_the_model():
+    mdp = gw.example_2x2().mdp()
+    sampler = mc.Sampler(mdp, np.random.default_rng(0))
+    pi = np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions)
+    for s0 in (-1, 4, 1.0):
+        with pytest.raises(ValueError, match=r"^s0: must be an index in \[0, 3\]"):
+            sampler.episode(pi, s0, 0, 3)
+    for a0 in (-1, 5):
+        with pytest.raises(ValueError, match=r"^a0: must be an index in \[0, 4\]"):
+            sampler.episode(pi, 0, a0, 3)
+    with pytest.raises(ValueError, match="^pi: each row must hold probabilities summing to 1"):
+        sampler.episode(2 * pi, 0, 0, 3)
+    with pytest.raises(TypeError, match="^rng: expected a numpy Generator"):
+        mc.Sampler(mdp, 0)
+
+
+def test_mc_basic_needs_at_least_one_iteration():
+    """mc_basic(..., max_iter=0) raised UnboundLocalError; now a ValueError naming max_iter."""
+    mdp = gw.example_2x2().mdp()
+    for max_iter in (0, -1, 1.0):
+        with pytest.raises(ValueError, match="^max_iter: must be a positive integer"):
+            mc.mc_basic(mdp, 1, 3, np.random.default_rng(0), max_iter=max_iter)
+    with pytest.raises(ValueError, match="^max_iter: must be a positive integer"):
+        mc.best_epsilon_greedy(mdp, 0.1, max_iter=0)

@@ -109,11 +109,11 @@ def from_mdptoolbox(P, R, gamma):
         P = np.stack([p.toarray() if sparse.issparse(p) else np.asarray(p) for p in P])
     except (ValueError, TypeError):
         raise ValueError("P: the A matrices must be (S, S) arrays of one shape") from None
-    P = _real_array("P", P, 3)
-    if P.shape[1] != P.shape[2]:
+    if P.ndim != 3 or P.shape[1] != P.shape[2]:
         raise ValueError(f"P: expected shape (A, S, S), got {P.shape}")
+    P = _real_array("P", P, 3)
     check_probabilities("P", P, axis=2)
-    R = _real_array("R", R, (2, 3)).astype(float)
+    R = _real_array("R", R, (2, 3), nonempty=False).astype(float)  # P's shape decides
     if R.shape == P.shape:
         R = np.transpose(R, (1, 0, 2))
     elif R.shape != (P.shape[1], P.shape[0]):

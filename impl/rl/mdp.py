@@ -113,7 +113,7 @@ class MDP:
         if P.shape[0] != P.shape[2]:
             raise ValueError(f"P: expected shape (S, A, S), got {P.shape}")
         check_probabilities("P", P, axis=2)
-        R = _real_array("R", R, (2, 3)).astype(float)
+        R = _real_array("R", R, (2, 3), nonempty=False).astype(float)  # P's shape decides
         if R.shape == P.shape[:2]:
             R = np.broadcast_to(R[:, :, None], P.shape)
         elif R.shape != P.shape:
@@ -178,9 +178,10 @@ def _count(name, n, lo=1):
     return int(n)
 
 
-def _real_array(name, x, ndim, *, kinds="fiu", finite=True, allow_exact=False):
-    """`x` as a non-empty numpy array of real numbers with `ndim` dimensions (an int, a tuple of
-    allowed ones, or None for any number >= 1), and if `finite` no nan or inf. `allow_exact`
+def _real_array(name, x, ndim, *, kinds="fiu", finite=True, allow_exact=False, nonempty=True):
+    """`x` as a numpy array of real numbers with `ndim` dimensions (an int, a tuple of allowed
+    ones, or None for any number >= 1), non-empty if `nonempty`, and if `finite` without nan or
+    inf. `allow_exact`
     also accepts an object array of real numbers (e.g. Fractions)."""
     if x is None or isinstance(x, str | bytes | dict):
         raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__}")
@@ -191,7 +192,7 @@ def _real_array(name, x, ndim, *, kinds="fiu", finite=True, allow_exact=False):
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if (allowed is not None and a.ndim not in allowed) or a.ndim == 0:
         raise ValueError(f"{name}: expected {ndim or '>= 1'} dimensions, got shape {a.shape}")
-    if a.size == 0:
+    if nonempty and a.size == 0:
         raise ValueError(f"{name}: empty, shape {a.shape}")
     if a.dtype.kind == "O" and allow_exact:
         if not all(isinstance(e, numbers.Real) and not isinstance(e, bool) for e in a.flat):
