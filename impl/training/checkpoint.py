@@ -33,15 +33,32 @@ checkpoint, parameter gradients are accumulated into .grad by the inner backward
 `SavedBytes` counts the bytes saved for backward (saved_tensors_hooks; each storage once, while it
 is alive), plus the activations the recursive plans hold between recomputations, and `Chain`
 counts layer evaluations, so plans are checked exactly, not by RSS.
+
+Domains: chain a Chain; x a finite tensor (..., width) of the chain's dtype; k an integer in
+[1, n]; s an integer >= 0; fn a callable returning a tensor (or a tuple of them) from tensors
+args (at least one); Chain(n, width) positive integers, dropout in [0, 1), a floating dtype, seed
+an integer >= 0; exclude an iterable of tensors. Chain.layer and Chain.run, which the plans call
+for every layer, check indices, shape and dtype but not finiteness (the plans check x once).
 """
 
 import functools
 import math
 
+import numpy as np
 import torch
+
+from impl._checks import function, integer, number, positive_int, tensor
 
 
 def checkpoint(fn, *args, preserve_rng_state=True):
+    function("fn", fn)
+    if not args:
+        raise ValueError("args: at least one tensor input is needed")
+    for i, a in enumerate(args):
+        if not isinstance(a, torch.Tensor):
+            raise TypeError(f"args[{i}]: expected a torch tensor, got {type(a).__name__}")
+    if not isinstance(preserve_rng_state, (bool, np.bool_)):
+        raise TypeError(f"preserve_rng_state: must be True or False, got {preserve_rng_state!r}")
     return _Checkpoint.apply(fn, preserve_rng_state, *args)
 
 
@@ -54,7 +71,11 @@ class _Checkpoint(torch.autograd.Function):
             ctx.cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
         ctx.save_for_backward(*args)
         with torch.no_grad():
-            return fn(*args)
+            out = fn(*args)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if not outs or not all(isinstance(o, torch.Tensor) for o in outs):
+            raise TypeError(f"fn: must return a tensor or a tuple of tensors, got {out!r:.60}")
+        return out
 
     @staticmethod
     def backward(ctx, *grads):
@@ -78,6 +99,13 @@ class Chain(torch.nn.Module):
     TAPE = 2
 
     def __init__(self, n, width, dropout=0.0, dtype=torch.float64, seed=0):
+        n, width = positive_int("n", n), positive_int("width", width)
+        number("dropout", dropout, 0, 1, hi_open=True)
+        if np.ndim(dropout):
+            raise TypeError(f"dropout: must be a number, got {dropout!r:.60}")
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype: expected a floating torch dtype, got {dtype!r}")
+        seed = integer("seed", seed, hi=2**64 - 1)
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.layers = torch.nn.ModuleList(torch.nn.Linear(width, width, dtype=dtype)
@@ -85,14 +113,16 @@ class Chain(torch.nn.Module):
         with torch.no_grad():
             for p in self.parameters():
                 p.copy_(torch.randn(p.shape, generator=g, dtype=dtype) / math.sqrt(width))
-        self.dropout = dropout
+        self.dropout = float(dropout)
         self.evaluations = 0
 
     def __len__(self):
         return len(self.layers)
 
     def layer(self, i, x):
-        """f_{i+1} (0-based i): one counted evaluation."""
+        """f_{i+1} (0-based i in [0, n)): one counted evaluation."""
+        integer("i", i, 0, len(self) - 1)
+        self._check_shape(x)
         self.evaluations += 1
         h = torch.tanh(self.layers[i](x))
         if self.dropout:
@@ -100,22 +130,47 @@ class Chain(torch.nn.Module):
         return x + h
 
     def run(self, x, a, b):
-        """x_b from x_a through layers a..b-1."""
+        """x_b from x_a through layers a..b-1 (0 <= a <= b <= n)."""
+        a, b = integer("a", a, 0, len(self)), integer("b", b, 0, len(self))
+        if b < a:
+            raise ValueError(f"b: must be >= a = {a}, got {b}")
+        self._check_shape(x)
         for i in range(a, b):
             x = self.layer(i, x)
         return x
 
+    def _check_shape(self, x):
+        """x a tensor (..., width) of the chain's dtype (no finiteness check: per layer)."""
+        weight = self.layers[0].weight
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a torch tensor, got {type(x).__name__}")
+        if x.ndim == 0 or x.shape[-1] != weight.shape[1] or x.dtype != weight.dtype:
+            raise ValueError(
+                f"x: expected (..., {weight.shape[1]}) of {weight.dtype}, got "
+                f"{tuple(x.shape)} of {x.dtype}"
+            )
+
+
+def _check(chain, x):
+    if not isinstance(chain, Chain):
+        raise TypeError(f"chain: expected a Chain, got {type(chain).__name__}")
+    tensor("x", x, ndim=None)
+    chain._check_shape(x)
+
 
 def store_all(chain, x):
+    _check(chain, x)
     return chain.run(x, 0, len(chain))
 
 
 def segments(chain, x, k):
     """Checkpoint every segment of k layers but the last (which may be shorter): its backward
     comes first, so it is run with gradients at once rather than recomputed."""
+    _check(chain, x)
     n = len(chain)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise ValueError(f"k: segment length must be an integer in [1, {n}], got {k!r}")
+    k = int(k)
     last = (n - 1) // k * k
     for a in range(0, last, k):
         x = checkpoint(functools.partial(chain.run, a=a, b=a + k), x)
@@ -123,30 +178,35 @@ def segments(chain, x, k):
 
 
 def sqrt_segments(chain, x):
+    _check(chain, x)
     return segments(chain, x, max(1, round(math.sqrt(len(chain)))))
 
 
 def recompute_all(chain, x):
+    _check(chain, x)
     return _recursive(chain, x, 0)
 
 
 def revolve(chain, x, s):
     """At most s stored activations besides x_0, with the fewest evaluations (the DP above)."""
-    if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+    _check(chain, x)
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
         raise ValueError(f"s: number of stored activations must be an integer >= 0, got {s!r}")
-    return _recursive(chain, x, s)
+    return _recursive(chain, x, int(s))
 
 
 def bisection(chain, x):
+    _check(chain, x)
     return _recursive(chain, x, None)
 
 
 def optimal(chain, x, s):
     """Fewest evaluations within s activations besides x_0 when, unlike revolve, a sub-chain may
     be taped whole (its layers' saved tensors kept, chain.TAPE activations per layer)."""
-    if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+    _check(chain, x)
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
         raise ValueError(f"s: memory budget in activations must be an integer >= 0, got {s!r}")
-    return _recursive(chain, x, s, chain.TAPE)
+    return _recursive(chain, x, int(s), chain.TAPE)
 
 
 def _recursive(chain, x, s, tape=None):
@@ -261,6 +321,15 @@ class SavedBytes:
     not activations and are not counted."""
 
     def __init__(self, exclude=()):
+        try:
+            exclude = list(exclude)
+        except TypeError:
+            raise TypeError(
+                f"exclude: expected an iterable of tensors, got {exclude!r:.60}"
+            ) from None
+        for i, p in enumerate(exclude):
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"exclude[{i}]: expected a tensor, got {type(p).__name__}")
         self.exclude = {p.untyped_storage().data_ptr() for p in exclude}
         self.refs, self.live, self.peak = {}, 0, 0
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)

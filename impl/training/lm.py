@@ -10,22 +10,32 @@ masking; on packed tokens (total,) with cu_seqlens, block-diagonal causal attent
 batch, keeps the real tokens only (impl.training.collate.unpad), runs every layer on them, and
 scatters the logits back. Every layer but attention is token-wise, so the three paths give the
 same logits on real tokens.
+
+Domains: vocab, d, heads, max_len positive integers with heads dividing d, layers and seed
+integers >= 0, dtype a floating torch dtype; input_ids integers in [0, vocab), non-empty (B, T)
+with T <= max_len (padded) or one packed row (1, total); attention_mask (B, T) zeros and ones,
+right-padded; position_ids (1, total) integers in [0, max_len) counting 0, 1, 2, ... within each
+sample of cu_seqlens, a 1-D integer tensor 0 = c_0 < c_1 < ... < c_k = total.
 """
 
 import math
 
 import torch
 
+from impl._checks import function, integer, positive_int, tensor
 from impl.attention import tiled
 from impl.training import collate
+from impl.training.collate import _int_tensor
 
 
 class TinyLM(torch.nn.Module):
     def __init__(self, vocab=32, d=16, heads=2, layers=2, max_len=512, dtype=torch.float64,
                  seed=0):  # fmt: skip
+        vocab, max_len = positive_int("vocab", vocab), positive_int("max_len", max_len)
+        d, heads = _width_and_heads(d, heads)
+        layers, seed = integer("layers", layers), integer("seed", seed, hi=2**64 - 1)
+        _float_dtype(dtype)
         super().__init__()
-        if d % heads:
-            raise ValueError(f"heads: {heads} does not divide d = {d}")
         g = torch.Generator().manual_seed(seed)
         self.heads, self.max_len = heads, max_len
         self.embed = torch.nn.Embedding(vocab, d, dtype=dtype)
@@ -39,17 +49,19 @@ class TinyLM(torch.nn.Module):
 
     def forward_padded(self, input_ids, attention_mask):
         """input_ids, attention_mask (B, T), right-padded -> logits (B, T, vocab)."""
-        mask = collate.check_mask(attention_mask, right_padded=True)
+        input_ids, mask = self._check_padded(input_ids, attention_mask)
         T = input_ids.shape[1]
-        self._check_len(T)
         h = self.embed(input_ids) + self.pos(torch.arange(T))[None]
         for block in self.blocks:
             h = block(h, lambda q, k, v: _dense(q, k, v, mask))
         return self.out(self.norm(h))
 
     def forward_packed(self, input_ids, position_ids, cu_seqlens):
-        """One packed row: input_ids, position_ids (1, total) -> logits (1, total, vocab)."""
-        self._check_len(int(position_ids.max()) + 1 if position_ids.numel() else 0)
+        """One packed row: input_ids, position_ids (1, total) -> logits (1, total, vocab);
+        position_ids must restart at 0 at every sample start of cu_seqlens."""
+        input_ids, position_ids, cu_seqlens = self._check_packed(
+            input_ids, position_ids, cu_seqlens
+        )
         h = self.embed(input_ids[0]) + self.pos(position_ids[0])
         for block in self.blocks:
             h = block(h, lambda q, k, v: _varlen(q, k, v, cu_seqlens))
@@ -58,9 +70,8 @@ class TinyLM(torch.nn.Module):
     def forward_unpadded(self, input_ids, attention_mask):
         """Padding removal: the padded batch's real tokens only; logits scattered back (zeros on
         padding)."""
-        mask = collate.check_mask(attention_mask, right_padded=True)
+        input_ids, mask = self._check_padded(input_ids, attention_mask)
         B, T = input_ids.shape
-        self._check_len(T)
         positions = torch.arange(T).expand(B, T)
         ids, indices, cu_seqlens, _ = collate.unpad(input_ids, mask)
         pos, _, _, _ = collate.unpad(positions, mask)
@@ -69,13 +80,65 @@ class TinyLM(torch.nn.Module):
             h = block(h, lambda q, k, v: _varlen(q, k, v, cu_seqlens))
         return collate.pad(self.out(self.norm(h)), indices, B, T)
 
-    def _check_len(self, n):
-        if n > self.max_len:
-            raise ValueError(f"input_ids: {n} positions exceed max_len = {self.max_len}")
+    def _check_ids(self, input_ids):
+        ids = _int_tensor("input_ids", input_ids)
+        if ids.ndim != 2 or ids.numel() == 0:
+            raise ValueError(
+                f"input_ids: expected a non-empty (B, T) tensor, got {tuple(ids.shape)}"
+            )
+        vocab = self.embed.num_embeddings
+        if ids.min() < 0 or ids.max() >= vocab:
+            raise ValueError(f"input_ids: token ids must lie in [0, {vocab})")
+        return ids.long()
+
+    def _check_padded(self, input_ids, attention_mask):
+        ids = self._check_ids(input_ids)
+        if ids.shape[1] > self.max_len:
+            raise ValueError(f"input_ids: {ids.shape[1]} positions exceed max_len = {self.max_len}")
+        mask = collate.check_mask(attention_mask, right_padded=True)
+        if mask.shape != ids.shape:
+            raise ValueError(
+                f"attention_mask: shape {tuple(mask.shape)} does not match input_ids' "
+                f"{tuple(ids.shape)}"
+            )
+        return ids, mask
+
+    def _check_packed(self, input_ids, position_ids, cu_seqlens):
+        """One row; cu_seqlens 0 = c_0 < ... < c_k = total; position_ids 0, 1, 2, ... from every
+        c_j (cu_seqlens contradicting position_ids would attend across samples, or split one)."""
+        ids = self._check_ids(input_ids)
+        if ids.shape[0] != 1:
+            raise ValueError(
+                f"input_ids: expected one packed row (1, total), got {tuple(ids.shape)}"
+            )
+        pos = _int_tensor("position_ids", position_ids)
+        if pos.shape != ids.shape:
+            raise ValueError(
+                f"position_ids: shape {tuple(pos.shape)} does not match input_ids' "
+                f"{tuple(ids.shape)}"
+            )
+        if pos.min() < 0 or pos.max() >= self.max_len:
+            raise ValueError(f"position_ids: must lie in [0, max_len = {self.max_len})")
+        cu = _int_tensor("cu_seqlens", cu_seqlens)
+        total = ids.shape[1]
+        if cu.ndim != 1 or cu.numel() < 2 or cu[0] != 0 or cu[-1] != total:
+            raise ValueError(f"cu_seqlens: expected 1-D [0, ..., {total}], got {cu}")
+        lengths = cu[1:] - cu[:-1]
+        if not torch.all(lengths > 0):
+            raise ValueError(f"cu_seqlens: must increase (every sample non-empty), got {cu}")
+        expected = torch.arange(total) - torch.repeat_interleave(cu[:-1].long(), lengths.long())
+        if not torch.equal(pos[0].long(), expected):
+            raise ValueError(
+                f"position_ids: must count 0, 1, 2, ... from every sample start of cu_seqlens "
+                f"{cu.tolist()}"
+            )
+        return ids, pos.long(), cu.to(torch.int32)
 
 
 class Block(torch.nn.Module):
     def __init__(self, d, heads, dtype):
+        d, heads = _width_and_heads(d, heads)
+        _float_dtype(dtype)
         super().__init__()
         self.heads = heads
         self.ln1 = torch.nn.LayerNorm(d, dtype=dtype)
@@ -86,10 +149,36 @@ class Block(torch.nn.Module):
                                        torch.nn.Linear(4 * d, d, dtype=dtype))  # fmt: skip
 
     def forward(self, h, attend):
-        """h (..., tokens, d); `attend` maps q, k, v (..., tokens, heads, d_h) to the same."""
+        """h (..., tokens, d), finite, of the block's dtype; `attend` maps q, k, v (..., tokens,
+        heads, d_h) to a tensor of the same shape."""
+        tensor("h", h, ndim=None)
+        d = self.qkv.in_features
+        if h.ndim < 2 or h.shape[-1] != d or h.dtype != self.qkv.weight.dtype:
+            raise ValueError(
+                f"h: expected (..., tokens, {d}) of {self.qkv.weight.dtype}, got "
+                f"{tuple(h.shape)} of {h.dtype}"
+            )
+        function("attend", attend)
         q, k, v = self.qkv(self.ln1(h)).unflatten(-1, (3, self.heads, -1)).unbind(-3)
-        h = h + self.proj(attend(q, k, v).flatten(-2))
+        o = attend(q, k, v)
+        if not isinstance(o, torch.Tensor) or o.shape != q.shape:
+            raise ValueError(
+                f"attend: must return a tensor of shape {tuple(q.shape)}, got {o!r:.60}"
+            )
+        h = h + self.proj(o.flatten(-2))
         return h + self.mlp(self.ln2(h))
+
+
+def _width_and_heads(d, heads):
+    d, heads = positive_int("d", d), positive_int("heads", heads)
+    if d % heads:
+        raise ValueError(f"heads: {heads} does not divide d = {d}")
+    return d, heads
+
+
+def _float_dtype(dtype):
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a floating torch dtype, got {dtype!r}")
 
 
 def _dense(q, k, v, mask):

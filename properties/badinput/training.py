@@ -224,7 +224,7 @@ spec(
         logits=[
             not_a_tensor,
             not_finite,
-            reshaped,
+            also("labels")(reshaped),  # (..., T, V) with other leading dimensions than labels
             values(long([[1, 2, 3, 4, 0]] * 4)),
             also("labels")(mismatched(axis=0)),
             also("labels")(mismatched(axis=1)),
