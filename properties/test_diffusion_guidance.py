@@ -345,7 +345,7 @@ def test_eps_network_is_the_written_out_mlp():
     want = l3(silu(l2(silu(l1(f)))))
     # the same float32 operations in another order at most: a few u = 6e-8 of O(1) values
     assert torch.allclose(model(x, a, c), want, rtol=0, atol=1e-6)
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match=r"^c: labels must lie in \[0, 3\]"):
         model(x[:1], a[:1], torch.tensor([K + 1]))
 
 
