@@ -3,6 +3,7 @@
 
 import math
 
+import pytest
 import torch
 from hypothesis import find, given
 from hypothesis import strategies as st
@@ -144,3 +145,23 @@ def test_statistics_batched_in_float64_and_of_empty_rows():
         em, el = stats(empty)
         assert em.shape == el.shape == (2, 3) and em.dtype == el.dtype == torch.float64
         assert torch.all(em == -torch.inf) and torch.all(el == 0)
+
+
+def test_nan_and_plus_inf_are_refused_minus_inf_means_masked():
+    """Issue 16 (bad input): -inf is a masked logit (allowed), nan and +inf are refused; a row
+    with every entry masked has statistics (-inf, 0) but no softmax (0 / 0)."""
+    x = torch.tensor([[0.5, -math.inf, 1.0], [-math.inf] * 3], dtype=F64)
+    m, l = softmax.stats(x)
+    assert m[1] == -math.inf and l[1] == 0
+    for bad in (math.nan, math.inf):
+        for f in (softmax.softmax, softmax.safe_softmax, softmax.stats, softmax.online_stats,
+                  softmax.online_softmax):  # fmt: skip
+            with pytest.raises(ValueError, match="^x: "):
+                f(torch.tensor([0.5, bad], dtype=F64))
+    for f in (softmax.softmax, softmax.safe_softmax, softmax.online_softmax):
+        with pytest.raises(ValueError, match="^x: .*all -inf"):
+            f(x)
+    with pytest.raises(ValueError, match="^a: "):
+        softmax.merge((m, l + 1), (m, l))  # l > 0 where m = -inf: not statistics of any set
+    with pytest.raises(ValueError, match="^b: "):
+        softmax.merge((m, l), (m[:1], l[:1]))

@@ -383,3 +383,54 @@ def test_low_precision_results_come_back_in_the_inputs_dtype(dtype):
     o32, lse32 = tiled.forward(q, k, v, False, None, 8**-0.5, 4, 4)
     grads = tiled.backward(q, k, v, o32, lse32, torch.ones_like(o), False, None, 8**-0.5, 4, 4)
     assert [t.dtype for t in grads] == [dtype] * 3
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_non_finite_input_is_refused_not_read_as_a_masked_row(bad):
+    """Issue 16: with an inf in q, tiled attention returned O = 0, L = -inf for that row (a row
+    that reads as masked; naive attention gives NaN), and with scale = nan every row did. Now
+    each is a ValueError naming the argument, in the tiled pass and in the reference."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, n, 4, generator=g, dtype=F64) for n in (3, 5, 5))
+    for name in "qkv":
+        args = dict(q=q.clone(), k=k.clone(), v=v.clone())
+        args[name][0, 1, 2, 3] = bad
+        for attention in (tiled.attention, reference.attention):
+            with pytest.raises(ValueError, match=f"^{name}: "):
+                attention(**args)
+        with pytest.raises(ValueError, match=f"^{name}: "):
+            tiled.varlen_attention(*(args[t][0].transpose(0, 1) for t in "qkv"),
+                                   torch.tensor([0, 3]), torch.tensor([0, 5]))  # fmt: skip
+    for attention in (tiled.attention, reference.attention):
+        with pytest.raises(ValueError, match="^scale: "):
+            attention(q, k, v, scale=bad)
+    with pytest.raises(ValueError, match="^scale: "):
+        tiled.forward(q, k, v, False, None, bad, 2, 2)
+
+
+def test_errors_name_the_argument_the_caller_used():
+    """Issue 16: an error about a mask names the argument as the caller spelled it: `mask` in
+    reference.attention, `key_padding_mask` in tiled.attention and reference.padding_mask."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, n, 4, generator=g, dtype=F64) for n in (3, 5, 5))
+    keep = torch.ones(1, 5, dtype=torch.bool)
+    for call, argument, error in [
+        (lambda: reference.attention(q, k, v, mask=keep.float()), "mask", TypeError),
+        (lambda: reference.attention(q, k, v, mask=torch.ones(3, 4, dtype=torch.bool)), "mask",
+         ValueError),
+        (lambda: reference.attention(q, k, v, mask=keep[None, None, None]), "mask", ValueError),
+        (lambda: reference.attention(q, k, v, mask="causal"), "mask", TypeError),
+        (lambda: tiled.attention(q, k, v, key_padding_mask=keep[:, :4]), "key_padding_mask",
+         ValueError),
+        (lambda: tiled.attention(q, k, v, key_padding_mask=[[True] * 5]), "key_padding_mask",
+         TypeError),
+        (lambda: reference.padding_mask(keep.float()), "key_padding_mask", TypeError),
+        (lambda: reference.padding_mask(keep[0]), "key_padding_mask", ValueError),
+        (lambda: tiled.attention(q, k.float(), v), "k", TypeError),
+        (lambda: tiled.attention(q, k, v, causal="yes"), "causal", TypeError),
+        (lambda: reference.attention(q, k, v, subtract_max=None), "subtract_max", TypeError),
+        (lambda: reference.block_diagonal_mask([0, 2], [0, 3, 4]), "cu_seqlens_k", ValueError),
+        (lambda: reference.causal_mask(3, -1), "n_k", ValueError),
+    ]:  # fmt: skip
+        with pytest.raises(error, match=f"^{argument}: "):
+            call()

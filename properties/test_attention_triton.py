@@ -204,7 +204,7 @@ def test_float64_is_rejected_naming_the_dtype():
 
 def test_mixed_dtypes_are_rejected():
     q, k, v = _qkv()
-    with pytest.raises(TypeError, match="^q, k, v: mixed dtypes"):
+    with pytest.raises(TypeError, match="^k: mixed dtypes"):  # names the one that differs
         kernel.forward(q, k.half(), v)
 
 
@@ -231,6 +231,36 @@ def test_cpu_tensors_without_the_interpreter_are_refused(monkeypatch):
     monkeypatch.setattr(kernel, "INTERPRETED", False)
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
         kernel.forward(*_qkv())
+
+
+@pytest.mark.skipif(DEVICE != "cpu", reason="CPU tensors")
+def test_argument_checks_run_before_the_interpreter_is_needed(monkeypatch):
+    """Issue 16: a wrong argument gets its own error even where the kernel could not run (CPU
+    tensors without the interpreter), so the checks hold in any environment."""
+    monkeypatch.setattr(kernel, "INTERPRETED", False)
+    q, k, v = _qkv()
+    for kwargs, argument in [
+        (dict(q=q.masked_fill(q > 1, float("inf"))), "q"),
+        (dict(v=v.masked_fill(v > 1, float("nan"))), "v"),
+        (dict(scale=float("nan")), "scale"),
+        (dict(causal="yes"), "causal"),
+        (dict(block_m=24), "block_m"),
+        (dict(block_n=2**40), "block_n"),
+    ]:
+        with pytest.raises((ValueError, TypeError), match=rf"^{argument}: "):
+            kernel.forward(**{"q": q, "k": k, "v": v, **kwargs})
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_inputs_and_scale_are_refused(bad):
+    """Issue 16: an inf in q, or scale = nan, would give a row that reads as masked (O = 0,
+    L = -inf) where naive attention gives NaN."""
+    q, k, v = _qkv()
+    q[0, 1, 2, 3] = bad
+    with pytest.raises(ValueError, match="^q: "):
+        kernel.forward(q, k, v)
+    with pytest.raises(ValueError, match="^scale: "):
+        kernel.forward(*_qkv(), scale=bad)
 
 
 def test_kernel_contract_layouts_padding_defaults_and_dtype():

@@ -15,7 +15,11 @@ Tiled attention (Algorithm 1), blocks B_c = ceil(M / 4d) keys and B_r = min(B_c,
     write O, l, m (Nd + 2N); for each of T_c = ceil(N / B_c) key blocks read K_j, V_j, and for
     each query block read Q_i, O_i, l_i, m_i and write O_i, l_i, m_i:
     total 3Nd + 2N + T_c (3Nd + 4N) = Theta(N^2 d^2 / M) for d <= M <= Nd.
+
+Every size is a positive integer (Python or numpy); M >= 4d; causal a bool.
 """
+
+import numpy as np
 
 from impl._checks import positive_int
 
@@ -29,9 +33,7 @@ def standard(N, d):
 def tiled(N, d, M):
     """(reads, writes) of Algorithm 1, counted over its key blocks (ragged last block included).
     B_r = min(B_c, d) sizes the query blocks so that they fit in M; the count does not depend on it."""
-    N, d, M = positive_int("N", N), positive_int("d", d), positive_int("M", M)
-    if M < 4 * d:
-        raise ValueError(f"M: fast memory of {M} numbers cannot hold one row of Q, K, V, O (4d)")
+    N, d, M = _sizes(N, d, M)
     B_c = -(-M // (4 * d))
     reads, writes = 0, N * d + 2 * N
     for j0 in range(0, N, B_c):
@@ -44,6 +46,7 @@ def tiled(N, d, M):
 
 def tiled_closed_form(N, d, M):
     """Total of Algorithm 1 in closed form: 3Nd + 2N + T_c (3Nd + 4N), T_c = ceil(N / B_c)."""
+    N, d, M = _sizes(N, d, M)
     T_c = -(-N // -(-M // (4 * d)))
     return 3 * N * d + 2 * N + T_c * (3 * N * d + 4 * N)
 
@@ -55,9 +58,19 @@ def flash2(n_q, n_k, d, d_v, block_q, block_k, causal=False):
     n_q, n_k = positive_int("n_q", n_q), positive_int("n_k", n_k)
     d, d_v = positive_int("d", d), positive_int("d_v", d_v)
     block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
+    if not isinstance(causal, (bool, np.bool_)):
+        raise TypeError(f"causal: must be a bool, got {causal!r:.60}")
     reads, writes = n_k * d + n_q * d, n_k * d + n_q * (d_v + 1)
     for i0 in range(0, n_q, block_q):
         stop = min(n_k, min(i0 + block_q, n_q) + n_k - n_q) if causal else n_k
         keys = min(n_k, -(-stop // block_k) * block_k) if stop > 0 else 0
         reads += keys * (d + d_v)
     return reads, writes
+
+
+def _sizes(N, d, M):
+    """N, d, M of Algorithm 1: positive integers with M >= 4d."""
+    N, d, M = positive_int("N", N), positive_int("d", d), positive_int("M", M)
+    if M < 4 * d:
+        raise ValueError(f"M: fast memory of {M} numbers cannot hold one row of Q, K, V, O (4d)")
+    return N, d, M

@@ -18,14 +18,18 @@ keeps the float32 O for D (from the rounded O, D loses the cancellation in dP - 
 
 `varlen_attention` runs packed sequences (cu_seqlens, block-diagonal attention) sequence by
 sequence on (total, H, d) tensors, the layout of flash_attn_varlen_func.
-"""
 
-import math
+Inputs are checked at each public entry: q, k, v as in reference.check (finite: an inf in q would
+otherwise give O = 0, L = -inf, a row that reads as masked); causal a bool; key_padding_mask None
+or a bool tensor (B, N_k); scale None (1/sqrt(d)) or a finite real number; block sizes positive
+integers. backward also takes O (finite), L (finite or -inf for unseen rows) and dO (finite) of
+the forward's shapes. rescale and delta, called once per block, check only what they are given.
+"""
 
 import torch
 
-from impl._checks import positive_int
-from impl.attention.reference import check
+from impl._checks import positive_int, tensor
+from impl.attention.reference import _cu_seqlens, _flag, _same_count, _scale, _tensors, check
 
 BLOCK_Q = 256
 BLOCK_K = 256
@@ -34,8 +38,7 @@ BLOCK_K = 256
 def attention(q, k, v, causal=False, key_padding_mask=None, scale=None, block_q=BLOCK_Q,
               block_k=BLOCK_K):  # fmt: skip
     """(O, L): O differentiable through the recomputing backward, L = logsumexp per row."""
-    _check(q, k, v, key_padding_mask, block_q, block_k)
-    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    causal, scale = _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k)
     o, lse = _Tiled.apply(q, k, v, causal, key_padding_mask, scale, block_q, block_k)
     return o, lse
 
@@ -48,6 +51,14 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k, io=None)
     the transposed copy; Q_i once per query block; K_j and V_j per visited key block) and
     io["writes"] (the copy K^T; O_i and L_i once per query block). The key-padding mask is not
     counted. io_model.flash2 is the model these counts are checked against (FA-07)."""
+    causal, scale = _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k)
+    if io is not None and (
+        not isinstance(io, dict)
+        or any(not isinstance(io.get(c, 0), int) for c in ("reads", "writes"))
+    ):
+        raise TypeError(
+            f"io: expected None or a dict of int counts 'reads', 'writes', got {io!r:.60}"
+        )
     B, H, n_q, d = q.shape
     n_k, d_v, acc_dtype = k.shape[2], v.shape[-1], _accumulator(q.dtype)
     io = {} if io is None else io
@@ -88,6 +99,18 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k, io=None)
 
 def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, block_k):
     """(dQ, dK, dV) by recomputing P block by block from L."""
+    causal, scale = _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k)
+    B, H, n_q, d_v = *q.shape[:3], v.shape[-1]
+    for name, t, shape in (("o", o, (B, H, n_q, d_v)), ("lse", lse, (B, H, n_q)),
+                           ("do", do, (B, H, n_q, d_v))):  # fmt: skip
+        tensor(name, t, finite=False)
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name}: expected shape {shape}, got {tuple(t.shape)}")
+    for name, t in (("o", o), ("do", do)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+    if not bool((lse < torch.inf).all()):
+        raise ValueError("lse: has a nan or +inf entry (-inf marks a row that sees no key)")
     n_q, n_k, acc_dtype = q.shape[2], k.shape[2], _accumulator(q.dtype)
     dq = torch.empty(q.shape, dtype=acc_dtype)
     dk = torch.zeros(k.shape, dtype=acc_dtype)
@@ -115,12 +138,23 @@ def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, bloc
 
 
 def rescale(m, m_new):
-    """e^{m - m'}: the factor that moves a running sum and accumulator from max m to max m'."""
+    """e^{m - m'}: the factor that moves a running sum and accumulator from max m to max m'.
+    m, m_new: tensors of one shape, m_new finite, m <= m_new (m = -inf: nothing seen yet)."""
+    _pair("m", m, "m_new", m_new)
+    if not bool(((m <= m_new) & torch.isfinite(m_new)).all()):
+        if not torch.isfinite(m_new).all():
+            raise ValueError("m_new: must be finite")
+        raise ValueError("m: must be <= m_new (a running max only grows) and not nan")
     return torch.exp(m - m_new)
 
 
 def delta(do, o):
-    """D = rowsum(dO * O) = rowsum(dP * P): the softmax backward's row correction."""
+    """D = rowsum(dO * O) = rowsum(dP * P): the softmax backward's row correction.
+    do, o: finite tensors of one shape."""
+    _pair("do", do, "o", o)
+    for name, t in (("do", do), ("o", o)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
     return (do * o).sum(-1, keepdim=True)
 
 
@@ -165,16 +199,16 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=No
                      block_q=BLOCK_Q, block_k=BLOCK_K):  # fmt: skip
     """Packed sequences: q (total_q, H, d), k and v (total_k, H, d); sequence s is rows
     cu_seqlens_q[s]:cu_seqlens_q[s+1] of q and cu_seqlens_k[s]:cu_seqlens_k[s+1] of k and v, and
-    attends only within itself. Returns (O (total_q, H, d_v), L (H, total_q))."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor) or t.ndim != 3:
-            raise ValueError(f"{name}: expected a 3-D tensor (total, H, d) in varlen mode")
+    attends only within itself. Returns (O (total_q, H, d_v), L (H, total_q)). Checks as in
+    attention(), on the packed tensors; offsets as in reference.block_diagonal_mask, ending at
+    total_q and total_k."""
+    _tensors(q, k, v, "(total, H, d)")
     cu_q = _cu_seqlens("cu_seqlens_q", cu_seqlens_q, q.shape[0])
     cu_k = _cu_seqlens("cu_seqlens_k", cu_seqlens_k, k.shape[0])
-    if len(cu_q) != len(cu_k):
-        raise ValueError(
-            f"cu_seqlens_k: {len(cu_k) - 1} sequences, but cu_seqlens_q has {len(cu_q) - 1}"
-        )
+    _same_count(cu_q, cu_k)
+    causal, scale = _flag("causal", causal), _scale("scale", scale, q.shape[-1])
+    positive_int("block_q", block_q)
+    positive_int("block_k", block_k)
     outs, lses = [], []
     for s in range(len(cu_q) - 1):
         (q0, q1), (k0, k1) = cu_q[s : s + 2], cu_k[s : s + 2]
@@ -192,31 +226,36 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=No
     return torch.cat(outs), torch.cat(lses, dim=-1)
 
 
-def _cu_seqlens(name, cu, total):
-    cu = torch.as_tensor(cu)
-    if cu.ndim != 1 or cu.numel() < 2 or cu.dtype not in (torch.int32, torch.int64):
-        raise ValueError(f"{name}: expected a 1-D integer tensor of at least 2 offsets")
-    cu = cu.tolist()
-    if cu[0] != 0:
-        raise ValueError(f"{name}: must start at 0, got {cu[0]}")
-    if any(b < a for a, b in zip(cu, cu[1:], strict=False)):
-        raise ValueError(f"{name}: offsets must not decrease, got {cu}")
-    if cu[-1] != total:
-        raise ValueError(f"{name}: ends at {cu[-1]} but there are {total} tokens")
-    return cu
-
-
-def _check(q, k, v, key_padding_mask, block_q, block_k):
+def _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
+    """The arguments of attention, forward and backward; returns (causal, scale as a float)."""
     check(q, k, v)
-    positive_int("block_q", block_q)
-    positive_int("block_k", block_k)
+    causal = _flag("causal", causal)
     if key_padding_mask is not None:
         B, n_k = k.shape[0], k.shape[2]
+        if not isinstance(key_padding_mask, torch.Tensor):
+            raise TypeError(
+                f"key_padding_mask: expected a bool tensor of shape ({B}, {n_k}), got "
+                f"{type(key_padding_mask).__name__}"
+            )
         if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != (B, n_k):
             raise ValueError(
                 f"key_padding_mask: expected a bool tensor of shape ({B}, {n_k}), got "
                 f"{key_padding_mask.dtype} {tuple(key_padding_mask.shape)}"
             )
+    scale = _scale("scale", scale, q.shape[-1])
+    positive_int("block_q", block_q)
+    positive_int("block_k", block_k)
+    return causal, scale
+
+
+def _pair(name, x, other_name, other):
+    """Two real floating tensors of one shape (no broadcasting)."""
+    tensor(name, x, finite=False)
+    tensor(other_name, other, finite=False)
+    if x.shape != other.shape:
+        raise ValueError(
+            f"{name}: shape {tuple(x.shape)} does not match {other_name}'s {tuple(other.shape)}"
+        )
 
 
 def _accumulator(dtype):

@@ -26,20 +26,26 @@ j > i1 - 1 + N_k - N_q are seen by no row: those blocks are skipped. Only the bl
 The head dims are padded to the next power of two >= 16 (tl.dot's minimum) with masked loads, so
 any d, d_v <= 256 work. Tensors on the CPU run only in Triton's interpreter: set
 TRITON_INTERPRET=1 before triton (and this module) are imported.
+
+Arguments are checked before anything needs a GPU or the interpreter: q, k, v as in
+reference.check (finite), of one of DTYPES and one device, head dims 1 to 256; causal a bool;
+scale None (1/sqrt(d)) or a finite real number; block_m, block_n None (the configuration's) or
+powers of two in [16, MAX_BLOCK].
 """
 
-import math
 import os
 
+import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from impl.attention.reference import check
+from impl.attention.reference import _flag, _scale, check
 
 LOG2_E = 1.4426950408889634
 LN_2 = tl.constexpr(0.6931471805599453)  # a global a kernel reads must be constexpr
 MAX_HEAD_DIM = 256
+MAX_BLOCK = 1024
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Padded head dim <= key -> (block_m, block_n, num_warps, num_stages) on a GPU, picked for Hopper
 # and checked by compiling for sm_90 (Triton 3.9): no register spills, <= 128 KiB shared memory.
@@ -57,11 +63,12 @@ def forward(q, k, v, causal=False, scale=None, block_m=None, block_n=None):
     _check(q, k, v)
     B, H, n_q, d = q.shape
     n_k, d_v = k.shape[2], v.shape[-1]
-    scale = 1 / math.sqrt(d) if scale is None else float(scale)
+    causal, scale = _flag("causal", causal), _scale("scale", scale, d)
     d_pad, d_v_pad = _padded(d), _padded(d_v)
     cfg = _config(q, max(d_pad, d_v_pad))
     block_m = _block("block_m", cfg["block_m"] if block_m is None else block_m)
     block_n = _block("block_n", cfg["block_n"] if block_n is None else block_n)
+    _runnable(q)
     q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
     # Triton's interpreter holds bfloat16 as uint16, its tl.dot multiplies those integers and its
     # float32 -> bfloat16 conversion truncates. There (UPCAST) bfloat16 operands go to tl.dot as
@@ -81,7 +88,7 @@ def forward(q, k, v, causal=False, scale=None, block_m=None, block_n=None):
         v.stride(0), v.stride(1), v.stride(2),
         o.stride(0), o.stride(1), o.stride(2),
         H, n_q, n_k, scale * LOG2_E,
-        CAUSAL=bool(causal), D=d, D_V=d_v, D_PAD=d_pad, D_V_PAD=d_v_pad,
+        CAUSAL=causal, D=d, D_V=d_v, D_PAD=d_pad, D_V_PAD=d_v_pad,
         PAD_D=d != d_pad, PAD_D_V=d_v != d_v_pad, BLOCK_M=block_m, BLOCK_N=block_n,
         PRECISION="ieee" if q.dtype == torch.float32 or upcast else "tf32", UPCAST=upcast,
         num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
@@ -237,9 +244,13 @@ def _padded(d):
 
 
 def _block(name, size):
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16 or size & (size - 1):
-        raise ValueError(f"{name}: must be a power of two >= 16 (tl.dot's minimum), got {size!r}")
-    return size
+    if (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16
+            or size > MAX_BLOCK or size & (size - 1)):  # fmt: skip
+        raise ValueError(
+            f"{name}: must be a power of two in [16, {MAX_BLOCK}] (16: tl.dot's minimum), "
+            f"got {size!r:.60}"
+        )
+    return int(size)
 
 
 def _check(q, k, v):
@@ -254,12 +265,18 @@ def _check(q, k, v):
             raise ValueError(
                 f"{name}: head dim {t.shape[-1]}; the kernel supports 1 to {MAX_HEAD_DIM}"
             )
-    if not q.device == k.device == v.device:
-        raise ValueError(f"q, k, v: on different devices {q.device}, {k.device}, {v.device}")
+    for name, t in (("k", k), ("v", v)):
+        if t.device != q.device:
+            raise ValueError(f"{name}: on device {t.device}, but q is on {q.device}")
+    if q.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"q: device {q.device} is not supported (cuda, or cpu interpreted)")
+
+
+def _runnable(q):
+    """The one requirement that is not an argument's: a GPU, or Triton's interpreter for CPU
+    tensors."""
     if q.device.type == "cpu" and not INTERPRETED:
         raise RuntimeError(
             "q: CPU tensors run only in Triton's interpreter; set TRITON_INTERPRET=1 before "
             "triton and impl.attention.triton_kernel are imported (or move q, k, v to a GPU)"
         )
-    if q.device.type not in ("cpu", "cuda"):
-        raise ValueError(f"q: device {q.device} is not supported (cuda, or cpu interpreted)")

@@ -455,7 +455,7 @@ spec(
             not_a_tensor,
             reshaped,
             complex_dtype,
-            as_dtype(torch.float64),
+            also("k", "v")(as_dtype(torch.float64)),
             mismatched_on((0, 1, 3), "k"),
         ],
         k=[
