@@ -29,6 +29,16 @@ def test_assert_close_is_exact_against_fractions():
     assert_close(np.array([1 / 3]), third, ulps=1, scale=1 / 3, what="rounded")  # |err| <= u/3
 
 
+def test_a_float_result_against_an_exact_reference_says_exactness_is_required():
+    """A float implementation checked exactly fails with the reason, not only a tiny error."""
+    exact = np.array([Fraction(1, 3)], dtype=object)
+    with pytest.raises(AssertionError, match="needs exact arithmetic on Fraction input"):
+        assert_close(np.array([1 / 3]), exact, ulps=0, what="mean")
+    with pytest.raises(AssertionError) as wrong_fraction:
+        assert_close(np.array([Fraction(1, 2)], dtype=object), exact, ulps=0, what="mean")
+    assert "exact arithmetic" not in str(wrong_fraction.value)
+
+
 def test_assert_close_rejects_nan_and_shape_mismatch():
     with pytest.raises(AssertionError, match="NaN"):
         assert_close(np.array([np.nan]), np.array([1.0]), ulps=4, what="v")

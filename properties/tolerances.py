@@ -43,6 +43,13 @@ def _target(ratio, what):
     target(ratio, label=what if n == 1 else f"{what} #{n}")
 
 
+EXACT_HINT = (
+    " -- the reference is exact (Fractions) and the value under test is {dtype}: this property"
+    " needs exact arithmetic on Fraction input, as the family's interface states"
+    " (properties/adapters/sa.py: inputs that hold Fractions must be computed exactly)"
+)
+
+
 def assert_close(actual, reference, *, ulps, scale=1.0, abs_floor=0.0, what):
     """Assert the budget above; `what` names the quantity in messages and evidence."""
     actual = np.asarray(actual)
@@ -62,10 +69,12 @@ def assert_close(actual, reference, *, ulps, scale=1.0, abs_floor=0.0, what):
     evidence.current().worst(f"{what}: max error / tolerance", worst)
     if worst > 1.0:
         i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        exact = np.asarray(reference).dtype == object and actual.dtype.kind == "f"
         raise AssertionError(
             f"{what}: |actual - reference| = {err[i]:.3e} exceeds the tolerance {tol[i]:.3e} "
             f"({ulps} ulp x scale + {floor[i]:.1e}) at index {tuple(int(j) for j in i)}: "
             f"actual {actual[i]!r}, reference {np.asarray(reference)[i]!r}"
+            + (EXACT_HINT.format(dtype=actual.dtype) if exact else "")
         )
 
 
