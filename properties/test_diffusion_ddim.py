@@ -655,3 +655,58 @@ def test_sampler_takes_the_written_out_steps(seed, n, eta, sigma, to_data):
     got = ddim.sample(model, x_T, ABAR, ts, eta, gen_a, sigma=sigma, to_data=to_data)
     assert torch.equal(got, want)
     assert torch.equal(torch.rand(1, generator=gen_a), torch.rand(1, generator=g))
+
+
+# Issue 16, part 2: bad input gets a clear error naming the argument ----------------------------
+
+
+def test_sigma_paper_refuses_levels_out_of_order():
+    """ddim.sigma_paper(1., 0.6, 0.5) returned a complex number (sqrt(1 - a/b) with a > b)."""
+    with pytest.raises(ValueError, match=r"^b: abar_tau must be >= abar_t = a"):
+        ddim.sigma_paper(1.0, 0.6, 0.5)
+    for call, argument in (
+        (lambda: ddim.sigma_paper(1.0, 1.2, 1.5), "a"),
+        (lambda: ddim.sigma_article(1.0, 0.6, 0.5, 0.9), "b"),
+        (lambda: ddim.sigma_article(1.0, 0.3, 0.6, 1.5), "alpha_t"),
+        (lambda: ddim.coefficients(0.6, 0.5, 0.1), "b"),
+        (lambda: ddim.step(torch.zeros(2), torch.zeros(2), 0.6, 0.5, 0.0, None), "b"),
+        (lambda: ddim.step(torch.zeros(2), torch.zeros(2), 0.0, 0.5, 0.0, None), "a"),
+        (lambda: ddim.ode_euler_step(torch.zeros(2), torch.zeros(2), 0.6, 0.5), "b"),
+        (lambda: ddim.sigma_paper("1", 0.3, 0.6), "eta"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=rf"^{argument}: "):
+            call()
+    # the step that stays put (a = b: Stable Diffusion's last step with steps_offset = 0) is valid
+    assert ddim.sigma_paper(1.0, 0.5, 0.5) == 0.0
+
+
+@pytest.mark.parametrize("d", [2, 3, 8, 64, 1000])
+def test_slerp_refuses_antiparallel_endpoints_for_every_seed(d):
+    """ddim.slerp(x, -x, 0.5) returned zeros for about a quarter of the seeds: arccos of a cosine
+    rounded to -1 + 2^-53 is pi - 1.5e-8, far above the old 1e-12 cut-off. The cut-off is now on
+    the cosine, (2 d + 6) eps from -1 (the rounding bound of the computed cosine): every seed
+    and scale of an antiparallel pair is refused, in float64 and float32."""
+    for seed in range(300):
+        x = torch.randn(d, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        for y in (-x, -0.3 * x, -7.0 * x, (-x).float().double()):
+            with pytest.raises(ValueError, match="^x_b: antiparallel"):
+                ddim.slerp(x, y, 0.5)
+        with pytest.raises(ValueError, match="^x_b: antiparallel"):
+            ddim.slerp(x.float(), -x.float(), 0.5)
+        # an orthogonal pair is far from the cut-off and interpolates on the circle
+        w = torch.randn(d, generator=torch.Generator().manual_seed(seed + 10**6), dtype=F64)
+        w = w - (w @ x) / (x @ x) * x
+        mid = ddim.slerp(x, w * (x.norm() / w.norm()), 0.5)
+        assert abs(float(mid.norm() / x.norm()) - 1) < 1e-12
+
+
+def test_slerp_refuses_zero_and_mismatched_endpoints():
+    x = torch.ones(3, dtype=F64)
+    for call, argument in (
+        (lambda: ddim.slerp(torch.zeros(3, dtype=F64), x, 0.5), "x_a"),
+        (lambda: ddim.slerp(x, torch.zeros(3, dtype=F64), 0.5), "x_b"),
+        (lambda: ddim.slerp(x, torch.ones(4, dtype=F64), 0.5), "x_b"),
+        (lambda: ddim.slerp(x, x, 1.5), "u"),
+    ):
+        with pytest.raises(ValueError, match=rf"^{argument}: "):
+            call()

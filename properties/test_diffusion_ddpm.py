@@ -7,6 +7,7 @@ rational and the identities can be tested with Fractions, without tolerance.
 from fractions import Fraction
 
 import mpmath
+import pytest
 import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -160,3 +161,30 @@ def test_sampler_takes_the_ancestral_steps(seed, n, variance):
     assert torch.equal(ddpm.sample(model, x_T, abar, ts, torch.Generator().manual_seed(9)),
                        ddpm.sample(model, x_T, abar, ts, torch.Generator().manual_seed(9),
                                    "posterior"))  # fmt: skip
+
+
+# Issue 16, part 2: bad input gets a clear error naming the argument ----------------------------
+
+
+def test_q_sample_refuses_abar_above_one():
+    """ddpm.q_sample(x, 1.2, eps) returned complex numbers (sqrt(1 - 1.2))."""
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^a: must lie in \[0, 1\]"):
+        ddpm.q_sample(x, 1.2, x)
+
+
+def test_posterior_refuses_levels_out_of_order():
+    """ddpm.posterior(x, x, 0.5, 0.3) returned a negative variance: abar_tau = b must be >= a."""
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^b: abar_tau must be >= abar_t = a"):
+        ddpm.posterior(x, x, 0.5, 0.3)
+    for a, b, argument in ((1.0, 1.0, "a"), (-0.1, 0.5, "a"), (0.3, 1.5, "b"), (0.3, 0.0, "b")):
+        with pytest.raises(ValueError, match=rf"^{argument}: "):
+            ddpm.posterior(x, x, a, b)
+    with pytest.raises(ValueError, match=r"^b: abar_tau must be > abar_t"):
+        ddpm.posterior_variance_article(0.5, 0.5)
+    # one level per batch row is allowed, and checked per row
+    mean, var = ddpm.posterior(x, x, torch.tensor([[0.2], [0.3], [0.4], [0.5]]), 0.6)
+    assert mean.shape == x.shape and torch.all(var > 0)
+    with pytest.raises(ValueError, match=r"^b: "):
+        ddpm.posterior(x, x, torch.tensor([[0.2], [0.3], [0.4], [0.7]]), 0.6)

@@ -438,3 +438,20 @@ def test_bad_input_names_the_argument():
     ]:
         with pytest.raises(ValueError, match=f"^{argument}:"):
             call()
+
+
+def test_guidance_refuses_abar_outside_the_unit_interval_and_mismatched_shapes():
+    """Issue 16, part 2: the closed forms of guidance never checked abar (complex results for
+    a > 1) nor the shapes they combine."""
+    eps = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=F64)
+    for call, argument in [
+        (lambda: guidance.classifier_guided_eps(eps, 1.2, eps, 1.0), "a"),
+        (lambda: guidance.implied_classifier_grad(eps, eps, 1.0), "a"),
+        (lambda: guidance.classifier_guided_eps(eps, 0.5, eps[:2], 1.0), "grad_log_classifier"),
+        (lambda: guidance.cfg_s(eps, eps[:, :2], 3.0), "eps_u"),
+        (lambda: guidance.cfg_w(eps, eps, float("inf")), "w"),
+        (lambda: guidance.guided_mean(eps, -1.0, eps, 1.0), "s2"),
+        (lambda: cfg_training.drop_labels(torch.tensor([0, 3]), 0.1, 3, None), "y"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()

@@ -178,3 +178,34 @@ def test_sigma_may_exceed_its_bound_only_by_rounding():
             ddim.step(x, eps, a, b, bad, torch.zeros(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="^T: "):
         schedules.timesteps(2.5, 1, "leading")
+
+
+def test_closed_forms_refuse_abar_outside_the_unit_interval():
+    """Issue 16, part 2: abar out of [0, 1] was never checked in the closed forms (complex or
+    infinite results); each one now names `a`. Numpy integer counts are accepted, floats and
+    bools are not."""
+    import numpy as np
+
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=F64)
+    for call in (
+        lambda: schedules.eps_to_x0(x, x, 1.2),
+        lambda: schedules.eps_to_x0(x, x, 0.0),  # divides by sqrt(a)
+        lambda: schedules.x0_to_eps(x, x, 1.0),  # divides by sqrt(1 - a)
+        lambda: schedules.to_v(x, x, -0.5),
+        lambda: schedules.v_to_eps(x, x, float("nan")),
+        lambda: schedules.v_to_x0(x, x, [0.2, 0.3]),
+        lambda: schedules.v_to_x0(x, x, torch.full((5, 1), 0.5)),  # does not broadcast to x_t
+    ):
+        with pytest.raises((ValueError, TypeError), match=r"^a: "):
+            call()
+    assert schedules.linear_betas(np.int64(10)).shape == (10,)
+    assert schedules.timesteps(np.int32(10), np.int64(4), "leading").tolist() == [6, 4, 2, 0]
+    for T in (10.0, True, "10"):
+        with pytest.raises(ValueError, match=r"^T: "):
+            schedules.linear_betas(T)
+    with pytest.raises(ValueError, match=r"^betas: "):
+        schedules.alphas_cumprod([0.1, 1.0, 0.2])  # beta = 1 only at the last step
+    with pytest.raises(ValueError, match=r"^betas: "):
+        schedules.rescale_zero_terminal_snr([0.1])  # abar_0 = abar_T: nothing to shift
+    with pytest.raises(ValueError, match=r"^timesteps: "):
+        schedules.check_timesteps([3.0, 1.0], 10)
