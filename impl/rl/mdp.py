@@ -209,10 +209,13 @@ def _real_array(name, x, ndim, *, kinds="fiu", finite=True, allow_exact=False, n
 
 def _vector(name, v, n):
     """Finite real values, shape (n,), returned as a float array."""
-    v = _real_array(name, v, 1)
+    if type(v) is not np.ndarray or v.dtype != np.float64:  # the solvers' loops skip this
+        v = _real_array(name, v, 1, nonempty=False).astype(float)
     if v.shape != (n,):
         raise ValueError(f"{name}: expected shape ({n},), one value per state, got {v.shape}")
-    return v.astype(float, copy=False)
+    if not np.isfinite(v).all():
+        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+    return v
 
 
 def _actions(name, actions, n_states, n_actions):
