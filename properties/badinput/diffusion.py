@@ -62,15 +62,16 @@ def _not_decreasing(kw, arg):
 not_decreasing = Maker(_not_decreasing, "not_decreasing")
 
 
-def int_entry(bad):
-    """One entry of an integer list or tensor replaced by an int (kwargs -> list of ints)."""
+def int_entry(bad, last=True):
+    """One entry of a list or tensor (not the last one unless `last`) replaced by a value of
+    bad(kwargs)."""
 
     def make(kw, arg):
         v = kw[arg]
 
         @st.composite
         def broken(draw):
-            k = draw(st.integers(0, len(v) - 1))
+            k = draw(st.integers(0, len(v) - 1 - (not last)))
             value = draw(st.sampled_from(bad(kw)))
             if isinstance(v, torch.Tensor):
                 w = v.clone()
@@ -137,7 +138,7 @@ spec(
 
 BETAS = [
     outside(0, 1, lo_open=True),
-    int_entry(lambda kw: [1.0]),  # beta = 1 before the last step (the last one may be 1)
+    int_entry(lambda kw: [1.0], last=False),  # beta = 1 before the last step (allowed last)
     *SEQUENCE,
 ]
 spec(
