@@ -3,6 +3,7 @@ with exact counts of saved bytes (saved-tensor hooks) and of layer evaluations."
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -430,3 +431,37 @@ def test_recursive_plans_without_a_probe_and_without_an_input_gradient():
     with ck.SavedBytes() as nothing:
         pass
     assert nothing.peak == 0 and nothing.live == 0
+
+
+def test_plans_and_chain_methods_refuse_wrong_input_by_name():
+    """Issue 16: plans, Chain's methods, checkpoint and accumulate name the wrong argument; numpy
+    integer counts are accepted like Python ones."""
+    chain, x = ck.Chain(4, 2), torch.zeros(1, 2, dtype=F64)
+    w = torch.zeros(2, dtype=F64, requires_grad=True)
+    loss = lambda b: (b @ w + 1) ** 2  # noqa: E731
+    batches = [torch.ones(2, 2, dtype=F64)]
+    for call, argument in [
+        (lambda: ck.store_all(chain, torch.full((1, 2), torch.nan, dtype=F64)), "x"),
+        (lambda: ck.store_all(chain, torch.zeros(1, 3, dtype=F64)), "x"),
+        (lambda: ck.bisection(chain, x.float()), "x"),
+        (lambda: ck.recompute_all(chain.layers, x), "chain"),
+        (lambda: chain.layer(4, x), "i"),
+        (lambda: chain.run(x, 3, 2), "b"),
+        (lambda: ck.Chain(0, 2), "n"),
+        (lambda: ck.Chain(2, 2, dropout=1.0), "dropout"),
+        (lambda: ck.checkpoint(torch.tanh), "args"),
+        (lambda: ck.checkpoint(torch.tanh, 3), "args"),
+        (lambda: ck.checkpoint(lambda t: 3.0, x), "fn"),
+        (lambda: ck.SavedBytes(exclude=None), "exclude"),
+        (lambda: gradacc.accumulate(loss, [w], batches, [2.5]), "tokens"),
+        (lambda: gradacc.accumulate(loss, [torch.zeros(2)], batches, [2]), "params"),
+        (lambda: gradacc.accumulate(lambda b: loss(b) * torch.nan, [w], batches, [2]),
+         "per_token_loss"),
+    ]:  # fmt: skip
+        with pytest.raises((ValueError, TypeError), match=f"^{argument}(:|\\[)"):
+            call()
+    k, s = np.int64(2), np.int32(1)
+    expected = ck.store_all(chain, x)
+    assert torch.allclose(ck.segments(chain, x, k), expected)
+    assert torch.allclose(ck.revolve(chain, x, s), expected)
+    assert torch.allclose(ck.optimal(chain, x, s), expected)

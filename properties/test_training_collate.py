@@ -114,15 +114,19 @@ def test_position_ids_restart_and_cu_seqlens_agree(samples):
 @claim("PACK-04")
 def test_negative_control_position_ids_without_reset():
     """Positions counted over the whole row (no reset): cu_seqlens derived from them merge the
-    samples, and the packed LM's logits no longer match the padded run."""
+    samples, and the packed LM's logits no longer match the padded run. Passed with the samples'
+    own cu_seqlens, which they contradict, they are refused."""
     samples = [[1, 2, 3], [4, 5]]
     batch = collate.packed(samples)
     no_reset = torch.arange(batch["input_ids"].shape[1])[None]
-    assert collate.cu_seqlens_from_position_ids(no_reset).tolist() == [0, 5]
+    merged = collate.cu_seqlens_from_position_ids(no_reset)
+    assert merged.tolist() == [0, 5]
     model = lm.TinyLM()
     good = model.forward_packed(batch["input_ids"], batch["position_ids"], batch["cu_seqlens"])
-    bad = model.forward_packed(batch["input_ids"], no_reset, batch["cu_seqlens"])
+    bad = model.forward_packed(batch["input_ids"], no_reset, merged)
     assert not torch.allclose(good[0, 3:], bad[0, 3:], atol=1e-6)
+    with pytest.raises(ValueError, match="^position_ids: "):
+        model.forward_packed(batch["input_ids"], no_reset, batch["cu_seqlens"])
 
 
 def lm_budget(model, T):
@@ -366,3 +370,56 @@ def test_empty_batches_and_rows():
     empty = torch.zeros(1, 0, dtype=torch.long)
     logits = model.forward_packed(empty, empty, torch.zeros(2, dtype=torch.int32))
     assert logits.shape == (1, 0, 7)
+
+
+def test_forward_packed_refuses_contradicting_cu_seqlens_and_a_second_row():
+    """Issue 16: forward_packed accepted cu_seqlens that contradict position_ids (attention across
+    a sample boundary, or a sample split) and ignored every row but the first. Now each is a
+    ValueError naming the argument."""
+    model = lm.TinyLM(vocab=8, d=4, heads=2, layers=1, max_len=8)
+    ids, pos = torch.tensor([[1, 2, 3, 4, 5]]), torch.tensor([[0, 1, 2, 0, 1]])
+    cu = torch.tensor([0, 3, 5], dtype=torch.int32)
+    model.forward_packed(ids, pos, cu)
+    for wrong_cu in ([0, 5], [0, 2, 5], [0, 1, 3, 5]):  # merged, shifted, split samples
+        with pytest.raises(ValueError, match="^position_ids: must count 0, 1, 2"):
+            model.forward_packed(ids, pos, torch.tensor(wrong_cu, dtype=torch.int32))
+    for wrong_cu in ([0, 3, 6], [1, 3, 5], [0, 3], [[0, 3, 5]], [0.0, 3.0, 5.0], [0, 3, 2, 5]):
+        with pytest.raises((ValueError, TypeError), match="^cu_seqlens: "):
+            model.forward_packed(ids, pos, torch.tensor(wrong_cu))
+    with pytest.raises(ValueError, match="^input_ids: expected one packed row"):
+        model.forward_packed(ids.expand(2, 5), pos.expand(2, 5), cu)  # a second row
+    with pytest.raises(ValueError, match="^input_ids: token ids must lie in"):
+        model.forward_packed(torch.tensor([[1, 2, 3, 4, 8]]), pos, cu)
+    with pytest.raises(ValueError, match="^position_ids: shape"):
+        model.forward_packed(ids, pos[:, :4], cu)
+
+
+def test_collate_and_tiny_lm_refuse_wrong_input_by_name():
+    """Issue 16: samples with a float, negative or missing token id, a mask of other values or
+    shape, position_ids that jump, labels out of range: a ValueError or TypeError naming the
+    argument."""
+    model = lm.TinyLM(vocab=8, d=4, heads=2, layers=1, max_len=8)
+    ids, mask = torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([[1, 1, 1], [1, 1, 0]])
+    nan_logits = torch.full((1, 2, 3), torch.nan)
+    for call, argument in [
+        (lambda: collate.packed([[1, 2.5]]), "samples"),
+        (lambda: collate.padded([[1, -3]]), "samples"),
+        (lambda: collate.padded([1, 2]), "samples"),
+        (lambda: collate.padded(None), "samples"),
+        (lambda: collate.padded([[1]], pad_id=-1), "pad_id"),
+        (lambda: collate.cu_seqlens_from_position_ids(torch.tensor([[0, 1, 3]])), "position_ids"),
+        (lambda: collate.cu_seqlens_from_position_ids(torch.tensor([0, 1, 0])), "position_ids"),
+        (lambda: collate.cu_seqlens_from_mask(None), "attention_mask"),
+        (lambda: collate.pad(torch.zeros(2, 1), torch.tensor([1, 1]), 1, 2), "indices"),
+        (lambda: collate.pad(torch.zeros(2, 1), torch.tensor([0, 2]), 1, 2), "indices"),
+        (lambda: collate.shifted_token_loss(torch.zeros(1, 2, 3), torch.tensor([[0, 3]])), "labels"),
+        (lambda: collate.shifted_token_loss(nan_logits, torch.tensor([[0, 1]])), "logits"),
+        (lambda: model.forward_padded(ids, mask[:, :2]), "attention_mask"),
+        (lambda: model.forward_unpadded(ids + 5, mask), "input_ids"),
+        (lambda: model.forward_padded(ids.float(), mask), "input_ids"),
+        (lambda: lm.TinyLM(dtype=torch.int64), "dtype"),
+        (lambda: lm.TinyLM(vocab=0), "vocab"),
+        (lambda: model.blocks[0](torch.zeros(3, 5, dtype=F64), lambda q, k, v: v), "h"),
+    ]:  # fmt: skip
+        with pytest.raises((ValueError, TypeError), match=f"^{argument}:"):
+            call()

@@ -261,3 +261,66 @@ def test_packs_list_their_samples_in_order_and_lengths_are_integers():
     totals = packing.pack_lengths(lengths, pack_of)
     assert totals.dtype == np.int64
     assert totals.tolist() == [int(lengths[pack_of == p].sum()) for p in range(3)]
+
+
+def test_memory_does_not_scale_with_the_capacity_value():
+    """Issue 16: best_fit_decreasing([1, 2], 10**9) allocated O(capacity) memory (about 24 GB)
+    and was killed; first_fit_decreasing too. Now memory is O(n): under a data limit of 256 MiB
+    above what the process holds, FFD and BFD with capacities up to 2**62 answer within seconds
+    (10**5 samples included), and a capacity above 2**62 is refused by name."""
+    import resource
+    import time
+
+    from properties.badinput import _vm_data
+
+    lengths = np.random.default_rng(0).integers(0, 1000, 10**5)
+    packing.best_fit_decreasing([1, 2], 3), packing.first_fit_decreasing([1, 2], 3)  # compiled
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (_vm_data() + 256 * 2**20, hard))
+    try:
+        start = time.perf_counter()
+        for packer in (packing.best_fit_decreasing, packing.first_fit_decreasing):
+            assert packer([1, 2], 10**9).tolist() == [0, 0]
+            assert packer([5, 10**13, 3], 10**12).tolist() == [1, 0, 1]
+            assert packer([5, 10**13, 3], 10**12, oversize="filter").tolist() == [0, -1, 0]
+            assert packer([2**62, 1, 2**62], 2**62).tolist() == [0, 2, 1]
+            assert not packer(lengths, 10**12).any()  # one pack holds them all
+        assert time.perf_counter() - start < 10
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    with pytest.raises(ValueError, match="^capacity: must be at most 2[*][*]62"):
+        packing.best_fit_decreasing([1, 2], 2**62 + 1)
+
+
+@given(case=instances(max_n=80), drop=st.booleans())
+def test_capacity_independent_paths_choose_what_the_bucket_paths_do(case, drop):
+    """FFD's order by decreasing length (a stable sort when C > n, else a counting sort over
+    [0, C + 1]) and BFD's choices (heaps of packs when C > n, else buckets by free space) do not
+    depend on which path runs: both paths, forced on the same instance, agree exactly."""
+    lengths, C = case
+    order = packing._decreasing(lengths, C)
+    keys = np.minimum(lengths, C + 1)
+    assert np.array_equal(order, packing._counting_order(keys, C + 1))
+    assert np.array_equal(order, np.argsort(-keys, kind="stable"))
+    heaps = packing._best_fit(order, lengths, C, drop)
+    assert np.array_equal(heaps, packing._best_fit_buckets(order, lengths, C, drop))
+
+
+def test_pack_of_and_counts_are_checked():
+    """Issue 16: pack_of entries below -1 or a skipped pack number, lengths of another size, and
+    numpy integer counts (accepted like Python ones)."""
+    for call, argument in [
+        (lambda: packing.packs([0, 2]), "pack_of"),
+        (lambda: packing.packs([0, -2]), "pack_of"),
+        (lambda: packing.packs([0.0, 1.0]), "pack_of"),
+        (lambda: packing.pack_lengths([1, 2, 3], [0, 0]), "pack_of"),
+        (lambda: packing.efficiency([1, 2], [0, 0], 0), "capacity"),
+        (lambda: packing.lower_bound([1, float("nan")], 4), "lengths"),
+        (lambda: packing.next_fit([1, 2], 4, oversize=None), "oversize"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{argument}:"):
+            call()
+    C = np.int64(4)
+    assert packing.best_fit_decreasing([3, 1, 2], C).tolist() == [0, 0, 1]
+    assert packing.window([3, 1, 2], C, np.int32(1)).tolist() == [0, 0, 1]
+    assert packing.lower_bound([3, 1, 2], C) == 2

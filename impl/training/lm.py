@@ -15,7 +15,7 @@ Domains: vocab, d, heads, max_len positive integers with heads dividing d, layer
 integers >= 0, dtype a floating torch dtype; input_ids integers in [0, vocab), non-empty (B, T)
 with T <= max_len (padded) or one packed row (1, total); attention_mask (B, T) zeros and ones,
 right-padded; position_ids (1, total) integers in [0, max_len) counting 0, 1, 2, ... within each
-sample of cu_seqlens, a 1-D integer tensor 0 = c_0 < c_1 < ... < c_k = total.
+sample of cu_seqlens, a 1-D integer tensor 0 = c_0 <= c_1 <= ... <= c_k = total.
 """
 
 import math
@@ -80,14 +80,19 @@ class TinyLM(torch.nn.Module):
             h = block(h, lambda q, k, v: _varlen(q, k, v, cu_seqlens))
         return collate.pad(self.out(self.norm(h)), indices, B, T)
 
-    def _check_ids(self, input_ids):
+    def _check_ids(self, input_ids, packed=False):
+        """Integer ids in [0, vocab): a non-empty (B, T) batch, or one packed row (1, total)."""
         ids = _int_tensor("input_ids", input_ids)
-        if ids.ndim != 2 or ids.numel() == 0:
+        if packed and (ids.ndim != 2 or ids.shape[0] != 1):
+            raise ValueError(
+                f"input_ids: expected one packed row (1, total), got {tuple(ids.shape)}"
+            )
+        if ids.ndim != 2 or (ids.numel() == 0 and not packed):
             raise ValueError(
                 f"input_ids: expected a non-empty (B, T) tensor, got {tuple(ids.shape)}"
             )
         vocab = self.embed.num_embeddings
-        if ids.min() < 0 or ids.max() >= vocab:
+        if ids.numel() and (ids.min() < 0 or ids.max() >= vocab):
             raise ValueError(f"input_ids: token ids must lie in [0, {vocab})")
         return ids.long()
 
@@ -104,33 +109,32 @@ class TinyLM(torch.nn.Module):
         return ids, mask
 
     def _check_packed(self, input_ids, position_ids, cu_seqlens):
-        """One row; cu_seqlens 0 = c_0 < ... < c_k = total; position_ids 0, 1, 2, ... from every
-        c_j (cu_seqlens contradicting position_ids would attend across samples, or split one)."""
-        ids = self._check_ids(input_ids)
-        if ids.shape[0] != 1:
-            raise ValueError(
-                f"input_ids: expected one packed row (1, total), got {tuple(ids.shape)}"
-            )
+        """One row; cu_seqlens 0 = c_0 <= ... <= c_k = total; position_ids 0, 1, 2, ... from
+        every c_j (cu_seqlens contradicting position_ids would attend across samples, or split
+        one); no sample longer than max_len."""
+        ids = self._check_ids(input_ids, packed=True)
         pos = _int_tensor("position_ids", position_ids)
         if pos.shape != ids.shape:
             raise ValueError(
                 f"position_ids: shape {tuple(pos.shape)} does not match input_ids' "
                 f"{tuple(ids.shape)}"
             )
-        if pos.min() < 0 or pos.max() >= self.max_len:
-            raise ValueError(f"position_ids: must lie in [0, max_len = {self.max_len})")
         cu = _int_tensor("cu_seqlens", cu_seqlens)
         total = ids.shape[1]
         if cu.ndim != 1 or cu.numel() < 2 or cu[0] != 0 or cu[-1] != total:
             raise ValueError(f"cu_seqlens: expected 1-D [0, ..., {total}], got {cu}")
-        lengths = cu[1:] - cu[:-1]
-        if not torch.all(lengths > 0):
-            raise ValueError(f"cu_seqlens: must increase (every sample non-empty), got {cu}")
-        expected = torch.arange(total) - torch.repeat_interleave(cu[:-1].long(), lengths.long())
+        lengths = (cu[1:] - cu[:-1]).long()
+        if torch.any(lengths < 0):
+            raise ValueError(f"cu_seqlens: must not decrease, got {cu}")
+        expected = torch.arange(total) - torch.repeat_interleave(cu[:-1].long(), lengths)
         if not torch.equal(pos[0].long(), expected):
             raise ValueError(
                 f"position_ids: must count 0, 1, 2, ... from every sample start of cu_seqlens "
                 f"{cu.tolist()}"
+            )
+        if lengths.max() > self.max_len:
+            raise ValueError(
+                f"input_ids: {int(lengths.max())} positions exceed max_len = {self.max_len}"
             )
         return ids, pos.long(), cu.to(torch.int32)
 

@@ -317,7 +317,7 @@ spec(
         cu_seqlens=[
             not_a_tensor,
             also("position_ids")(int_entry(-1, 1, 4, 6)),
-            also("position_ids")(values(torch.tensor([0, 5]), torch.tensor([0, 3, 3, 5]))),
+            also("position_ids")(values(torch.tensor([0, 5]), torch.tensor([0, 3, 2, 5]))),
             values(torch.tensor([0.0, 3.0, 5.0])),
             reshaped,
             empty,
