@@ -14,7 +14,7 @@ The network is a small MLP on (x, sqrt(abar_t), sqrt(1 - abar_t), label embeddin
 import torch
 
 from impl import _checks
-from impl.diffusion.schedules import _generator, _real, check_abar
+from impl.diffusion.schedules import _generator, _real, _tensor, check_abar
 
 
 def _labels(name, c, n, top):
@@ -52,14 +52,14 @@ class EpsMLP(torch.nn.Module):
         """x: (n, d), finite, in the network's dtype; a = abar_t: (n,) in [0, 1];
         c: integer labels (n,) in 0..n_classes (n_classes = null)."""
         weight = self.net[0].weight
-        _checks.tensor("x", x, ndim=2)
+        _tensor("x", x, ndim=2)
         if x.shape[1] != weight.shape[1] - 18:
             raise ValueError(
                 f"x: expected {weight.shape[1] - 18} columns, got shape {tuple(x.shape)}"
             )
         if x.dtype != weight.dtype:
             raise ValueError(f"x: dtype {x.dtype} is not the network's {weight.dtype}")
-        _checks.tensor("a", a, ndim=1)
+        _tensor("a", a, ndim=1)
         if a.shape != x.shape[:1]:
             raise ValueError(f"a: expected shape ({x.shape[0]},), got {tuple(a.shape)}")
         _checks.number("a", a, 0, 1)

@@ -34,6 +34,7 @@ from impl.diffusion.schedules import (
     _pair,
     _positive_int,
     _real,
+    _tensor,
     check_abar,
     check_timesteps,
 )
@@ -180,7 +181,7 @@ def sample(eps_model, x_T, abar, timesteps, eta, generator=None, sigma="paper", 
     with s > 0. `sigma`: "paper" (3) or "article" (4). eps_model(x, t) -> eps of x's shape;
     x_T a finite tensor; abar > 0 at the first timestep."""
     _checks.function("eps_model", eps_model)
-    _checks.tensor("x_T", x_T)
+    _tensor("x_T", x_T)
     _generator(generator)
     steps = plan(abar, timesteps, eta, sigma, to_data)
     if steps and steps[0][1] == 0:
@@ -197,7 +198,7 @@ def invert(eps_model, x0, abar, timesteps):
     (the model is evaluated at the current, less noisy point: an approximation that improves
     as the steps get smaller). eps_model, abar and timesteps as in sample; x0 a finite tensor."""
     _checks.function("eps_model", eps_model)
-    _checks.tensor("x0", x0)
+    _tensor("x0", x0)
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
     ts = check_timesteps(timesteps, abar.numel()).flip(0).tolist()  # increasing

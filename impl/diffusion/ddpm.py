@@ -24,6 +24,7 @@ from impl.diffusion.schedules import (
     _levels,
     _model_output,
     _pair,
+    _tensor,
     check_abar,
     check_timesteps,
     eps_to_x0,
@@ -32,9 +33,9 @@ from impl.diffusion.schedules import (
 
 def q_sample(x0, a, eps):
     """(1): x_t from x_0 and standard normal eps, with a = abar_t in [0, 1]."""
-    _checks.tensor("x0", x0)
+    _tensor("x0", x0)
     _level("a", a, "x0", x0)
-    _checks.same_shape("eps", _checks.tensor("eps", eps), "x0", x0)
+    _checks.same_shape("eps", _tensor("eps", eps), "x0", x0)
     return a**0.5 * x0 + (1 - a) ** 0.5 * eps
 
 
@@ -80,7 +81,7 @@ def sample(eps_model, x_T, abar, timesteps, generator, variance="posterior"):
     _checks.choice("variance", variance, ("posterior", "large"))
     _generator(generator)
     _checks.function("eps_model", eps_model)
-    _checks.tensor("x_T", x_T)
+    _tensor("x_T", x_T)
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
     ts = check_timesteps(timesteps, abar.numel()).tolist()

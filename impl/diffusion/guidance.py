@@ -19,7 +19,7 @@ seed article 6).
 import torch
 
 from impl import _checks
-from impl.diffusion.schedules import _level, _pair, _real
+from impl.diffusion.schedules import _level, _pair, _real, _tensor
 
 
 def guided_mean(mu, s2, grad_log_classifier, gamma):
@@ -80,7 +80,7 @@ def tilted_score(grid, log_p0, log_classifier0, gamma, a, x):
     grid (m,): uniform, increasing x_0 nodes covering the data's mass (m >= 1; uniform to
     1e-6 of the spacing plus rounding); log_p0, log_classifier0 (m,): log p(x_0) and
     log p(y|x_0) at the nodes, finite. gamma a real number, a in (0, 1). Returns (n,)."""
-    _checks.tensor("grid", grid, ndim=1)
+    _tensor("grid", grid, ndim=1)
     if grid.numel() == 0:
         raise ValueError("grid: empty; at least one node is needed")
     h = grid[1:] - grid[:-1]
@@ -88,10 +88,10 @@ def tilted_score(grid, log_p0, log_classifier0, gamma, a, x):
     if h.numel() and not (torch.all(h > 0) and torch.all((h - h.mean()).abs() <= slack)):
         raise ValueError("grid: the nodes must be increasing and uniformly spaced")
     for name, values in (("log_p0", log_p0), ("log_classifier0", log_classifier0)):
-        _checks.same_shape("grid", grid, name, _checks.tensor(name, values))
+        _checks.same_shape("grid", grid, name, _tensor(name, values))
     _real("gamma", gamma)
     _real("a", a, 0, 1, lo_open=True, hi_open=True)
-    _checks.tensor("x", x, ndim=1)
+    _tensor("x", x, ndim=1)
     mean = a**0.5 * grid  # (m,)
     log_k = -0.5 * (x[:, None] - mean) ** 2 / (1 - a) + log_p0 + gamma * log_classifier0
     r = torch.softmax(log_k, dim=1)  # posterior weights of the nodes given x
