@@ -308,7 +308,7 @@ def test_capacity_independent_paths_choose_what_the_bucket_paths_do(case, drop):
 
 def test_pack_of_and_counts_are_checked():
     """Issue 16: pack_of entries below -1 or a skipped pack number, lengths of another size, and
-    numpy integer counts (accepted like Python ones)."""
+    numpy integer counts (accepted like Python ones); exact sums of large lengths."""
     for call, argument in [
         (lambda: packing.packs([0, 2]), "pack_of"),
         (lambda: packing.packs([0, -2]), "pack_of"),
@@ -324,3 +324,6 @@ def test_pack_of_and_counts_are_checked():
     assert packing.best_fit_decreasing([3, 1, 2], C).tolist() == [0, 0, 1]
     assert packing.window([3, 1, 2], C, np.int32(1)).tolist() == [0, 0, 1]
     assert packing.lower_bound([3, 1, 2], C) == 2
+    # capacities up to 2**62: sums stay exact (no float weights, no int64 overflow)
+    assert packing.lower_bound([2**62] * 4, 2**62) == 4
+    assert packing.pack_lengths([2**62, 1], [0, 0]).tolist() == [2**62 + 1]

@@ -77,7 +77,9 @@ def pack_lengths(lengths, pack_of):
     """Tokens in each pack."""
     lengths, pack_of = _lengths(lengths), _pack_of(pack_of, len(lengths))
     kept = pack_of >= 0
-    return np.bincount(pack_of[kept], weights=lengths[kept]).astype(np.int64)
+    totals = np.zeros(int(pack_of.max(initial=-1)) + 1, np.int64)
+    np.add.at(totals, pack_of[kept], lengths[kept])  # int64: exact (float weights are not)
+    return totals
 
 
 def efficiency(lengths, pack_of, capacity):
@@ -90,7 +92,9 @@ def efficiency(lengths, pack_of, capacity):
 def lower_bound(lengths, capacity):
     """ceil(sum of lengths / C): no packing uses fewer packs (samples longer than C excluded)."""
     capacity, lengths = _capacity(capacity), _lengths(lengths)
-    return int(-(-lengths[lengths <= capacity].sum() // capacity))
+    fits = lengths[lengths <= capacity]
+    total = int((fits >> 31).sum()) * 2**31 + int((fits & (2**31 - 1)).sum())  # no overflow
+    return -(-total // capacity)
 
 
 @njit(cache=True)
