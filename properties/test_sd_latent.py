@@ -380,6 +380,38 @@ def test_bad_input_names_the_argument():
             call()
 
 
+def test_issue_16_timesteps_in_range_and_steps_named():
+    """Issue 16: sd_timesteps(20, 100) returned 1050, a timestep past T - 1 = 999; a wrong number
+    of steps was reported as `n` (schedules.timesteps' name), not `steps`."""
+    with pytest.raises(ValueError, match="^steps_offset:.*1050"):
+        pipeline.sd_timesteps(20, 100)
+    assert int(pipeline.sd_timesteps(20, 49).max()) == 999  # the largest offset that fits
+    for steps in (0, 1001, 2.5, True):
+        with pytest.raises((ValueError, TypeError), match="^steps:"):
+            pipeline.sd_timesteps(steps, 1)
+        with pytest.raises((ValueError, TypeError), match="^steps:"):
+            pipeline.generate(lambda z, t, c, m: z, lambda z: z, (torch.zeros(1, 2, 3), None),
+                              (torch.zeros(1, 2, 3), None), steps=steps, guidance=1.0,
+                              latent_shape=(1, 4, 2, 2), latent_scale=1.0)  # fmt: skip
+    with pytest.raises(ValueError, match="^steps:"):
+        train.TinySD(size=16).generate(["a red circle"], steps=1000)  # offset 1: 1000 > 999
+
+
+def test_issue_16_tokenize_names_the_argument_and_the_whole_word():
+    """Issue 16: tokenize("a red circle") read the string as a list of one-letter prompts and
+    reported the unknown word 'r'. A bare string is refused (TypeError naming prompts), and an
+    unknown word is reported whole, with the prompt it is in."""
+    with pytest.raises(TypeError, match="^prompts:.*'a red circle'") as e:
+        text.tokenize("a red circle")
+    assert "'r'" not in str(e.value)
+    with pytest.raises(
+        ValueError, match=r"^prompts: unknown word\(s\) \['purple'\] in prompts\[1\]"
+    ):
+        text.tokenize(["a red circle", "a purple circle"])
+    with pytest.raises(TypeError, match=r"^prompts:.*prompts\[0\]"):
+        text.tokenize([3])
+
+
 @claim("SD-03")
 def test_training_objective_drops_the_text_at_rate_p_uncond():
     """The eps objective on scaled latents replaces the caption by the null prompt with
@@ -425,6 +457,33 @@ def test_bad_checkpoint_files_are_rejected(tmp_path):
     for path in (corrupted, other, foreign, tmp_path / "missing.safetensors"):
         with pytest.raises(ValueError, match="^path:"):
             train.load(path)
+
+
+def test_issue_16_checkpoint_metadata_is_checked(tmp_path):
+    """Issue 16: a file whose metadata says scale='nan' loaded and generated NaN images; one
+    without `size` raised KeyError where the docstring promises ValueError. Both, and the other
+    broken size and scale values, are ValueErrors naming path; save refuses a model whose scale
+    is not a finite positive number (it would write such a file)."""
+    from safetensors.torch import save_file
+
+    model = train.TinySD(size=16, scale=0.7)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    good = {"format": "tiny-sd/1", "size": "16", "scale": "0.7"}
+    for change in [dict(scale="nan"), dict(scale="inf"), dict(scale="-1.0"), dict(scale="0.0"),
+                   dict(scale="big"), dict(size="large"), dict(size="24"), dict(size="0")]:  # fmt: skip
+        path = tmp_path / "bad.safetensors"
+        save_file(state, str(path), metadata=good | change)
+        with pytest.raises(ValueError, match="^path:"):
+            train.load(path)
+    for missing in ("size", "scale"):
+        path = tmp_path / f"no-{missing}.safetensors"
+        save_file(state, str(path), metadata={k: v for k, v in good.items() if k != missing})
+        with pytest.raises(ValueError, match="^path:"):
+            train.load(path)
+    model.scale = float("nan")
+    with pytest.raises(ValueError, match="^model.scale:"):
+        train.save(model, tmp_path / "nan.safetensors")
+    assert not (tmp_path / "nan.safetensors").exists()
 
 
 @claim("SD-03")

@@ -186,10 +186,70 @@ def test_sample_command_defaults(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "load", lambda p: seen.setdefault("path", p) and Model())
     monkeypatch.chdir(tmp_path)
-    sample.main(["--prompt", "x"])
+    sample.main(["--prompt", "a red circle"])  # a prompt of the vocabulary: main checks it
     assert (tmp_path / "samples.png").exists()
-    assert seen["path"] == "tiny-sd.safetensors" and seen["prompts"] == ["x"] * 4
+    assert seen["path"] == "tiny-sd.safetensors" and seen["prompts"] == ["a red circle"] * 4
     assert seen["guidance"] == 3.0 and seen["steps"] == 20
     assert torch.equal(seen["first"], torch.rand(1, generator=torch.Generator().manual_seed(0)))
     with pytest.raises(SystemExit):
         sample.main(["--out", str(tmp_path / "s.png")])  # --prompt is required
+
+
+def usage_error(main, argv, capsys):
+    """argparse's usage error of the command: (exit status, the message's last line)."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    return e.value.code, capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_issue_16_commands_refuse_wrong_options_by_name(tmp_path, capsys):
+    """Issue 16: a wrong option of either command is argparse's usage error (exit status 2) that
+    names the option, found before the model is loaded or trained: a wrong type (argparse), a
+    value out of range, an unknown prompt word, a model file that does not load (a NaN scale), an
+    output path that cannot be written."""
+    path = tmp_path / "m.safetensors"
+    train.save(tiny_model(), path)
+    nan_file = tmp_path / "nan.safetensors"
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in tiny_model().state_dict().items()}
+    save_file(state, str(nan_file), metadata={"format": "tiny-sd/1", "size": "16", "scale": "nan"})
+    ok = {"--model": str(path), "--prompt": "a red circle", "--steps": "1", "--n": "1",
+          "--out": str(tmp_path / "s.png")}  # fmt: skip
+    for option, value in [("--steps", "x"), ("--steps", "0"), ("--steps", "1000"),
+                          ("--n", "0"), ("--guidance", "nan"), ("--guidance", "-1"),
+                          ("--seed", "-1"), ("--prompt", "a purple circle"),
+                          ("--model", str(nan_file)), ("--model", str(tmp_path / "missing")),
+                          ("--out", str(tmp_path / "no-dir" / "s.png")),
+                          ("--out", str(tmp_path / "s.txt"))]:  # fmt: skip
+        argv = [w for k, v in (ok | {option: value}).items() for w in (k, v)]
+        status, message = usage_error(sample.main, argv, capsys)
+        assert status == 2 and f"error: argument {option}: " in message, (option, value, message)
+    assert not (tmp_path / "s.png").exists()
+    out = tmp_path / "t.safetensors"
+    for option, value in [("--ae-steps", "-1"), ("--steps", "2.5"), ("--batch", "0"),
+                          ("--seed", str(2**64)), ("--out", str(tmp_path / "no-dir" / "m.st")),
+                          ("--out", str(tmp_path))]:  # fmt: skip
+        argv = ["--out", str(out), "--ae-steps", "0", "--steps", "0", "--batch", "1", option, value]
+        status, message = usage_error(train.main, argv, capsys)
+        assert status == 2 and f"error: argument {option}: " in message, (option, value, message)
+    assert not out.exists()
+
+
+def test_command_help_describes_every_option_and_its_default(capsys):
+    """--help: every option has a description with its default; sample's says it writes
+    samples.png."""
+    helps = {}
+    for main, options in [
+        (sample.main, ["--model", "--prompt", "--guidance", "--steps", "--n", "--seed", "--out"]),
+        (train.main, ["--out", "--ae-steps", "--steps", "--batch", "--seed"]),
+    ]:
+        with pytest.raises(SystemExit) as e:
+            main(["--help"])
+        assert e.value.code == 0
+        helps[main] = usage = " ".join(capsys.readouterr().out.split())
+        for option in options:
+            described = usage.split(f" {option} ")[-1].split(" --")[0]
+            assert "(default: " in described or "(required)" in described, (option, described)
+    description = helps[sample.main].split(" options: ")[0]
+    assert "samples.png" in description and "PNG" in description

@@ -7,6 +7,9 @@ caption is "a <colour> <shape> on the <region>" ("in the center"). Pixel values 
 
 import torch
 
+from impl import _checks
+from impl.diffusion.latent import _args
+
 COLOURS = {"red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0),
            "yellow": (1.0, 1.0, -1.0)}  # fmt: skip
 SHAPES = ("circle", "square", "triangle")
@@ -15,14 +18,21 @@ REGIONS = {"left": (0.5, 0.25), "right": (0.5, 0.75), "top": (0.25, 0.5), "botto
 
 
 def caption(colour, shape, region):
+    """The caption of an image: colour in COLOURS, shape in SHAPES, region in REGIONS."""
+    _picks(colour, shape, region)
     where = "in the center" if region == "center" else f"on the {region}"
     return f"a {colour} {shape} {where}"
 
 
 def image(colour, shape, region, size=32, radius=0.17):
-    """(3, size, size) in [-1, 1]."""
+    """(3, size, size) in [-1, 1]: size a positive multiple of 8 (the autoencoder's factor),
+    radius in (0, 0.25] (the shape's size as a fraction of the side, so that it stays within its
+    region of the image)."""
+    _picks(colour, shape, region)
+    _checks.integer("size", size, lo=1)
     if size % 8:
         raise ValueError(f"size: must be divisible by 8 (the autoencoder's factor), got {size}")
+    _args.scalar("radius", radius, lo=0, hi=0.25, lo_open=True)
     cy, cx = REGIONS[region]
     y, x = torch.meshgrid((torch.arange(size) + 0.5) / size, (torch.arange(size) + 0.5) / size,
                           indexing="ij")  # fmt: skip
@@ -38,7 +48,13 @@ def image(colour, shape, region, size=32, radius=0.17):
 
 
 def sample(n, size=32, generator=None):
-    """n random (image, caption, (colour, shape, region)) triples: images (n, 3, size, size)."""
+    """n random (image, caption, (colour, shape, region)) triples: images (n, 3, size, size);
+    n >= 1, size a positive multiple of 8, generator a torch.Generator or None."""
+    _checks.integer("n", n, lo=1)
+    _checks.integer("size", size, lo=1)
+    if size % 8:
+        raise ValueError(f"size: must be divisible by 8 (the autoencoder's factor), got {size}")
+    _args.generator("generator", generator)
     g = generator
     picks = [
         (list(COLOURS)[int(torch.randint(len(COLOURS), (), generator=g))],
@@ -48,3 +64,9 @@ def sample(n, size=32, generator=None):
     ]  # fmt: skip
     images = torch.stack([image(*p, size=size) for p in picks])
     return images, [caption(*p) for p in picks], picks
+
+
+def _picks(colour, shape, region):
+    _checks.choice("colour", colour, COLOURS)
+    _checks.choice("shape", shape, SHAPES)
+    _checks.choice("region", region, REGIONS)

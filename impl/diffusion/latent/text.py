@@ -12,26 +12,41 @@ import math
 
 import torch
 
+from impl import _checks
 from impl.attention import tiled
-from impl.diffusion.latent import data
+from impl.diffusion.latent import _args, data
 
 VOCAB = ["<pad>", "<null>", "a", "on", "in", "the", *data.COLOURS, *data.SHAPES, *data.REGIONS]
 IDS = {w: i for i, w in enumerate(VOCAB)}
 
 
 def tokenize(prompts, max_len=8):
-    """(ids (B, max_len) int64, mask (B, max_len) bool)."""
+    """(ids (B, max_len) int64, mask (B, max_len) bool) of a list of B prompt strings (one
+    prompt is a list of one string: a bare string is refused, not read as a list of characters);
+    max_len a positive integer."""
+    if not isinstance(prompts, (list, tuple)):
+        raise TypeError(
+            f"prompts: expected a list of prompt strings, got {type(prompts).__name__} "
+            f"{prompts!r:.60} (one prompt: [prompt])"
+        )
+    max_len = _checks.integer("max_len", max_len, lo=1)
     ids = torch.zeros(len(prompts), max_len, dtype=torch.int64)
     for b, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise TypeError(
+                f"prompts: expected a string at prompts[{b}], got {type(prompt).__name__}"
+            )
         words = prompt.lower().split() or ["<null>"]
         unknown = [w for w in words if w not in IDS or w in ("<pad>",)]
         if unknown:
             raise ValueError(
-                f"prompts: unknown word(s) {unknown} in {prompt!r}; vocabulary: {VOCAB[2:]}"
+                f"prompts: unknown word(s) {unknown} in prompts[{b}] = {prompt!r}; "
+                f"vocabulary: {VOCAB[2:]}"
             )
         if len(words) > max_len:
             raise ValueError(
-                f"prompts: {len(words)} words in {prompt!r}, more than max_len = {max_len}"
+                f"prompts: {len(words)} words in prompts[{b}] = {prompt!r}, more than max_len = "
+                f"{max_len}"
             )
         ids[b, : len(words)] = torch.tensor([IDS[w] for w in words])
     return ids, ids != 0
@@ -39,10 +54,18 @@ def tokenize(prompts, max_len=8):
 
 class TextEncoder(torch.nn.Module):
     """Embedding + learned positions + `layers` pre-LN transformer encoder layers (attention
-    through impl.attention.tiled with the key-padding mask)."""
+    through impl.attention.tiled with the key-padding mask). dim, heads, layers, max_len: positive
+    integers, dim a multiple of heads."""
 
     def __init__(self, dim=64, heads=4, layers=2, max_len=8):
         super().__init__()
+        dim, heads = _checks.integer("dim", dim, lo=1), _checks.integer("heads", heads, lo=1)
+        layers, max_len = (
+            _checks.integer("layers", layers, lo=1),
+            _checks.integer("max_len", max_len, lo=1),
+        )
+        if dim % heads:
+            raise ValueError(f"dim: must be a multiple of heads = {heads}, got {dim}")
         self.heads = heads
         self.embed = torch.nn.Embedding(len(VOCAB), dim)
         self.pos = torch.nn.Parameter(torch.randn(max_len, dim) / math.sqrt(dim))
@@ -57,6 +80,11 @@ class TextEncoder(torch.nn.Module):
         self.norm = torch.nn.LayerNorm(dim)
 
     def forward(self, ids, mask):
+        """The encoding (B, L, dim) of token ids (B, L), integers in [0, len(VOCAB)), L <= max_len,
+        with the key-padding mask (B, L) bool (True on real tokens, one at least per row) or None
+        (no padding)."""
+        _ids(ids, len(self.pos))
+        _args.mask("mask", mask, ids.shape)
         h = self.embed(ids) + self.pos[: ids.shape[1]]
         for layer in self.layers:
             q, k, v = layer["qkv"](layer["ln1"](h)).unflatten(-1, (3, self.heads, -1)).unbind(-3)
@@ -65,3 +93,18 @@ class TextEncoder(torch.nn.Module):
             h = h + layer["proj"](a)
             h = h + layer["mlp"](layer["ln2"](h))
         return self.norm(h)
+
+
+def _ids(ids, max_len):
+    if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(
+            f"ids: expected an int64 or int32 tensor, got {getattr(ids, 'dtype', ids)!r:.60}"
+        )
+    if ids.ndim != 2 or not 1 <= ids.shape[1] <= max_len:
+        raise ValueError(
+            f"ids: expected (B, L) with 1 <= L <= max_len = {max_len}, got {tuple(ids.shape)}"
+        )
+    if ids.numel() and not ((ids >= 0) & (ids < len(VOCAB))).all():
+        raise ValueError(
+            f"ids: token ids must lie in [0, {len(VOCAB)}), got [{ids.min()}, {ids.max()}]"
+        )

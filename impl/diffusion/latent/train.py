@@ -21,7 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from impl.diffusion.latent import autoencoder, data, pipeline, text, unet
+from impl import _checks
+from impl.diffusion.latent import _args, autoencoder, data, pipeline, text, unet
 
 P_UNCOND = 0.1
 BETA = 1e-4  # weight of the KL term
@@ -29,21 +30,32 @@ BETA = 1e-4  # weight of the KL term
 
 class TinySD(torch.nn.Module):
     def __init__(self, size=32, scale=1.0):
+        """size: a positive multiple of 16 (autoencoder 8 x UNet 2); scale: the latent scale > 0."""
         super().__init__()
+        _checks.integer("size", size, lo=1)
         if size % (2 * autoencoder.FACTOR):
             raise ValueError(f"size: must be divisible by 16 (autoencoder 8 x UNet 2), got {size}")
-        self.size, self.scale = size, scale
+        _args.scalar("scale", scale, lo=0, lo_open=True)
+        self.size, self.scale = size, float(scale)
         self.text = text.TextEncoder()
         self.unet = unet.UNet()
         self.ae = autoencoder.Autoencoder()
 
     def encode_prompts(self, prompts):
+        """(context (B, 8, 64), mask (B, 8)) of a list of B prompts (text.tokenize)."""
         ids, mask = text.tokenize(prompts)
         return self.text(ids, mask), mask
 
     @torch.no_grad()
     def generate(self, prompts, guidance=3.0, steps=20, generator=None):
-        """Images (B, 3, size, size) in [-1, 1]."""
+        """Images (B, 3, size, size) in [-1, 1] for a non-empty list of B prompts; guidance >= 0,
+        steps in [1, T - 1] (T = 1000; Stable Diffusion's steps_offset 1 leaves no room for T)."""
+        text.tokenize(prompts)
+        if not prompts:
+            raise ValueError("prompts: an empty list; at least one prompt is needed")
+        _args.scalar("guidance", guidance, lo=0)
+        _checks.integer("steps", steps, lo=1, hi=pipeline.T - 1)
+        _args.generator("generator", generator)
         cond, uncond = self.encode_prompts(prompts), self.encode_prompts([""] * len(prompts))
         h = self.size // autoencoder.FACTOR
         images = pipeline.generate(
@@ -55,7 +67,13 @@ class TinySD(torch.nn.Module):
 
 
 def denoiser_loss(model, images, captions, generator=None, p_uncond=P_UNCOND):
-    """The eps objective on scaled latents with condition dropout."""
+    """The eps objective on scaled latents with condition dropout: images (B, 3, H, W) finite,
+    B >= 1, H and W multiples of 16; B captions; p_uncond in [0, 1]."""
+    _model(model)
+    _images("images", images, model.ae)
+    _captions(captions, images)
+    _args.generator("generator", generator)
+    _args.scalar("p_uncond", p_uncond, lo=0, hi=1)
     B = images.shape[0]
     with torch.no_grad():
         z0 = autoencoder.to_diffusion(model.ae.encode(images)[0], model.scale)
@@ -71,7 +89,13 @@ def denoiser_loss(model, images, captions, generator=None, p_uncond=P_UNCOND):
 
 
 def train(model, ae_steps, steps, batch, beta=BETA, seed=0, log=print):
-    """Both stages on one generator seeded `seed` (the command's defaults: 1500, 4000, 64)."""
+    """Both stages on one generator seeded `seed` (the command's defaults: 1500, 4000, 64).
+    ae_steps, steps >= 0; batch >= 1; beta >= 0; seed in [0, 2**64); log a callable."""
+    _model(model)
+    _checks.integer("ae_steps", ae_steps, lo=0)
+    _steps(steps, batch, log)
+    _args.scalar("beta", beta, lo=0)
+    _args.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     train_autoencoder(model, ae_steps, batch, beta, g, log)
     train_denoiser(model, steps, batch, g, log)
@@ -79,7 +103,22 @@ def train(model, ae_steps, steps, batch, beta=BETA, seed=0, log=print):
 
 
 def train_autoencoder(model, steps, batch, beta, generator, log=print):
-    """Reconstruction + beta KL with Adam; then the latent scale 1 / std of 512 latents."""
+    """Reconstruction + beta KL with Adam; then the latent scale 1 / std of 512 latents.
+    model: a TinySD, or any object with an autoencoder `ae`, an image `size` (a multiple of 8) and
+    a `scale` to set; steps >= 0, batch >= 1, beta >= 0, generator a torch.Generator or None, log
+    a callable."""
+    if not isinstance(getattr(model, "ae", None), autoencoder.Autoencoder):
+        raise TypeError(
+            f"model: expected a TinySD (an autoencoder .ae), got {type(model).__name__}"
+        )
+    _checks.integer("model.size", getattr(model, "size", None), lo=1)
+    if model.size % autoencoder.FACTOR:
+        raise ValueError(
+            f"model.size: must be a multiple of {autoencoder.FACTOR}, got {model.size}"
+        )
+    _steps(steps, batch, log)
+    _args.scalar("beta", beta, lo=0)
+    _args.generator("generator", generator)
     opt = torch.optim.Adam(model.ae.parameters(), lr=2e-3)
     start = time.time()
     for i in range(steps):
@@ -100,13 +139,21 @@ def train_autoencoder(model, steps, batch, beta, generator, log=print):
 
 def latent_scale(ae, images):
     """1 / std of the posterior means of `images`: the latents the denoiser trains on
-    (denoiser_loss), which the scale brings to unit variance."""
+    (denoiser_loss), which the scale brings to unit variance. images (B, 3, H, W) finite, B >= 1,
+    H and W multiples of 8."""
+    if not isinstance(ae, autoencoder.Autoencoder):
+        raise TypeError(f"ae: expected an autoencoder.Autoencoder, got {type(ae).__name__}")
+    _images("images", images, ae, multiple=autoencoder.FACTOR)
     with torch.no_grad():
         return autoencoder.scale_factor(ae.encode(images)[0])
 
 
 def train_denoiser(model, steps, batch, generator, log=print):
-    """The eps objective with condition dropout, on the text encoder and the UNet (Adam)."""
+    """The eps objective with condition dropout, on the text encoder and the UNet (Adam).
+    steps >= 0, batch >= 1, generator a torch.Generator or None, log a callable."""
+    _model(model)
+    _steps(steps, batch, log)
+    _args.generator("generator", generator)
     params = list(model.unet.parameters()) + list(model.text.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
     start = time.time()
@@ -121,12 +168,20 @@ def train_denoiser(model, steps, batch, generator, log=print):
 
 
 def save(model, path):
-    meta = {"format": "tiny-sd/1", "size": str(model.size), "scale": repr(model.scale)}
+    """Write the model (its tensors; size and scale in the metadata) to a new or existing file
+    `path` (str or os.PathLike) in an existing directory."""
+    _model(model)
+    _args.scalar("model.scale", model.scale, lo=0, lo_open=True)
+    _args.path("path", path, existing=False)
+    meta = {"format": "tiny-sd/1", "size": str(model.size), "scale": repr(float(model.scale))}
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
 
 
 def load(path):
-    """A TinySD from a file written by save(); ValueError on a corrupted or mismatched file."""
+    """A TinySD from a file written by save() (path: str or os.PathLike); ValueError naming path
+    on a corrupted or mismatched file, or metadata without a size (a multiple of 16) or a finite
+    scale > 0."""
+    _args.path("path", path, existing=True)
     try:
         tensors = load_file(str(path))
         with open(path, "rb") as f:
@@ -136,7 +191,13 @@ def load(path):
     meta = header.get("__metadata__", {})
     if meta.get("format") != "tiny-sd/1":
         raise ValueError(f"path: {path} is not a tiny-sd model (metadata {meta})")
-    model = TinySD(size=int(meta["size"]), scale=float(meta["scale"]))
+    try:
+        model = TinySD(size=int(meta["size"]), scale=float(meta["scale"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ValueError(
+            f"path: {path} has no valid size (a multiple of 16) and scale (> 0) in its metadata "
+            f"{meta} ({type(e).__name__}: {e})"
+        ) from None
     expected = model.state_dict()
     missing, extra = set(expected) - set(tensors), set(tensors) - set(expected)
     bad = [k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape]
@@ -148,13 +209,36 @@ def load(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train the tiny latent diffusion model on CPU.")
-    parser.add_argument("--out", default="tiny-sd.safetensors")
-    parser.add_argument("--ae-steps", type=int, default=1500)
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
+    """The command: argv (None: sys.argv[1:]) as --help describes. A wrong option is a usage
+    error naming it (argparse's SystemExit 2), before any training."""
+    parser = argparse.ArgumentParser(
+        description="Train the tiny latent diffusion model on CPU (32 x 32 synthetic shapes) and "
+        "save it as safetensors."
+    )
+    parser.add_argument("--out", default="tiny-sd.safetensors",
+                        help="the model file to write, in an existing directory (default: "
+                        "%(default)s)")  # fmt: skip
+    parser.add_argument("--ae-steps", type=int, default=1500,
+                        help="Adam steps of the autoencoder stage, >= 0 (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--steps", type=int, default=4000,
+                        help="Adam steps of the denoiser stage, >= 0 (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--batch", type=int, default=64,
+                        help="images per step, >= 1 (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the seed of the initial weights and of the training data, in "
+                        "[0, 2**64) (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
+    for option, rule, a, k in [
+        ("--out", _args.path, ("out", args.out), dict(existing=False)),
+        ("--ae-steps", _checks.integer, ("ae_steps", args.ae_steps), dict(lo=0)),
+        ("--steps", _checks.integer, ("steps", args.steps), dict(lo=0)),
+        ("--batch", _checks.integer, ("batch", args.batch), dict(lo=1)),
+        ("--seed", _args.seed, ("seed", args.seed), {}),
+    ]:
+        try:
+            rule(*a, **k)
+        except (ValueError, TypeError) as e:
+            parser.error(f"argument {option}: {e}")
     torch.manual_seed(args.seed)
     model = train(TinySD(), args.ae_steps, args.steps, args.batch, seed=args.seed)
     save(model, args.out)
@@ -163,3 +247,40 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def _model(model):
+    if not isinstance(model, TinySD):
+        raise TypeError(f"model: expected a TinySD, got {type(model).__name__}")
+
+
+def _steps(steps, batch, log):
+    _checks.integer("steps", steps, lo=0)
+    _checks.integer("batch", batch, lo=1)
+    _checks.function("log", log)
+
+
+def _images(name, images, ae, multiple=None):
+    """A finite (B, 3, H, W) batch, B >= 1, H and W multiples of `multiple` (the autoencoder's
+    factor x the UNet's 2 by default), of ae's dtype."""
+    multiple = multiple or 2 * autoencoder.FACTOR
+    _checks.tensor(name, images, ndim=4, finite=False)
+    B, C, H, W = images.shape
+    if not B or C != 3 or not H or not W or H % multiple or W % multiple:
+        raise ValueError(
+            f"{name}: expected (B, 3, H, W), B >= 1, H and W positive multiples of {multiple}, "
+            f"got {tuple(images.shape)}"
+        )
+    _args.tensor(name, images, (None, 3, None, None), _args.dtype_of(ae))
+
+
+def _captions(captions, images):
+    if not isinstance(captions, (list, tuple)) or len(captions) != len(images):
+        raise ValueError(
+            f"captions: expected a list of {len(images)} captions (one per image), got "
+            f"{captions!r:.60}"
+        )
+    try:
+        text.tokenize(list(captions))
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"captions: {str(e).removeprefix('prompts: ')}") from None

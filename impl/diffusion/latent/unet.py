@@ -14,10 +14,27 @@ import math
 
 import torch
 
+from impl import _checks
 from impl.attention import tiled
+from impl.diffusion.latent import _args
+
+GROUPS = 8  # GroupNorm's groups: channel counts are multiples of 8
 
 
 def timestep_embedding(t, dim):
+    """(B, dim) sinusoidal embedding [cos(t f), sin(t f)] of timesteps t (B,) >= 0 (integers or
+    finite floats); dim a positive even integer."""
+    if not isinstance(t, torch.Tensor) or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(
+            f"t: expected a real tensor of timesteps, got {getattr(t, 'dtype', t)!r:.60}"
+        )
+    if t.ndim != 1 or not t.shape[0]:
+        raise ValueError(f"t: expected a non-empty (B,) tensor of timesteps, got {tuple(t.shape)}")
+    if t.dtype.is_floating_point and not torch.isfinite(t).all():
+        raise ValueError("t: has a non-finite entry (nan or inf)")
+    if (t < 0).any():
+        raise ValueError(f"t: timesteps must be >= 0, got {t.min()}")
+    _args.multiple("dim", dim, 2, lo=2)
     half = dim // 2
     freqs = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
     args = t.float()[:, None] * freqs[None]
@@ -26,7 +43,11 @@ def timestep_embedding(t, dim):
 
 class ResBlock(torch.nn.Module):
     def __init__(self, c_in, c_out, t_dim):
+        """c_in, c_out: positive multiples of 8 (GroupNorm's groups); t_dim a positive integer."""
         super().__init__()
+        _args.multiple("c_in", c_in, GROUPS)
+        _args.multiple("c_out", c_out, GROUPS)
+        _checks.integer("t_dim", t_dim, lo=1)
         self.norm1, self.norm2 = torch.nn.GroupNorm(8, c_in), torch.nn.GroupNorm(8, c_out)
         self.conv1 = torch.nn.Conv2d(c_in, c_out, 3, padding=1)
         self.conv2 = torch.nn.Conv2d(c_out, c_out, 3, padding=1)
@@ -34,6 +55,10 @@ class ResBlock(torch.nn.Module):
         self.skip = torch.nn.Conv2d(c_in, c_out, 1) if c_in != c_out else torch.nn.Identity()
 
     def forward(self, x, emb):
+        """x (B, c_in, H, W) and the timestep embedding emb (B, t_dim): finite, module's dtype."""
+        dtype = _args.dtype_of(self)
+        _args.tensor("x", x, (None, self.conv1.in_channels, None, None), dtype)
+        _args.tensor("emb", emb, (x.shape[0], self.time.in_features), dtype)
         h = self.conv1(torch.nn.functional.silu(self.norm1(x))) + self.time(emb)[:, :, None, None]
         return self.skip(x) + self.conv2(torch.nn.functional.silu(self.norm2(h)))
 
@@ -42,13 +67,31 @@ class Attention(torch.nn.Module):
     """Multi-head attention; `context` None is self-attention, else cross-attention."""
 
     def __init__(self, dim, context_dim, heads):
+        """dim, context_dim, heads: positive integers, dim a multiple of heads."""
         super().__init__()
+        _checks.integer("dim", dim, lo=1)
+        _checks.integer("context_dim", context_dim, lo=1)
+        _checks.integer("heads", heads, lo=1)
+        if dim % heads:
+            raise ValueError(f"dim: must be a multiple of heads = {heads}, got {dim}")
         self.heads = heads
         self.q = torch.nn.Linear(dim, dim, bias=False)
         self.kv = torch.nn.Linear(context_dim, 2 * dim, bias=False)
         self.out = torch.nn.Linear(dim, dim)
 
     def forward(self, x, context=None, mask=None):
+        """x (B, N, dim); context (B, L, context_dim), or None for self-attention; mask (B, L) bool
+        (True on real tokens) or None. Finite tensors of the module's dtype."""
+        _check_context(
+            self,
+            "x",
+            x,
+            (None, None, self.q.in_features),
+            context,
+            self.kv.in_features,
+            mask,
+            none=True,
+        )
         context = x if context is None else context
         q = self.q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)
         k, v = (
@@ -61,7 +104,14 @@ class Attention(torch.nn.Module):
 
 class Transformer(torch.nn.Module):
     def __init__(self, channels, context_dim, heads=4):
+        """channels: a positive multiple of 8 (GroupNorm's groups) and of heads; context_dim,
+        heads: positive integers."""
         super().__init__()
+        _args.multiple("channels", channels, GROUPS)
+        _checks.integer("context_dim", context_dim, lo=1)
+        _checks.integer("heads", heads, lo=1)
+        if channels % heads:
+            raise ValueError(f"channels: must be a multiple of heads = {heads}, got {channels}")
         self.norm_in = torch.nn.GroupNorm(8, channels)
         self.ln1, self.ln2, self.ln3 = (torch.nn.LayerNorm(channels) for _ in range(3))
         self.self_attn = Attention(channels, channels, heads)
@@ -70,6 +120,10 @@ class Transformer(torch.nn.Module):
                                        torch.nn.Linear(4 * channels, channels))  # fmt: skip
 
     def forward(self, x, context, mask):
+        """x (B, channels, H, W), context (B, L, context_dim), mask (B, L) bool or None: finite
+        tensors of the module's dtype."""
+        shape = (None, self.norm_in.num_channels, None, None)
+        _check_context(self, "x", x, shape, context, self.cross_attn.kv.in_features, mask)
         B, C, H, W = x.shape
         h = self.norm_in(x).flatten(2).transpose(1, 2)  # (B, H W, C)
         h = h + self.self_attn(self.ln1(h))
@@ -80,9 +134,14 @@ class Transformer(torch.nn.Module):
 
 class UNet(torch.nn.Module):
     def __init__(self, latent=4, channels=(64, 128), context_dim=64, t_dim=128):
+        """latent, context_dim: positive integers; channels: two positive multiples of 8;
+        t_dim: a positive even integer."""
         super().__init__()
-        c0, c1 = channels
-        self.t_dim = t_dim
+        _checks.integer("latent", latent, lo=1)
+        c0, c1 = _args.sizes("channels", channels, 2, multiple=GROUPS)
+        _checks.integer("context_dim", context_dim, lo=1)
+        _args.multiple("t_dim", t_dim, 2, lo=2)
+        self.t_dim, self.context_dim = t_dim, context_dim
         self.time_mlp = torch.nn.Sequential(torch.nn.Linear(t_dim, t_dim), torch.nn.SiLU(),
                                             torch.nn.Linear(t_dim, t_dim))  # fmt: skip
         self.conv_in = torch.nn.Conv2d(latent, c0, 3, padding=1)
@@ -97,11 +156,35 @@ class UNet(torch.nn.Module):
 
     def forward(self, z, t, context, mask):
         """eps_theta(z_t, t, tau): z (B, 4, h, w) with even h, w; t (B,) integer timesteps;
-        context (B, L, context_dim) and its key-padding mask (B, L)."""
+        context (B, L, context_dim) and its key-padding mask (B, L) bool or None. Finite tensors
+        of the module's dtype; t non-negative integers."""
+        _checks.tensor("z", z, ndim=4, finite=False)
         if z.shape[-1] % 2 or z.shape[-2] % 2:
             raise ValueError(f"z: latent height and width must be even, got {tuple(z.shape)}")
+        shape, context_dim = (None, self.conv_in.in_channels, None, None), self.context_dim
+        _check_context(self, "z", z, shape, context, context_dim, mask)
+        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.dtype.is_complex:
+            raise TypeError(f"t: expected an integer tensor, got {getattr(t, 'dtype', t)!r:.60}")
+        if t.dtype == torch.bool or tuple(t.shape) != (z.shape[0],):
+            raise ValueError(
+                f"t: expected ({z.shape[0]},) integer timesteps, got {tuple(t.shape)} {t.dtype}"
+            )
+        if (t < 0).any():
+            raise ValueError(f"t: timesteps must be >= 0, got {t.min()}")
         emb = self.time_mlp(timestep_embedding(t, self.t_dim))
         h0 = self.down_attn(self.down_res(self.conv_in(z), emb), context, mask)
         h = self.mid_attn(self.mid_res(self.down(h0), emb), context, mask)
         h = self.up_attn(self.up_res(torch.cat([self.up(h), h0], dim=1), emb), context, mask)
         return self.conv_out(h)
+
+
+def _check_context(module, x_name, x, x_shape, context, context_dim, mask, none=False):
+    """x of x_shape; context (B, L, context_dim), or None if `none` (self-attention); mask (B, L)
+    bool or None; tensors finite, of the module's dtype."""
+    dtype = _args.dtype_of(module)
+    _args.tensor(x_name, x, x_shape, dtype)
+    if context is None and none:
+        _args.mask("mask", mask, x.shape[:2])
+        return
+    _args.tensor("context", context, (x.shape[0], None, context_dim), dtype)
+    _args.mask("mask", mask, context.shape[:2])
