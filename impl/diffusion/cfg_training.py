@@ -49,7 +49,7 @@ class EpsMLP(torch.nn.Module):
         )  # fmt: skip
 
     def forward(self, x, a, c):
-        """x: (n, d), finite, in the network's dtype; a = abar_t: (n,) in [0, 1];
+        """x: (n, d), finite; a = abar_t: (n,) in [0, 1] (both in the network's dtype);
         c: integer labels (n,) in 0..n_classes (n_classes = null)."""
         weight = self.net[0].weight
         _tensor("x", x, ndim=2)
@@ -62,6 +62,8 @@ class EpsMLP(torch.nn.Module):
         _tensor("a", a, ndim=1)
         if a.shape != x.shape[:1]:
             raise ValueError(f"a: expected shape ({x.shape[0]},), got {tuple(a.shape)}")
+        if a.dtype != weight.dtype:
+            raise ValueError(f"a: dtype {a.dtype} is not the network's {weight.dtype}")
         _checks.number("a", a, 0, 1)
         _labels("c", c, x.shape[0], self.n_classes)
         features = torch.cat([x, a.sqrt()[:, None], (1 - a).sqrt()[:, None], self.embed(c)], dim=1)

@@ -452,7 +452,7 @@ spec(
     ),  # fmt: skip
     wrong=dict(
         x=[*TENSOR, reshaped, also("a", "c")(mismatched()), other_dtype],
-        a=[outside(0, 1), not_finite, not_a_tensor, reshaped, also("x")(mismatched())],
+        a=[outside(0, 1), not_finite, not_a_tensor, reshaped, also("x")(mismatched()), other_dtype],
         c=[*LABELS, also("x")(mismatched())],
     ),
     call=lambda self, **kw: self.forward(**kw),
