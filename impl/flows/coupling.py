@@ -53,7 +53,10 @@ def _vector(name, v):
         v = v.detach().cpu().numpy()
     if not isinstance(v, (list, tuple, np.ndarray)):
         raise TypeError(f"{name}: expected a 1-D sequence, got {type(v).__name__}")
-    a = np.asarray(v)
+    try:
+        a = np.asarray(v)
+    except ValueError:  # a ragged nested list
+        raise ValueError(f"{name}: expected a 1-D sequence of numbers, got {v!r:.60}") from None
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
     if a.ndim != 1 or a.size == 0:
