@@ -113,7 +113,8 @@ def tensor(name, x, ndim=None, finite=True):
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if allowed is not None and x.ndim not in allowed:
         raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(x.shape)}")
-    if finite and not torch.isfinite(x).all():
+    # A finite sum has no nan or inf term; only when it is not (or overflows) look at each entry.
+    if finite and not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
         raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
     return x
 
