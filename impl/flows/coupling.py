@@ -169,8 +169,8 @@ class Flow(torch.nn.Module):
 
     def _check(self, x, name="x"):
         d = next((_dimension(m) for m in self.layers if _dimension(m) is not None), None)
-        coupled = any(isinstance(m, AffineCoupling) for m in self.layers)
-        _batch(name, x, d, torch.float64 if coupled else None)
+        dtype = next((m.mask.dtype for m in self.layers if isinstance(m, AffineCoupling)), None)
+        _batch(name, x, d, dtype)
 
     def forward(self, x):
         """x: a finite batch (n, d) (float64 with coupling layers): (f(x), log|det df/dx|)."""
@@ -260,5 +260,5 @@ def train(flow, sample_data, steps, generator, batch=512, lr=2e-3):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses

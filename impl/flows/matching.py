@@ -217,9 +217,9 @@ class VelocityMLP(torch.nn.Module):
         self.d = _checks.positive_int("d", d)
         width = _checks.positive_int("width", width)
         self.net = torch.nn.Sequential(
-            torch.nn.Linear(d + 1, width), torch.nn.SiLU(),
+            torch.nn.Linear(self.d + 1, width), torch.nn.SiLU(),
             torch.nn.Linear(width, width), torch.nn.SiLU(),
-            torch.nn.Linear(width, d),
+            torch.nn.Linear(width, self.d),
         ).to(torch.float64)  # fmt: skip
 
     def forward(self, x, t):
@@ -227,7 +227,7 @@ class VelocityMLP(torch.nn.Module):
         tensor of shape (1,) or (n,)."""
         _batch("x", x, self.d, self.net[0].weight.dtype)
         _real("t", t, 0, 1)
-        t = torch.as_tensor(t, dtype=x.dtype)
+        t = torch.as_tensor(float(t) if isinstance(t, numbers.Real) else t, dtype=x.dtype)
         if t.shape not in ((), (1,), x.shape[:1]):
             raise ValueError(f"t: expected a number or shape ({x.shape[0]},), got {tuple(t.shape)}")
         t = t.expand(x.shape[0])[:, None]

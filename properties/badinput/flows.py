@@ -18,6 +18,7 @@ from properties.badinput.wrong import (
     Maker,
     also,
     bad_int,
+    complex_dtype,
     empty,
     mismatched,
     not_a_number,
@@ -47,11 +48,13 @@ def generator():
 # area-local makers
 
 float32 = Maker(lambda kwargs, arg: st.just(kwargs[arg].float()), "float32")  # not the net's dtype
+integer_dtype = Maker(lambda kwargs, arg: st.just(kwargs[arg].long()), "integer_dtype")
+tensor = [not_a_tensor, not_finite, complex_dtype, integer_dtype]  # a finite real float tensor
 not_generator = values("seed", 3, 0.5, [0])
 time = [outside(0, 1), not_finite, not_a_number]  # a time t in [0, 1]
 positive = [outside(0, None, lo_open=True), not_finite, not_a_number]  # a number > 0
 sigma_min = [outside(0, 1, hi_open=True), not_finite, not_a_number]  # in [0, 1)
-batch = [not_a_tensor, not_finite, reshaped, empty]  # an (n, d) batch, n, d >= 1
+batch = [*tensor, reshaped, empty]  # an (n, d) batch, n, d >= 1
 
 
 # velocities that return something other than a tensor of x's shape (broadcasting would hide it)
@@ -148,7 +151,7 @@ spec(
     wrong=dict(
         v=wrong_velocity,
         z0=batch,
-        log_p0=[not_a_tensor, not_finite, reshaped, also("z0")(mismatched())],
+        log_p0=[*tensor, reshaped, also("z0")(mismatched())],
         n=[bad_int(1)],
     ),
 )
@@ -290,8 +293,8 @@ spec(
     "impl.flows.matching.ot_path",
     valid=lambda: dict(x0=randn(5, 3), x1=randn(5, 3, seed=1), t=rand(5, 1), sigma_min=0.1),
     wrong=dict(
-        x0=[not_a_tensor, not_finite, also("x1")(mismatched())],
-        x1=[not_a_tensor, not_finite, also("x0")(mismatched())],
+        x0=[*tensor, also("x1")(mismatched())],
+        x1=[*tensor, also("x0")(mismatched())],
         t=[*time, mismatched(axis=0)],
         sigma_min=sigma_min,
     ),
@@ -309,8 +312,8 @@ spec(
         dsigma=-1.0,
     ),
     wrong=dict(
-        x=[not_a_tensor, not_finite, also("x1")(mismatched())],
-        x1=[not_a_tensor, not_finite, also("x")(mismatched())],
+        x=[*tensor, also("x1")(mismatched())],
+        x1=[*tensor, also("x")(mismatched())],
         t=time,
         mu=[not_a_number, not_finite, also("x")(mismatched())],
         dmu=[not_a_number, not_finite, also("x")(mismatched())],
@@ -323,8 +326,8 @@ spec(
     "impl.flows.matching.ot_conditional_field",
     valid=lambda: dict(x=randn(5, 5), x1=randn(5, 5, seed=1), t=0.9 * rand(5, 1), sigma_min=0.0),
     wrong=dict(
-        x=[not_a_tensor, not_finite, also("x1")(mismatched())],
-        x1=[not_a_tensor, not_finite, also("x")(mismatched())],
+        x=[*tensor, also("x1")(mismatched())],
+        x1=[*tensor, also("x")(mismatched())],
         t=[*time, also("x")(mismatched(axis=0)), values(1.0)],  # t = 1 needs sigma_min > 0
         sigma_min=sigma_min,
     ),
@@ -347,8 +350,8 @@ spec(
     "impl.flows.matching.rectified_flow_pair",
     valid=lambda: dict(x0=randn(5, 3), x1=randn(5, 3, seed=1), t=rand(5, 1)),
     wrong=dict(
-        x0=[not_a_tensor, not_finite, also("x1")(mismatched())],
-        x1=[not_a_tensor, not_finite, also("x0")(mismatched())],
+        x0=[*tensor, also("x1")(mismatched())],
+        x1=[*tensor, also("x0")(mismatched())],
         t=[*time, mismatched(axis=0)],
     ),
 )
@@ -356,7 +359,7 @@ spec(
 spec(
     "impl.flows.matching.euler_t",
     valid=lambda: dict(velocity=cnf_field, x0=randn(4, 2), n=3),
-    wrong=dict(velocity=wrong_velocity, x0=[not_a_tensor, not_finite], n=[bad_int(1)]),
+    wrong=dict(velocity=wrong_velocity, x0=tensor, n=[bad_int(1)]),
 )
 
 spec(
@@ -364,7 +367,7 @@ spec(
     valid=lambda: dict(velocity_sigma=cnf_field, x_noise=randn(4, 2), sigmas=[1.0, 0.6, 0.2, 0.0]),
     wrong=dict(
         velocity_sigma=wrong_velocity,
-        x_noise=[not_a_tensor, not_finite],
+        x_noise=tensor,
         sigmas=[
             not_finite,
             outside(0, 1),
