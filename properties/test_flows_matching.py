@@ -330,3 +330,19 @@ def test_training_takes_adam_steps_of_the_given_learning_rate():
     )
     assert moves.max() <= 0.01 * (1 + 1e-12)
     assert (moves > 0.0099).float().mean() > 0.9
+
+
+def test_bad_input_a_velocity_of_the_wrong_shape_is_named():
+    """A velocity returning one column (or one row) used to broadcast silently against x in the
+    Euler step; the samplers now name the velocity, and the times and shapes of the paths."""
+    x = torch.zeros(4, 2, dtype=F64)
+    with pytest.raises(ValueError, match="^velocity: must return a tensor of x's shape"):
+        matching.euler_t(lambda y, t: y[:, :1], x, 3)
+    with pytest.raises(ValueError, match="^velocity_sigma: "):
+        matching.euler_sigma(lambda y, s: y[:1], x, [1.0, 0.0])
+    with pytest.raises(ValueError, match="^t: "):
+        matching.ot_path(x, x, torch.full((3, 1), 0.5, dtype=F64))
+    with pytest.raises(ValueError, match="^x1: "):
+        matching.rectified_flow_pair(x, torch.zeros(4, 3, dtype=F64), 0.5)
+    with pytest.raises(ValueError, match="^t: "):
+        matching.ot_conditional_field(x, x, 1.0)  # sigma_min = 0: no noise left at t = 1
