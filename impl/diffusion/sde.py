@@ -28,9 +28,10 @@ likelihoods (Song et al. 2021; seed article 3). t runs in [0, 1]; x has shape (n
     e = 0.002: f(x, e) = x exactly.
 
 Domain: times t in [0, 1] (the consistency map's t >= eps instead); beta_min, beta_max, sigma_min
-< sigma_max, snr, sigma_data, eps finite and > 0; x a finite real floating tensor (n, d) with
-n >= 1; n (steps) a positive integer; sde one of VP, SubVP, VE; score(x, t) callable; generator
-a torch.Generator or None (torch's default one).
+< sigma_max, snr, sigma_data, eps finite and > 0; x a finite real floating tensor, of shape
+(n, d) with n >= 1 for the samplers and the likelihood; n (steps) a positive integer (Python or
+numpy); sde one of VP, SubVP, VE; score(x, t) callable; generator a torch.Generator or None
+(torch's default one).
 """
 
 import math

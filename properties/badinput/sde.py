@@ -253,6 +253,7 @@ spec(
             also("weights", "covariances")(mismatched()),
             not_a_tensor,
             empty,
+            complex_dtype,
         ],
         covariances=[
             asymmetric,
@@ -309,7 +310,7 @@ spec(
     "impl.diffusion.oracle.GaussianMixture.eps_model",
     valid=lambda: dict(self=MIXTURE, abar=ABAR, y=1),
     wrong=dict(
-        abar=[outside(0, 1), not_finite, not_a_tensor, reshaped, empty],
+        abar=[outside(0, 1), not_finite, not_a_tensor, reshaped, empty, complex_dtype],
         y=[values(-1, 2, 0.5, "0", True)],
     ),
     call=lambda self, **kw: self.eps_model(**kw),
