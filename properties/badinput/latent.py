@@ -277,7 +277,16 @@ spec(
 spec(
     f"{PREFIX}.unet.timestep_embedding",
     valid=lambda: dict(t=torch.tensor([0, 500, 999]), dim=8),
-    wrong=dict(t=[not_a_tensor, not_finite, reshaped, empty], dim=[bad_int(2), values(7)]),
+    wrong=dict(
+        t=[
+            not_a_tensor,
+            not_finite,
+            reshaped,
+            empty,
+            values(torch.tensor([True, False]), torch.tensor([1j, 2j]), torch.tensor([-1, 5])),
+        ],
+        dim=[bad_int(2), values(7)],
+    ),
 )
 spec(
     f"{PREFIX}.unet.ResBlock",
@@ -371,7 +380,7 @@ spec(
             also("z")(mismatched()),
             reshaped,
             retyped(torch.float32),
-            values(torch.tensor([-1, 5])),
+            values(torch.tensor([-1, 5]), torch.tensor([True, False])),
         ],
         context=[*a_tensor, reshaped, also("z", "mask")(mismatched()), retyped(torch.float64)],
         mask=[not_a_mask, also("context")(mismatched()), retyped(torch.float32), masked_row],
