@@ -13,6 +13,8 @@ Domain of every public function: times t_start != t_end (and t) in [0, 1]; n a p
 divergence is taken); drift(x, t) and divergence(drift, x, t) callables.
 """
 
+import math
+
 import numpy as np
 import torch
 
@@ -24,8 +26,9 @@ F64 = torch.float64
 def _scalar(name, v, lo=None, hi=None, **open_ends):
     """A single finite real number (Python, numpy or a 0-d tensor) in [lo, hi]. Plain floats
     inside the interval take a fast path (this runs once per drift evaluation)."""
-    if type(v) is float and lo is not None and hi is not None and lo <= v <= hi and not open_ends:
-        return v  # (nan and inf fail the comparison)
+    fast = type(v) is float and math.isfinite(v) and not open_ends
+    if fast and (lo is None or v >= lo) and (hi is None or v <= hi):
+        return v
     if np.ndim(v) != 0:
         raise TypeError(f"{name}: must be a single real number, got {v!r:.60}")
     return _checks.number(name, v, lo, hi, **open_ends)

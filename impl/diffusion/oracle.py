@@ -26,6 +26,7 @@ import torch
 
 from impl import _checks
 from impl.diffusion.schedules import F64
+from impl.ode import _scalar  # a single finite real number (or a 0-d tensor) in [lo, hi]
 
 SYMMETRY_TOLERANCE = 1e-10  # relative to the largest |entry|: rounding of Q D Q^T passes
 
@@ -62,13 +63,6 @@ def _labels(classes):
     if torch.any(c < 0):
         raise ValueError(f"classes: labels must be >= 0, got {c.tolist()}")
     return c
-
-
-def _scalar(name, v, lo, hi, **open_ends):
-    """A single finite real number (or a 0-d tensor, which may carry a gradient)."""
-    if np.ndim(v) != 0:
-        raise TypeError(f"{name}: must be a single real number, got {v!r:.60}")
-    return _checks.number(name, v, lo, hi, **open_ends)
 
 
 class GaussianMixture:
