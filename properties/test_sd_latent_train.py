@@ -253,3 +253,15 @@ def test_command_help_describes_every_option_and_its_default(capsys):
             assert "(default: " in described or "(required)" in described, (option, described)
     description = helps[sample.main].split(" options: ")[0]
     assert "samples.png" in description and "PNG" in description
+
+
+def test_numpy_integer_counts_are_accepted_like_python_ones():
+    """Issue 16: counts (steps, batch, seed, size) may be numpy integers; the result is the one of
+    the same Python integers."""
+    i = np.int64
+    model, ref = tiny_model(), tiny_model()
+    train.train(model, i(1), i(1), i(2), seed=i(3), log=lambda _: None)
+    train.train(ref, 1, 1, 2, seed=3, log=lambda _: None)
+    assert_same_parameters(model, ref, "numpy counts against Python ones")
+    assert train.TinySD(size=i(16)).size == 16
+    assert torch.equal(pipeline.sd_timesteps(i(20), i(1)), pipeline.sd_timesteps(20, 1))

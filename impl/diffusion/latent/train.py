@@ -32,7 +32,7 @@ class TinySD(torch.nn.Module):
     def __init__(self, size=32, scale=1.0):
         """size: a positive multiple of 16 (autoencoder 8 x UNet 2); scale: the latent scale > 0."""
         super().__init__()
-        _checks.integer("size", size, lo=1)
+        size = _checks.integer("size", size, lo=1)
         if size % (2 * autoencoder.FACTOR):
             raise ValueError(f"size: must be divisible by 16 (autoencoder 8 x UNet 2), got {size}")
         _args.scalar("scale", scale, lo=0, lo_open=True)
@@ -95,7 +95,7 @@ def train(model, ae_steps, steps, batch, beta=BETA, seed=0, log=print):
     _checks.integer("ae_steps", ae_steps, lo=0)
     _steps(steps, batch, log)
     _args.scalar("beta", beta, lo=0)
-    _args.seed("seed", seed)
+    seed = _args.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     train_autoencoder(model, ae_steps, batch, beta, g, log)
     train_denoiser(model, steps, batch, g, log)
