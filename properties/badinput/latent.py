@@ -9,12 +9,14 @@ argv built from the options; argparse's usage error (SystemExit 2, its message o
 a ValueError that starts with the destination of the option argparse names, so an error must name
 the option that was wrong."""
 
+import atexit
 import contextlib
 import copy
 import io
 import math
 import os
 import re
+import shutil
 import tempfile
 
 import torch
@@ -41,6 +43,7 @@ from properties.badinput.wrong import (
 
 PREFIX = "impl.diffusion.latent"
 TMP = tempfile.mkdtemp(prefix="badinput-latent-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)  # ~60 MB of model files
 
 
 def randn(*shape, dtype=torch.float32):
