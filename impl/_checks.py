@@ -4,6 +4,9 @@ Every check raises ValueError (or TypeError) whose message starts with the argum
 states the rule that was broken.
 """
 
+import math
+import numbers
+
 import numpy as np
 
 
@@ -96,9 +99,95 @@ def number(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False):
     below = lo is not None and np.any(a <= lo if lo_open else a < lo)
     above = hi is not None and np.any(a >= hi if hi_open else a > hi)
     if below or above:
-        interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-        raise ValueError(f"{name}: must lie in {interval}, got {v!r:.60}")
+        raise ValueError(
+            f"{name}: must lie in {_interval(lo, hi, lo_open, hi_open)}, got {v!r:.60}"
+        )
     return v
+
+
+def _interval(lo, hi, lo_open, hi_open):
+    return f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+
+
+def scalar(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False, exact=False):
+    """One finite real number (a Python or numpy int or float, a 0-d array or tensor; with `exact`
+    also a Fraction, compared exactly; not a bool or a list) in the interval as number().
+    Returned unchanged, a 0-d array as its element."""
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]
+    fraction = exact and isinstance(v, numbers.Rational) and not isinstance(v, (int, np.integer))
+    if type(v) is float or fraction:  # plain floats take this fast path: it runs per drift call
+        try:
+            finite = math.isfinite(float(v))
+        except OverflowError:  # a Fraction beyond the float range
+            finite = False
+        if not finite:
+            raise ValueError(f"{name}: must be finite (within the float range), got {v!r:.60}")
+        if (lo is not None and (v <= lo if lo_open else v < lo)) or (
+            hi is not None and (v >= hi if hi_open else v > hi)
+        ):
+            raise ValueError(
+                f"{name}: must lie in {_interval(lo, hi, lo_open, hi_open)}, got {v!r}"
+            )
+        return v
+    if isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) != 0:
+        raise TypeError(f"{name}: must be a single real number, got {v!r:.60}")
+    return number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def real(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False, exact=False):
+    """scalar(), or a real torch tensor of such numbers (any shape); not a list or an array, which
+    the formulas would repeat or concatenate rather than broadcast."""
+    if hasattr(v, "detach"):  # a torch tensor (torch is not imported here)
+        return number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+    if isinstance(v, np.ndarray):
+        raise TypeError(f"{name}: must be a real number or a tensor, got an array")
+    return scalar(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open, exact=exact)
+
+
+def vector(name, v, kinds="fiu"):
+    """`v` (a tensor, array, list or tuple) as a non-empty 1-D numpy array of dtype kind in
+    `kinds` ("fiu": real numbers, "iu": integers, "biuf": bools too), float entries finite."""
+    import torch
+
+    if not isinstance(v, (torch.Tensor, np.ndarray, list, tuple)):
+        raise TypeError(f"{name}: expected a 1-D tensor or sequence, got {type(v).__name__}")
+    try:
+        a = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+    except (ValueError, TypeError, RuntimeError) as e:  # a ragged nesting
+        raise ValueError(f"{name}: not a 1-D sequence of numbers ({e})") from None
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D sequence, got shape {a.shape}")
+    if a.dtype.kind not in kinds:
+        what = "integers" if kinds == "iu" else "real numbers"
+        raise ValueError(f"{name}: expected {what}, got dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+    return a
+
+
+def flag(name, v):
+    """A bool (Python or numpy), returned as bool."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: must be a bool, got {v!r:.60}")
+    return bool(v)
+
+
+def generator(name, g):
+    """None (torch's global generator) or a torch.Generator."""
+    import torch
+
+    if g is not None and not isinstance(g, torch.Generator):
+        raise TypeError(f"{name}: expected a torch.Generator or None, got {type(g).__name__}")
+    return g
+
+
+def rng(name, r, legacy=False):
+    """A numpy Generator (or, if `legacy`, also a np.random.RandomState)."""
+    kinds = (np.random.Generator, np.random.RandomState) if legacy else np.random.Generator
+    if not isinstance(r, kinds):
+        raise TypeError(f"{name}: expected a numpy Generator, got {type(r).__name__}")
+    return r
 
 
 def tensor(name, x, ndim=None, finite=True):
@@ -119,12 +208,27 @@ def tensor(name, x, ndim=None, finite=True):
     return x
 
 
+def batch(name, x, ndim=None):
+    """tensor() with at least one row (`ndim` dimensions if given)."""
+    tensor(name, x, ndim=ndim)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty batch, got shape {tuple(x.shape)}")
+    return x
+
+
 def same_shape(name, x, other_name, other):
+    """x of other's shape (no broadcasting)."""
     if tuple(x.shape) != tuple(other.shape):
         raise ValueError(
             f"{name}: shape {tuple(x.shape)} does not match {other_name}'s {tuple(other.shape)}"
         )
     return x
+
+
+def pair(name, x, other_name, other, finite=True):
+    """tensor() twice, of one shape; a mismatch is reported on `other_name`."""
+    tensor(name, x, finite=finite)
+    return same_shape(other_name, tensor(other_name, other, finite=finite), name, x)
 
 
 def choice(name, value, options):

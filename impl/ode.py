@@ -13,9 +13,6 @@ Domain of every public function: times t_start != t_end (and t) in [0, 1]; n a p
 divergence is taken); drift(x, t) and divergence(drift, x, t) callables.
 """
 
-import math
-
-import numpy as np
 import torch
 
 from impl import _checks
@@ -23,29 +20,10 @@ from impl import _checks
 F64 = torch.float64
 
 
-def _scalar(name, v, lo=None, hi=None, **open_ends):
-    """A single finite real number (Python, numpy or a 0-d tensor) in [lo, hi]. Plain floats
-    inside the interval take a fast path (this runs once per drift evaluation)."""
-    fast = type(v) is float and math.isfinite(v) and not open_ends
-    if fast and (lo is None or v >= lo) and (hi is None or v <= hi):
-        return v
-    if np.ndim(v) != 0:
-        raise TypeError(f"{name}: must be a single real number, got {v!r:.60}")
-    return _checks.number(name, v, lo, hi, **open_ends)
-
-
-def _batch(name, x, ndim=None):
-    """A finite real floating tensor with at least one row (`ndim` dimensions if given)."""
-    _checks.tensor(name, x, ndim=ndim)
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty batch, got shape {tuple(x.shape)}")
-    return x
-
-
 def _interval(t_start, t_end, start_name="t_start", end_name="t_end"):
     """Two distinct times in [0, 1] (the names are the caller's arguments)."""
-    _scalar(start_name, t_start, 0, 1)
-    _scalar(end_name, t_end, 0, 1)
+    _checks.scalar(start_name, t_start, 0, 1)
+    _checks.scalar(end_name, t_end, 0, 1)
     if t_start == t_end:
         raise ValueError(
             f"{end_name}: must differ from {start_name} = {t_start!r} (empty interval)"
@@ -62,7 +40,7 @@ def grid(t_start, t_end, n):
 def ode_solve(drift, x, t_start, t_end, n, method="heun"):
     """(1) or (2); method "euler" or "heun"."""
     _checks.function("drift", drift)
-    _batch("x", x)
+    _checks.batch("x", x)
     _checks.choice("method", method, ("euler", "heun"))
     ts = grid(t_start, t_end, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
@@ -78,8 +56,8 @@ def ode_solve(drift, x, t_start, t_end, n, method="heun"):
 def divergence_exact(drift, x, t):
     """tr(d drift / dx) per row of x (n, d), by autograd (small d); t in [0, 1]."""
     _checks.function("drift", drift)
-    _batch("x", x, ndim=2)
-    _scalar("t", t, 0, 1)
+    _checks.batch("x", x, ndim=2)
+    _checks.scalar("t", t, 0, 1)
     x = x.detach().requires_grad_(True)
     out = drift(x, t)
     div = torch.zeros(x.shape[0], dtype=x.dtype)
@@ -91,8 +69,8 @@ def divergence_exact(drift, x, t):
 def divergence_hutchinson(drift, x, t, v):
     """(3): v^T (d drift/dx) v per row of x (n, d), for probes v of x's shape; t in [0, 1]."""
     _checks.function("drift", drift)
-    _batch("x", x, ndim=2)
-    _scalar("t", t, 0, 1)
+    _checks.batch("x", x, ndim=2)
+    _checks.scalar("t", t, 0, 1)
     _checks.same_shape("v", _checks.tensor("v", v), "x", x)
     x = x.detach().requires_grad_(True)
     (vjp,) = torch.autograd.grad((drift(x, t) * v).sum(), x)
@@ -103,7 +81,7 @@ def solve_with_divergence(drift, x, t_start, t_end, n, divergence=divergence_exa
     """(3): (x at t_end, int_{t_start}^{t_end} div(drift)(x_t, t) dt) for x (n, d);
     `divergence(drift, x, t)`."""
     _checks.function("drift", drift)
-    _batch("x", x, ndim=2)
+    _checks.batch("x", x, ndim=2)
     _checks.function("divergence", divergence)
     ts = grid(t_start, t_end, n)
     integral = torch.zeros(x.shape[0], dtype=x.dtype)
@@ -123,9 +101,9 @@ def ode_solve_adaptive(drift, x, t_start, t_end, rtol=1e-6):
     from scipy.integrate import solve_ivp
 
     _checks.function("drift", drift)
-    _batch("x", x)
+    _checks.batch("x", x)
     _interval(t_start, t_end)  # a nan or infinite end made solve_ivp loop forever
-    _scalar("rtol", rtol, 0, 1, lo_open=True, hi_open=True)
+    _checks.scalar("rtol", rtol, 0, 1, lo_open=True, hi_open=True)
     shape = x.shape
 
     def rhs(t, y):

@@ -19,9 +19,7 @@ Tiled attention (Algorithm 1), blocks B_c = ceil(M / 4d) keys and B_r = min(B_c,
 Every size is a positive integer (Python or numpy); M >= 4d; causal a bool.
 """
 
-import numpy as np
-
-from impl._checks import positive_int
+from impl._checks import flag, positive_int
 
 
 def standard(N, d):
@@ -58,8 +56,7 @@ def flash2(n_q, n_k, d, d_v, block_q, block_k, causal=False):
     n_q, n_k = positive_int("n_q", n_q), positive_int("n_k", n_k)
     d, d_v = positive_int("d", d), positive_int("d_v", d_v)
     block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
-    if not isinstance(causal, (bool, np.bool_)):
-        raise TypeError(f"causal: must be a bool, got {causal!r:.60}")
+    flag("causal", causal)
     reads, writes = n_k * d + n_q * d, n_k * d + n_q * (d_v + 1)
     for i0 in range(0, n_q, block_q):
         stop = min(n_k, min(i0 + block_q, n_q) + n_k - n_q) if causal else n_k

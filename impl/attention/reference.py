@@ -24,10 +24,9 @@ spelled it (`mask` here, `key_padding_mask` in padding_mask and impl.attention.t
 
 import math
 
-import numpy as np
 import torch
 
-from impl._checks import integer, number
+from impl._checks import flag, integer, scalar
 
 
 def attention(q, k, v, mask=None, scale=None, subtract_max=True):
@@ -39,7 +38,7 @@ def attention(q, k, v, mask=None, scale=None, subtract_max=True):
     if mask is not None:
         _mask("mask", mask, (*q.shape[:3], k.shape[2]))
     scale = _scale("scale", scale, q.shape[-1])
-    subtract_max = _flag("subtract_max", subtract_max)
+    subtract_max = flag("subtract_max", subtract_max)
     s = scale * (q @ k.transpose(-2, -1))
     if mask is not None:
         s = s.masked_fill(~mask, -torch.inf)
@@ -83,7 +82,7 @@ def block_diagonal_mask(cu_seqlens_q, cu_seqlens_k, causal=False):
     cu_q = _cu_seqlens("cu_seqlens_q", cu_seqlens_q)
     cu_k = _cu_seqlens("cu_seqlens_k", cu_seqlens_k)
     _same_count(cu_q, cu_k)
-    causal = _flag("causal", causal)
+    causal = flag("causal", causal)
     mask = torch.zeros(cu_q[-1], cu_k[-1], dtype=torch.bool)
     for s in range(len(cu_q) - 1):
         (q0, q1), (k0, k1) = cu_q[s : s + 2], cu_k[s : s + 2]
@@ -134,20 +133,11 @@ def _kind(t):
     return f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
 
 
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: must be a bool, got {value!r:.60}")
-    return bool(value)
-
-
 def _scale(name, scale, d):
     """None -> 1/sqrt(d); else a finite real number (a 0-dim tensor or array too), as float."""
     if scale is None:
         return 1 / math.sqrt(d)
-    number(name, scale)
-    if (scale.ndim if hasattr(scale, "ndim") else np.ndim(scale)) != 0:
-        raise TypeError(f"{name}: must be a single number, got {scale!r:.60}")
-    return float(scale)
+    return float(scalar(name, scale))
 
 
 def _mask(name, mask, shape):

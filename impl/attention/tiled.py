@@ -28,8 +28,8 @@ the forward's shapes. rescale and delta, called once per block, check only what 
 
 import torch
 
-from impl._checks import positive_int, tensor
-from impl.attention.reference import _cu_seqlens, _flag, _same_count, _scale, _tensors, check
+from impl._checks import flag, pair, positive_int, tensor
+from impl.attention.reference import _cu_seqlens, _same_count, _scale, _tensors, check
 
 BLOCK_Q = 256
 BLOCK_K = 256
@@ -140,7 +140,7 @@ def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, bloc
 def rescale(m, m_new):
     """e^{m - m'}: the factor that moves a running sum and accumulator from max m to max m'.
     m, m_new: tensors of one shape, m_new finite, m <= m_new (m = -inf: nothing seen yet)."""
-    _pair("m", m, "m_new", m_new)
+    pair("m_new", m_new, "m", m, finite=False)
     if not bool(((m <= m_new) & torch.isfinite(m_new)).all()):
         if not torch.isfinite(m_new).all():
             raise ValueError("m_new: must be finite")
@@ -151,7 +151,7 @@ def rescale(m, m_new):
 def delta(do, o):
     """D = rowsum(dO * O) = rowsum(dP * P): the softmax backward's row correction.
     do, o: finite tensors of one shape."""
-    _pair("do", do, "o", o)
+    pair("o", o, "do", do, finite=False)
     for name, t in (("do", do), ("o", o)):
         if not torch.isfinite(t).all():
             raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
@@ -206,7 +206,7 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=No
     cu_q = _cu_seqlens("cu_seqlens_q", cu_seqlens_q, q.shape[0])
     cu_k = _cu_seqlens("cu_seqlens_k", cu_seqlens_k, k.shape[0])
     _same_count(cu_q, cu_k)
-    causal, scale = _flag("causal", causal), _scale("scale", scale, q.shape[-1])
+    causal, scale = flag("causal", causal), _scale("scale", scale, q.shape[-1])
     positive_int("block_q", block_q)
     positive_int("block_k", block_k)
     outs, lses = [], []
@@ -229,7 +229,7 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=No
 def _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
     """The arguments of attention, forward and backward; returns (causal, scale as a float)."""
     check(q, k, v)
-    causal = _flag("causal", causal)
+    causal = flag("causal", causal)
     if key_padding_mask is not None:
         B, n_k = k.shape[0], k.shape[2]
         if not isinstance(key_padding_mask, torch.Tensor):
@@ -246,16 +246,6 @@ def _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
     positive_int("block_q", block_q)
     positive_int("block_k", block_k)
     return causal, scale
-
-
-def _pair(name, x, other_name, other):
-    """Two real floating tensors of one shape (no broadcasting)."""
-    tensor(name, x, finite=False)
-    tensor(other_name, other, finite=False)
-    if x.shape != other.shape:
-        raise ValueError(
-            f"{name}: shape {tuple(x.shape)} does not match {other_name}'s {tuple(other.shape)}"
-        )
 
 
 def _accumulator(dtype):

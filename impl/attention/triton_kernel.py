@@ -40,7 +40,8 @@ import torch
 import triton
 import triton.language as tl
 
-from impl.attention.reference import _flag, _scale, check
+from impl._checks import flag
+from impl.attention.reference import _scale, check
 
 LOG2_E = 1.4426950408889634
 LN_2 = tl.constexpr(0.6931471805599453)  # a global a kernel reads must be constexpr
@@ -63,7 +64,7 @@ def forward(q, k, v, causal=False, scale=None, block_m=None, block_n=None):
     _check(q, k, v)
     B, H, n_q, d = q.shape
     n_k, d_v = k.shape[2], v.shape[-1]
-    causal, scale = _flag("causal", causal), _scale("scale", scale, d)
+    causal, scale = flag("causal", causal), _scale("scale", scale, d)
     d_pad, d_v_pad = _padded(d), _padded(d_v)
     cfg = _config(q, max(d_pad, d_v_pad))
     block_m = _block("block_m", cfg["block_m"] if block_m is None else block_m)

@@ -14,7 +14,7 @@ The network is a small MLP on (x, sqrt(abar_t), sqrt(1 - abar_t), label embeddin
 import torch
 
 from impl import _checks
-from impl.diffusion.schedules import _generator, _real, _tensor, check_abar
+from impl.diffusion.schedules import check_abar
 
 
 def _labels(name, c, n, top):
@@ -52,14 +52,14 @@ class EpsMLP(torch.nn.Module):
         """x: (n, d), finite; a = abar_t: (n,) in [0, 1] (both in the network's dtype);
         c: integer labels (n,) in 0..n_classes (n_classes = null)."""
         weight = self.net[0].weight
-        _tensor("x", x, ndim=2)
+        _checks.tensor("x", x, ndim=2)
         if x.shape[1] != weight.shape[1] - 18:
             raise ValueError(
                 f"x: expected {weight.shape[1] - 18} columns, got shape {tuple(x.shape)}"
             )
         if x.dtype != weight.dtype:
             raise ValueError(f"x: dtype {x.dtype} is not the network's {weight.dtype}")
-        _tensor("a", a, ndim=1)
+        _checks.tensor("a", a, ndim=1)
         if a.shape != x.shape[:1]:
             raise ValueError(f"a: expected shape ({x.shape[0]},), got {tuple(a.shape)}")
         if a.dtype != weight.dtype:
@@ -76,8 +76,8 @@ def drop_labels(y, p_uncond, n_classes, generator):
     0..n_classes - 1; p_uncond in [0, 1]; generator a torch.Generator or None."""
     n_classes = _checks.positive_int("n_classes", n_classes)
     _labels("y", y, None, n_classes - 1)
-    _real("p_uncond", p_uncond, 0, 1)
-    _generator(generator)
+    _checks.real("p_uncond", p_uncond, 0, 1)
+    _checks.generator("generator", generator)
     drop = torch.rand(y.shape[0], generator=generator) < p_uncond
     return torch.where(drop, torch.full_like(y, n_classes), y)
 
@@ -87,7 +87,7 @@ def train(data, abar, p_uncond, steps, generator, batch=512, lr=2e-3):
     generator)), float32; returns the trained network. abar as in schedules.check_abar;
     p_uncond in [0, 1]; steps and batch positive integers; lr > 0; generator a torch.Generator
     or None."""
-    _real("p_uncond", p_uncond, 0, 1)
+    _checks.real("p_uncond", p_uncond, 0, 1)
     if not all(hasattr(data, attr) for attr in ("d", "n_classes", "sample")):
         raise TypeError(
             f"data: expected a data set with .d, .n_classes and .sample(n, generator), "
@@ -95,8 +95,8 @@ def train(data, abar, p_uncond, steps, generator, batch=512, lr=2e-3):
         )
     check_abar(abar)
     steps, batch = _checks.positive_int("steps", steps), _checks.positive_int("batch", batch)
-    _real("lr", lr, 0, lo_open=True)
-    _generator(generator)
+    _checks.real("lr", lr, 0, lo_open=True)
+    _checks.generator("generator", generator)
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
     model = EpsMLP(data.d, data.n_classes)
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -22,26 +22,20 @@ stopping at tau = 0 (sample(..., to_data=False)); by default sample() takes one 
 abar = 1, as the DDIM paper's code does.
 """
 
-import numpy as np
 import torch
 
 from impl import _checks
 from impl.diffusion.schedules import (
     F64,
-    _generator,
     _levels,
     _model_output,
-    _pair,
-    _positive_int,
-    _real,
-    _tensor,
     check_abar,
     check_timesteps,
 )
 
 
 def _eta(eta):
-    _real("eta", eta, 0)
+    _checks.real("eta", eta, 0)
 
 
 def sigma_paper(eta, a, b):
@@ -56,21 +50,13 @@ def sigma_article(eta, a, b, alpha_t):
     in (3)."""
     _eta(eta)
     _levels(a, b)
-    _real("alpha_t", alpha_t, 0, 1)
+    _checks.real("alpha_t", alpha_t, 0, 1)
     return eta * ((1 - b) / (1 - a)) ** 0.5 * (1 - alpha_t) ** 0.5
-
-
-def _scalar(name, v, lo=None, hi=None, **open_ends):
-    """A real number (a Python, numpy or 0-d torch number) as a float."""
-    _real(name, v, lo, hi, **open_ends)
-    if getattr(v, "ndim", 0):
-        raise ValueError(f"{name}: must be a single number, got shape {tuple(v.shape)}")
-    return float(v)
 
 
 def _direction(b, sigma):
     """sqrt(1 - b - sigma^2); sigma^2 may exceed 1 - b only by rounding (8 ulps)."""
-    sigma = _scalar("sigma", sigma)
+    sigma = float(_checks.scalar("sigma", sigma))
     if sigma < 0 or sigma**2 > (1 - b) * (1 + 2**-50):
         raise ValueError(
             f"sigma: need 0 <= sigma^2 <= 1 - abar_tau = {1 - b!r}, got sigma = {sigma!r}"
@@ -81,7 +67,7 @@ def _direction(b, sigma):
 def coefficients(a, b, sigma):
     """(1): (lambda, k) of x_tau = lambda x_0 + k x_t + sigma eps; a in [0, 1), b in (0, 1],
     a <= b, 0 <= sigma^2 <= 1 - b."""
-    a, b = _scalar("a", a), _scalar("b", b)
+    a, b = float(_checks.scalar("a", a)), float(_checks.scalar("b", b))
     _levels(a, b)
     k = _direction(b, sigma) / (1 - a) ** 0.5
     return b**0.5 - k * a**0.5, k
@@ -92,13 +78,13 @@ def step(x_t, eps_hat, a, b, sigma, z):
     0 <= sigma^2 <= 1 - b (tensors; one new tensor, in-place updates: x_tau = sqrt(b/a) x_t +
     (sqrt(1 - b - sigma^2) - sqrt(b (1 - a)/a)) eps_hat + sigma z). x_t, eps_hat and z finite
     tensors of one shape; z is not read (may be None) when sigma = 0."""
-    _pair("x_t", x_t, "eps_hat", eps_hat)
-    a, b = _scalar("a", a), _scalar("b", b)
+    _checks.pair("x_t", x_t, "eps_hat", eps_hat)
+    a, b = float(_checks.scalar("a", a)), float(_checks.scalar("b", b))
     _levels(a, b, a_lo_open=True)
     direction = _direction(b, sigma)
     sigma = float(sigma)
     if sigma:
-        _pair("x_t", x_t, "z", z)
+        _checks.pair("x_t", x_t, "z", z)
         if torch.promote_types(torch.result_type(x_t, eps_hat), z.dtype) != torch.result_type(
             x_t, eps_hat
         ):
@@ -113,7 +99,7 @@ def article_timesteps(T=1000, n=20):
     t_k = floor((T - 1)(n - 1 - k) / (n - 1)), k = 0..n-1 (a float linspace can land just below
     an integer and truncate one lower: float64 gives 14.999999999999998 -> 14 at T = 31,
     n = 23, k = 11). n = 1 gives [T - 1]. T and n positive integers, n <= T."""
-    T, n = _positive_int("T", T), _positive_int("n", n)
+    T, n = _checks.positive_int("T", T), _checks.positive_int("n", n)
     if n > T:
         raise ValueError(f"n: {n} steps exceed the T = {T} timesteps")
     if n == 1:
@@ -122,16 +108,12 @@ def article_timesteps(T=1000, n=20):
     return (T - 1) * (n - 1 - k) // (n - 1)
 
 
-def _index(name, t, abar):
-    return _checks.integer(name, t, 0, len(abar) - 1)
-
-
 def single_step_alpha(abar, t):
     """(4)'s alpha_t = abar_t / abar_{t-1}, the one-step alpha of DDPM (abar_{-1} = 1: the data).
     abar as in schedules.check_abar; t an integer index into it."""
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
-    t = _index("t", t, abar)
+    t = _checks.integer("t", t, 0, len(abar) - 1)
     return abar[t].item() / (abar[t - 1].item() if t > 0 else 1.0)
 
 
@@ -141,7 +123,7 @@ def step_sigma(rule, eta, abar, t, b):
     _checks.choice("rule", rule, ("paper", "article"))
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
-    a = abar[_index("t", t, abar)].item()
+    a = abar[_checks.integer("t", t, 0, len(abar) - 1)].item()
     if rule == "paper":
         return sigma_paper(eta, a, b)
     return sigma_article(eta, a, b, single_step_alpha(abar, t))
@@ -157,8 +139,7 @@ def plan(abar, timesteps, eta, sigma="paper", to_data=True):
     abar and timesteps as in schedules.check_abar / check_timesteps; to_data a bool."""
     _checks.choice("sigma", sigma, ("paper", "article"))
     _eta(eta)
-    if not isinstance(to_data, (bool, np.bool_)):
-        raise TypeError(f"to_data: must be True or False, got {to_data!r}")
+    _checks.flag("to_data", to_data)
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
     ts = check_timesteps(timesteps, abar.numel()).tolist()
@@ -181,8 +162,8 @@ def sample(eps_model, x_T, abar, timesteps, eta, generator=None, sigma="paper", 
     with s > 0. `sigma`: "paper" (3) or "article" (4). eps_model(x, t) -> eps of x's shape;
     x_T a finite tensor; abar > 0 at the first timestep."""
     _checks.function("eps_model", eps_model)
-    _tensor("x_T", x_T)
-    _generator(generator)
+    _checks.tensor("x_T", x_T)
+    _checks.generator("generator", generator)
     steps = plan(abar, timesteps, eta, sigma, to_data)
     if steps and steps[0][1] == 0:
         raise ValueError(f"timesteps: abar = 0 at t = {steps[0][0]}: eps cannot predict x_0 there")
@@ -198,7 +179,7 @@ def invert(eps_model, x0, abar, timesteps):
     (the model is evaluated at the current, less noisy point: an approximation that improves
     as the steps get smaller). eps_model, abar and timesteps as in sample; x0 a finite tensor."""
     _checks.function("eps_model", eps_model)
-    _tensor("x0", x0)
+    _checks.tensor("x0", x0)
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
     ts = check_timesteps(timesteps, abar.numel()).flip(0).tolist()  # increasing
@@ -215,7 +196,7 @@ def invert(eps_model, x0, abar, timesteps):
 def ode_euler_step(x_t, eps_hat, a, b):
     """(5): x_tau from the Euler step in (xbar, s) coordinates; a in (0, 1), b in [a, 1];
     x_t and eps_hat finite tensors of one shape."""
-    _levels(a, b, "x_t", _pair("x_t", x_t, "eps_hat", eps_hat), a_lo_open=True)
+    _levels(a, b, "x_t", _checks.pair("x_t", x_t, "eps_hat", eps_hat), a_lo_open=True)
     s_t, s_tau = ((1 - a) / a) ** 0.5, ((1 - b) / b) ** 0.5
     xbar_tau = x_t / a**0.5 + (s_tau - s_t) * eps_hat
     return b**0.5 * xbar_tau
@@ -231,8 +212,8 @@ def slerp(x_a, x_b, u):
     apart from -1 and is an error: theta within sqrt(2 (2 d + 6) eps) of pi (1e-7 at d = 3 in
     float64), where 1/sin(theta) would amplify rounding beyond 1e7 anyway. (A cut-off of 1e-12 on
     pi - theta is below arccos's own resolution there: arccos(-1 + eps) = pi - 2.1e-8.)"""
-    _pair("x_a", x_a, "x_b", x_b)
-    _real("u", u, 0, 1)
+    _checks.pair("x_a", x_a, "x_b", x_b)
+    _checks.real("u", u, 0, 1)
     norm_a, norm_b = x_a.norm(), x_b.norm()
     for name, norm in (("x_a", norm_a), ("x_b", norm_b)):
         if not norm > 0:

@@ -19,12 +19,9 @@ import torch
 from impl import _checks
 from impl.diffusion.schedules import (
     F64,
-    _generator,
     _level,
     _levels,
     _model_output,
-    _pair,
-    _tensor,
     check_abar,
     check_timesteps,
     eps_to_x0,
@@ -33,9 +30,9 @@ from impl.diffusion.schedules import (
 
 def q_sample(x0, a, eps):
     """(1): x_t from x_0 and standard normal eps, with a = abar_t in [0, 1]."""
-    _tensor("x0", x0)
+    _checks.tensor("x0", x0)
     _level("a", a, "x0", x0)
-    _checks.same_shape("eps", _tensor("eps", eps), "x0", x0)
+    _checks.same_shape("eps", _checks.tensor("eps", eps), "x0", x0)
     return a**0.5 * x0 + (1 - a) ** 0.5 * eps
 
 
@@ -43,7 +40,7 @@ def posterior(x_t, x0, a, b):
     """(3): mean and variance of q(x_tau | x_t, x_0) for abar_t = a <= abar_tau = b, a in
     [0, 1), b in (0, 1]; x_t and x0 finite tensors of one shape (a, b may be tensors that
     broadcast to them)."""
-    _levels(a, b, "x_t", _pair("x_t", x_t, "x0", x0))
+    _levels(a, b, "x_t", _checks.pair("x_t", x_t, "x0", x0))
     beta = 1 - a / b
     mean = (a / b) ** 0.5 * (1 - b) / (1 - a) * x_t + b**0.5 * beta / (1 - a) * x0
     return mean, (1 - b) * beta / (1 - a)
@@ -61,8 +58,8 @@ def ancestral_step(x_t, eps_hat, a, b, z, variance="posterior"):
     """(4): one DDPM step from abar_t = a in (0, 1) to abar_tau = b in [a, 1] (b = 1: to the
     data); x_t, eps_hat and z finite tensors of one shape; variance "posterior" or "large"."""
     _checks.choice("variance", variance, ("posterior", "large"))
-    _pair("x_t", x_t, "eps_hat", eps_hat)
-    _pair("x_t", x_t, "z", z)
+    _checks.pair("x_t", x_t, "eps_hat", eps_hat)
+    _checks.pair("x_t", x_t, "z", z)
     _levels(a, b, "x_t", x_t, a_lo_open=True)
     x0_hat = eps_to_x0(x_t, eps_hat, a)
     if b == 1:
@@ -79,9 +76,9 @@ def sample(eps_model, x_T, abar, timesteps, generator, variance="posterior"):
     schedules.check_abar / check_timesteps, abar > 0 at the first timestep; generator a
     torch.Generator or None."""
     _checks.choice("variance", variance, ("posterior", "large"))
-    _generator(generator)
+    _checks.generator("generator", generator)
     _checks.function("eps_model", eps_model)
-    _tensor("x_T", x_T)
+    _checks.tensor("x_T", x_T)
     check_abar(abar)
     abar = torch.as_tensor(abar, dtype=F64)
     ts = check_timesteps(timesteps, abar.numel()).tolist()

@@ -19,21 +19,21 @@ seed article 6).
 import torch
 
 from impl import _checks
-from impl.diffusion.schedules import _level, _pair, _real, _tensor
+from impl.diffusion.schedules import _level
 
 
 def guided_mean(mu, s2, grad_log_classifier, gamma):
     """(2): mu + gamma s^2 grad log p(y|x). mu and the gradient finite tensors of one shape;
     the variance s2 >= 0 (a number, or a tensor that broadcasts to mu); gamma a real number."""
-    _pair("mu", mu, "grad_log_classifier", grad_log_classifier)
+    _checks.pair("mu", mu, "grad_log_classifier", grad_log_classifier)
     _level_like("s2", s2, mu, lo=0)
-    _real("gamma", gamma)
+    _checks.real("gamma", gamma)
     return mu + gamma * s2 * grad_log_classifier
 
 
 def _level_like(name, v, x, lo=None):
     """A finite number >= lo, or a tensor of them that broadcasts to x."""
-    _real(name, v, lo)
+    _checks.real(name, v, lo)
     if isinstance(v, torch.Tensor):
         try:
             fits = torch.broadcast_shapes(v.shape, x.shape) == x.shape
@@ -48,29 +48,29 @@ def _level_like(name, v, x, lo=None):
 def classifier_guided_eps(eps, a, grad_log_classifier, gamma):
     """(3) at abar_t = a in [0, 1]; eps and the gradient finite tensors of one shape; gamma a
     real number (negative: guidance away from the class)."""
-    _level("a", a, "eps", _pair("eps", eps, "grad_log_classifier", grad_log_classifier))
-    _real("gamma", gamma)
+    _level("a", a, "eps", _checks.pair("eps", eps, "grad_log_classifier", grad_log_classifier))
+    _checks.real("gamma", gamma)
     return eps - (1 - a) ** 0.5 * gamma * grad_log_classifier
 
 
 def cfg_w(eps_c, eps_u, w):
     """(4), the paper's parametrisation: (1 + w) eps_c - w eps_u; eps_c, eps_u finite tensors of
     one shape, w a real number."""
-    _pair("eps_c", eps_c, "eps_u", eps_u)
-    _real("w", w)
+    _checks.pair("eps_c", eps_c, "eps_u", eps_u)
+    _checks.real("w", w)
     return (1 + w) * eps_c - w * eps_u
 
 
 def cfg_s(eps_c, eps_u, s):
     """(4), the pipelines' guidance_scale s: eps_u + s (eps_c - eps_u); s a real number."""
-    _pair("eps_c", eps_c, "eps_u", eps_u)
-    _real("s", s)
+    _checks.pair("eps_c", eps_c, "eps_u", eps_u)
+    _checks.real("s", s)
     return eps_u + s * (eps_c - eps_u)
 
 
 def implied_classifier_grad(eps_c, eps_u, a):
     """(5): grad log p(y|x_t) implied by a conditional and an unconditional eps; a in [0, 1)."""
-    _level("a", a, "eps_c", _pair("eps_c", eps_c, "eps_u", eps_u), hi_open=True)
+    _level("a", a, "eps_c", _checks.pair("eps_c", eps_c, "eps_u", eps_u), hi_open=True)
     return -(eps_c - eps_u) / (1 - a) ** 0.5
 
 
@@ -80,7 +80,7 @@ def tilted_score(grid, log_p0, log_classifier0, gamma, a, x):
     grid (m,): uniform, increasing x_0 nodes covering the data's mass (m >= 1; uniform to
     1e-6 of the spacing plus rounding); log_p0, log_classifier0 (m,): log p(x_0) and
     log p(y|x_0) at the nodes, finite. gamma a real number, a in (0, 1). Returns (n,)."""
-    _tensor("grid", grid, ndim=1)
+    _checks.tensor("grid", grid, ndim=1)
     if grid.numel() == 0:
         raise ValueError("grid: empty; at least one node is needed")
     h = grid[1:] - grid[:-1]
@@ -88,10 +88,10 @@ def tilted_score(grid, log_p0, log_classifier0, gamma, a, x):
     if h.numel() and not (torch.all(h > 0) and torch.all((h - h.mean()).abs() <= slack)):
         raise ValueError("grid: the nodes must be increasing and uniformly spaced")
     for name, values in (("log_p0", log_p0), ("log_classifier0", log_classifier0)):
-        _checks.same_shape("grid", grid, name, _tensor(name, values))
-    _real("gamma", gamma)
-    _real("a", a, 0, 1, lo_open=True, hi_open=True)
-    _tensor("x", x, ndim=1)
+        _checks.same_shape("grid", grid, name, _checks.tensor(name, values))
+    _checks.real("gamma", gamma)
+    _checks.real("a", a, 0, 1, lo_open=True, hi_open=True)
+    _checks.tensor("x", x, ndim=1)
     mean = a**0.5 * grid  # (m,)
     log_k = -0.5 * (x[:, None] - mean) ** 2 / (1 - a) + log_p0 + gamma * log_classifier0
     r = torch.softmax(log_k, dim=1)  # posterior weights of the nodes given x

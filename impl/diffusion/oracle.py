@@ -26,7 +26,6 @@ import torch
 
 from impl import _checks
 from impl.diffusion.schedules import F64
-from impl.ode import _scalar  # a single finite real number (or a 0-d tensor) in [lo, hi]
 
 SYMMETRY_TOLERANCE = 1e-10  # relative to the largest |entry|: rounding of Q D Q^T passes
 
@@ -132,9 +131,9 @@ class GaussianMixture:
         x = _real("x", x, 2)
         if x.shape[1] != self.d:
             raise ValueError(f"x: expected points of dimension d = {self.d}, got {tuple(x.shape)}")
-        _scalar("a", a, 0, 1)
+        _checks.scalar("a", a, 0, 1)
         if s2 is not None:
-            _scalar("s2", s2, 0, None)
+            _checks.scalar("s2", s2, 0, None)
             if a == 0 and s2 == 0:
                 raise ValueError("s2: must be > 0 when a = 0 (the noised law would be a point)")
         c2 = a
@@ -173,7 +172,7 @@ class GaussianMixture:
 
     def x0_mean(self, x, a):
         """(5), for a in (0, 1]."""
-        _scalar("a", a, 0, 1, lo_open=True)
+        _checks.scalar("a", a, 0, 1, lo_open=True)
         score = self.score(x, a)  # checks x
         return (torch.as_tensor(x, dtype=F64) + (1 - a) * score) / a**0.5
 
@@ -195,7 +194,7 @@ class GaussianMixture:
 def isotropic_mixture(means, std, weights=None, classes=None):
     """A mixture with covariance std^2 I for every component (std > 0)."""
     means = _real("means", means, 2)
-    _scalar("std", std, 0, None, lo_open=True)
+    _checks.scalar("std", std, 0, None, lo_open=True)
     K, d = means.shape
     weights = torch.full((K,), 1.0 / K, dtype=F64) if weights is None else weights
     return GaussianMixture(

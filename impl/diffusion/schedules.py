@@ -28,41 +28,10 @@ from impl import _checks
 F64 = torch.float64
 
 
-def _positive_int(name, n):
-    return _checks.positive_int(name, n)
-
-
-def _vector(name, v, kinds="fiu"):
-    """`v` (a tensor, array, list or tuple) as a non-empty 1-D numpy array of numbers of the
-    dtype kinds `kinds` ("fiu": real, "iu": integer)."""
-    if not isinstance(v, (torch.Tensor, np.ndarray, list, tuple)):
-        raise TypeError(f"{name}: expected a 1-D tensor or sequence, got {type(v).__name__}")
-    try:
-        a = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
-    except (ValueError, TypeError, RuntimeError) as e:
-        raise TypeError(f"{name}: not an array of numbers ({e})") from None
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name}: expected a non-empty 1-D sequence, got shape {a.shape}")
-    if a.dtype.kind not in kinds:
-        what = "integers" if kinds == "iu" else "real numbers"
-        raise ValueError(f"{name}: expected {what}, got dtype {a.dtype}")
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
-    return a
-
-
-def _real(name, v, lo=None, hi=None, **open_ends):
-    """_checks.number for an argument that is a number or a tensor (not a list or an array: a
-    list would be repeated or concatenated by the formulas, not broadcast)."""
-    if not isinstance(v, (torch.Tensor, int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: must be a real number or a tensor, got {type(v).__name__}")
-    return _checks.number(name, v, lo, hi, **open_ends)
-
-
 def _level(name, a, x_name=None, x=None, lo_open=False, hi_open=False):
     """A noise level abar in [0, 1] (an open end excluded): a number, or a tensor that
     broadcasts to `x` (one level per batch row)."""
-    _real(name, a, 0, 1, lo_open=lo_open, hi_open=hi_open)
+    _checks.real(name, a, 0, 1, lo_open=lo_open, hi_open=hi_open)
     if isinstance(a, torch.Tensor) and x is not None:
         try:
             fits = torch.broadcast_shapes(a.shape, x.shape) == x.shape
@@ -93,30 +62,6 @@ def _levels(a, b, x_name=None, x=None, a_lo_open=False, b_hi_open=False, strict=
     _ordered(a, b, strict)
 
 
-def _tensor(name, x, ndim=None):
-    """_checks.tensor with a fast finiteness test: a finite sum implies finite entries (an inf or
-    nan entry makes every partial sum containing it inf or nan), so the entrywise test runs only
-    when the sum is not finite (a non-finite entry, or finite entries whose sum overflows). On a
-    sampler step of 10^6 entries it costs 0.05 ms where isfinite(x).all() costs 3 ms."""
-    _checks.tensor(name, x, ndim=ndim, finite=False)
-    if not torch.isfinite(x.sum()) and not torch.isfinite(x).all():
-        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
-    return x
-
-
-def _pair(x_name, x, other_name, other):
-    """Two real tensors of one shape, finite."""
-    _tensor(x_name, x)
-    return _checks.same_shape(other_name, _tensor(other_name, other), x_name, x)
-
-
-def _generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator: expected a torch.Generator or None, got {type(generator).__name__}"
-        )
-
-
 def _model_output(eps, x, t):
     """The model's eps at timestep t: a finite tensor of x's shape."""
     if not isinstance(eps, torch.Tensor) or eps.shape != x.shape:
@@ -129,25 +74,25 @@ def _model_output(eps, x, t):
 
 def linear_betas(T=1000, beta_start=1e-4, beta_end=0.02):
     """(1). T a positive integer, beta_start and beta_end in (0, 1]."""
-    T = _positive_int("T", T)
-    _real("beta_start", beta_start, 0, 1, lo_open=True)
-    _real("beta_end", beta_end, 0, 1, lo_open=True)
+    T = _checks.positive_int("T", T)
+    _checks.real("beta_start", beta_start, 0, 1, lo_open=True)
+    _checks.real("beta_end", beta_end, 0, 1, lo_open=True)
     return torch.linspace(beta_start, beta_end, T, dtype=F64)
 
 
 def scaled_linear_betas(T=1000, beta_start=0.00085, beta_end=0.012):
     """(2). T a positive integer, beta_start and beta_end in (0, 1]."""
-    T = _positive_int("T", T)
-    _real("beta_start", beta_start, 0, 1, lo_open=True)
-    _real("beta_end", beta_end, 0, 1, lo_open=True)
+    T = _checks.positive_int("T", T)
+    _checks.real("beta_start", beta_start, 0, 1, lo_open=True)
+    _checks.real("beta_end", beta_end, 0, 1, lo_open=True)
     return torch.linspace(beta_start**0.5, beta_end**0.5, T, dtype=F64) ** 2
 
 
 def cosine_betas(T=1000, s=0.008, max_beta=0.999):
     """(3). T a positive integer, the offset s in [0, 1], max_beta in (0, 1]."""
-    T = _positive_int("T", T)
-    _real("s", s, 0, 1)
-    _real("max_beta", max_beta, 0, 1, lo_open=True)
+    T = _checks.positive_int("T", T)
+    _checks.real("s", s, 0, 1)
+    _checks.real("max_beta", max_beta, 0, 1, lo_open=True)
     f = lambda t: math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
     return torch.tensor([min(1 - f(k + 1) / f(k), max_beta) for k in range(T)], dtype=F64)
 
@@ -155,7 +100,7 @@ def cosine_betas(T=1000, s=0.008, max_beta=0.999):
 def alphas_cumprod(betas):
     """abar_t = prod_{i<=t} (1 - beta_i); betas a non-empty 1-D sequence with 0 < beta_t < 1
     (beta = 1 allowed last, abar = 0)."""
-    b = _vector("betas", betas)
+    b = _checks.vector("betas", betas)
     if not np.all((b > 0) & (b <= 1)) or np.any(b[:-1] == 1):
         k = int(np.flatnonzero((b <= 0) | (b > 1) | np.r_[b[:-1] == 1, False])[0])
         raise ValueError(
@@ -167,7 +112,7 @@ def alphas_cumprod(betas):
 def check_abar(abar):
     """abar must be a non-empty 1-D sequence, float64-representable, strictly decreasing and in
     [0, 1]; abar_0 in (0, 1] (a zero terminal abar is allowed)."""
-    a = _vector("abar", abar)
+    a = _checks.vector("abar", abar)
     if not np.all((a >= 0) & (a <= 1)) or not a[0] > 0:
         raise ValueError("abar: every abar_t must lie in [0, 1] and abar_0 > 0")
     if np.any(a[1:] >= a[:-1]):
@@ -199,7 +144,7 @@ def timesteps(T, n, spacing):
     rational arithmetic: rounding is half to even, as numpy's and torch's, but of the exact value
     (a float formula lands just below or above a half or a whole number: float64's floor(i T / n)
     gives 14 for 11 * 30 / 22 = 15). T and n positive integers, n <= T."""
-    T, n = _positive_int("T", T), _positive_int("n", n)
+    T, n = _checks.positive_int("T", T), _checks.positive_int("n", n)
     if n > T:
         raise ValueError(f"n: {n} steps exceed the T = {T} timesteps")
     i = [Fraction(k) for k in range(n)]
@@ -223,8 +168,8 @@ def timesteps(T, n, spacing):
 def check_timesteps(timesteps, T):
     """A strictly decreasing non-empty 1-D sequence of integer timesteps in [0, T - 1]; T a
     positive integer."""
-    T = _positive_int("T", T)
-    ts = _vector("timesteps", timesteps, kinds="iu")
+    T = _checks.positive_int("T", T)
+    ts = _checks.vector("timesteps", timesteps, kinds="iu")
     if ts.min() < 0 or ts.max() > T - 1:
         raise ValueError(
             f"timesteps: must lie in [0, {T - 1}], got [{int(ts.min())}, {int(ts.max())}]"
@@ -237,29 +182,29 @@ def check_timesteps(timesteps, T):
 def eps_to_x0(x_t, eps, a):
     """(6). x_t and eps real finite tensors of one shape; a in (0, 1] (a number, or a tensor
     that broadcasts to x_t)."""
-    _level("a", a, "x_t", _pair("x_t", x_t, "eps", eps), lo_open=True)
+    _level("a", a, "x_t", _checks.pair("x_t", x_t, "eps", eps), lo_open=True)
     return (x_t - (1 - a) ** 0.5 * eps) / a**0.5
 
 
 def x0_to_eps(x_t, x0, a):
     """(6), a in [0, 1)."""
-    _level("a", a, "x_t", _pair("x_t", x_t, "x0", x0), hi_open=True)
+    _level("a", a, "x_t", _checks.pair("x_t", x_t, "x0", x0), hi_open=True)
     return (x_t - a**0.5 * x0) / (1 - a) ** 0.5
 
 
 def to_v(x0, eps, a):
     """(6), a in [0, 1]."""
-    _level("a", a, "x0", _pair("x0", x0, "eps", eps))
+    _level("a", a, "x0", _checks.pair("x0", x0, "eps", eps))
     return a**0.5 * eps - (1 - a) ** 0.5 * x0
 
 
 def v_to_eps(x_t, v, a):
     """(6), a in [0, 1]."""
-    _level("a", a, "x_t", _pair("x_t", x_t, "v", v))
+    _level("a", a, "x_t", _checks.pair("x_t", x_t, "v", v))
     return a**0.5 * v + (1 - a) ** 0.5 * x_t
 
 
 def v_to_x0(x_t, v, a):
     """(6), a in [0, 1]."""
-    _level("a", a, "x_t", _pair("x_t", x_t, "v", v))
+    _level("a", a, "x_t", _checks.pair("x_t", x_t, "v", v))
     return a**0.5 * x_t - (1 - a) ** 0.5 * v

@@ -36,14 +36,11 @@ numpy); sde one of VP, SubVP, VE; score(x, t) callable; generator a torch.Genera
 
 import math
 
-import numpy as np
 import torch
 
 from impl import _checks
 from impl.ode import (
-    _batch,
     _interval,
-    _scalar,
     divergence_exact,
     divergence_hutchinson,
     grid,
@@ -54,21 +51,16 @@ F64 = torch.float64
 
 
 def _positive(name, value):
-    return _scalar(name, value, 0, None, lo_open=True)
+    return _checks.scalar(name, value, 0, None, lo_open=True)
 
 
 def _time(t):
-    return _scalar("t", t, 0, 1)
+    return _checks.scalar("t", t, 0, 1)
 
 
 def _process(sde):
     if not isinstance(sde, (VP, VE)):
         raise TypeError(f"sde: expected a VP, SubVP or VE instance, got {sde!r:.60}")
-
-
-def _generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator: expected a torch.Generator or None, got {generator!r:.60}")
 
 
 class VP:
@@ -134,12 +126,12 @@ class VE:
 def euler_maruyama(sde, x, t0, t1, n, generator):
     """(1) from t0 to t1 (0 <= t0 < t1 <= 1) in n steps."""
     _process(sde)
-    _batch("x", x, ndim=2)
+    _checks.batch("x", x, ndim=2)
     _interval(t0, t1, "t0", "t1")
     if t1 < t0:
         raise ValueError(f"t1: the forward SDE runs forward in time, got t0 = {t0}, t1 = {t1}")
     n = _checks.positive_int("n", n)
-    _generator(generator)
+    _checks.generator("generator", generator)
     ts = grid(t0, t1, n)
     for t, t_next in zip(ts, ts[1:], strict=False):
         dt = t_next - t
@@ -167,21 +159,20 @@ def reverse_drift(sde, score, x, t):
 def ode_drift(sde, score, x, t, half=True):
     """(4): f - g^2 score / 2 (half=False: the variant without the 1/2)."""
     _drift_arguments(sde, score, x, t)
-    if not isinstance(half, (bool, np.bool_)):
-        raise TypeError(f"half: must be True or False, got {half!r:.60}")
+    _checks.flag("half", half)
     return sde.f(x, t) - (0.5 if half else 1.0) * sde.g(t) ** 2 * score(x, t)
 
 
 def _reverse_arguments(sde, score, x, t1, t0, n, generator):
     _process(sde)
     _checks.function("score", score)
-    _batch("x", x, ndim=2)
+    _checks.batch("x", x, ndim=2)
     _interval(t1, t0, "t1", "t0")
     if t0 > t1:
         raise ValueError(
             f"t0: the reverse SDE runs backwards, from t1 = {t1} down to t0, got t0 = {t0}"
         )
-    _generator(generator)
+    _checks.generator("generator", generator)
     return _checks.positive_int("n", n)
 
 
@@ -199,7 +190,7 @@ def reverse_euler_maruyama(sde, score, x, t1, t0, n, generator):
 def hutchinson(jvp_probe, v):
     """v^T J v for a probe v (a finite tensor, rows = probes), given jvp_probe(v) = J v."""
     _checks.function("jvp_probe", jvp_probe)
-    _batch("v", v)
+    _checks.batch("v", v)
     return (v * jvp_probe(v)).sum(-1)
 
 
@@ -211,7 +202,7 @@ def probes(kind, shape, generator, dtype=F64):
         raise TypeError(f"shape: expected a non-empty tuple of sizes, got {shape!r:.60}")
     for k, size in enumerate(shape):
         _checks.positive_int(f"shape[{k}]", size)
-    _generator(generator)
+    _checks.generator("generator", generator)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype: expected a real floating torch dtype, got {dtype!r:.60}")
     v = torch.randn(shape, generator=generator, dtype=dtype)
@@ -225,10 +216,10 @@ def log_likelihood(sde, score, prior_log_density, x0, n, t_eps=0.0, generator=No
     _process(sde)
     _checks.function("score", score)
     _checks.function("prior_log_density", prior_log_density)
-    _batch("x0", x0, ndim=2)
+    _checks.batch("x0", x0, ndim=2)
     n = _checks.positive_int("n", n)
-    _scalar("t_eps", t_eps, 0, 1, hi_open=True)
-    _generator(generator)
+    _checks.scalar("t_eps", t_eps, 0, 1, hi_open=True)
+    _checks.generator("generator", generator)
     if probe is not None:
         _checks.choice("probe", probe, ("rademacher", "gaussian"))
     divergence = divergence_exact
@@ -272,7 +263,7 @@ def consistency_coefficients(t, sigma_data=0.5, eps=0.002):
     """(6): (c_skip(t), c_out(t)) for t >= eps > 0, sigma_data > 0."""
     _positive("sigma_data", sigma_data)
     _positive("eps", eps)
-    _scalar("t", t)
+    _checks.scalar("t", t)
     if t < eps:
         raise ValueError(f"t: must be >= eps = {eps}, got {t!r}")
     c_skip = sigma_data**2 / ((t - eps) ** 2 + sigma_data**2)
@@ -283,6 +274,6 @@ def consistency_coefficients(t, sigma_data=0.5, eps=0.002):
 def consistency_function(F, x, t, sigma_data=0.5, eps=0.002):
     """(6): f(x, t) = c_skip(t) x + c_out(t) F(x, t)."""
     _checks.function("F", F)
-    _batch("x", x)
+    _checks.batch("x", x)
     c_skip, c_out = consistency_coefficients(t, sigma_data, eps)
     return c_skip * x + c_out * F(x, t)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import sparse
 
+from impl import _checks
 from impl.rl.mdp import MDP, PROB_TOL, _check_mdp, _real_array, check_gamma, check_probabilities
 
 
@@ -85,8 +86,7 @@ def to_mdptoolbox(mdp, as_sparse=False):
     """(P, R): P as an (A, S, S) array (or a list of A csr matrices if `as_sparse`, a bool),
     R = r(s, a) as (S, A)."""
     _check_mdp(mdp)
-    if not isinstance(as_sparse, bool | np.bool_):
-        raise TypeError(f"as_sparse: must be True or False, got {as_sparse!r:.60}")
+    _checks.flag("as_sparse", as_sparse)
     S, A, K = mdp.next_state.shape
     rows = np.repeat(np.arange(S), K)
     P = [

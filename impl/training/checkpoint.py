@@ -47,7 +47,7 @@ import math
 import numpy as np
 import torch
 
-from impl._checks import function, integer, number, positive_int, tensor
+from impl._checks import flag, function, integer, number, positive_int, tensor
 
 
 def checkpoint(fn, *args, preserve_rng_state=True):
@@ -57,8 +57,7 @@ def checkpoint(fn, *args, preserve_rng_state=True):
     for i, a in enumerate(args):
         if not isinstance(a, torch.Tensor):
             raise TypeError(f"args[{i}]: expected a torch tensor, got {type(a).__name__}")
-    if not isinstance(preserve_rng_state, (bool, np.bool_)):
-        raise TypeError(f"preserve_rng_state: must be True or False, got {preserve_rng_state!r}")
+    flag("preserve_rng_state", preserve_rng_state)
     return _Checkpoint.apply(fn, preserve_rng_state, *args)
 
 

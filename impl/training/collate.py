@@ -20,10 +20,9 @@ B, T positive integers; position_ids one packed row (1, total) of integers count
 within each sample; logits (..., T, V) finite floats, labels (..., T) integers in [0, V) or -100.
 """
 
-import numpy as np
 import torch
 
-from impl._checks import integer, positive_int
+from impl._checks import flag, integer, positive_int
 
 IGNORE = -100
 
@@ -177,8 +176,7 @@ def _int_tensor(name, value):
 
 def check_mask(attention_mask, right_padded=False):
     """The mask as bool; 0/1 values, and ones-then-zeros rows if `right_padded`."""
-    if not isinstance(right_padded, (bool, np.bool_)):
-        raise TypeError(f"right_padded: must be True or False, got {right_padded!r}")
+    flag("right_padded", right_padded)
     try:
         mask = torch.as_tensor(attention_mask) if attention_mask is not None else None
     except (TypeError, ValueError, RuntimeError, OverflowError):

@@ -105,8 +105,7 @@ def sample_batches(n, m, n_iter, rng, replace):
     n, m = _checks.positive_int("n", n), _checks.positive_int("m", m)
     n_iter = _checks.positive_int("n_iter", n_iter)
     rng = _inputs.rng("rng", rng)
-    if not isinstance(replace, (bool, np.bool_)):
-        raise TypeError(f"replace: must be a bool, got {replace!r:.40}")
+    _checks.flag("replace", replace)
     if not replace and m > n:
         raise ValueError(f"m: a batch of {m} without replacement needs m <= n = {n}")
     return np.stack([rng.choice(n, size=m, replace=replace) for _ in range(n_iter)])
