@@ -13,7 +13,6 @@ torch.Generator or None.
 """
 
 import math
-import numbers
 
 import numpy as np
 import torch
@@ -24,44 +23,14 @@ from impl import _checks
 def _batch(name, x, d=None, dtype=None):
     """`x` as a batch: a finite real floating tensor of shape (n, d), n >= 1 and d >= 1 (d given:
     exactly d columns; dtype given: exactly that dtype)."""
-    _checks.tensor(name, x, ndim=2)
-    if 0 in x.shape or (d is not None and x.shape[1] != d):
+    _checks.batch(name, x, ndim=2)
+    if x.shape[1] == 0 or (d is not None and x.shape[1] != d):
         raise ValueError(
             f"{name}: expected shape (n, {d or 'd'}) with n >= 1, got {tuple(x.shape)}"
         )
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name}: expected {dtype} (the network's dtype), got {x.dtype}")
     return x
-
-
-def _scalar(name, v, lo=None, hi=None, *, lo_open=False):
-    """A finite real number (int, float or numpy scalar; not a bool or an array) from lo to hi."""
-    if not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name}: must be a real number, got {type(v).__name__}")
-    return _checks.number(name, v, lo, hi, lo_open=lo_open)
-
-
-def _generator(name, g):
-    if g is not None and not isinstance(g, torch.Generator):
-        raise TypeError(f"{name}: expected a torch.Generator or None, got {type(g).__name__}")
-    return g
-
-
-def _vector(name, v):
-    """`v` as a non-empty 1-D numpy array of real numbers (from a list, tuple, array or tensor)."""
-    if isinstance(v, torch.Tensor):
-        v = v.detach().cpu().numpy()
-    if not isinstance(v, (list, tuple, np.ndarray)):
-        raise TypeError(f"{name}: expected a 1-D sequence, got {type(v).__name__}")
-    try:
-        a = np.asarray(v)
-    except ValueError:  # a ragged nested list
-        raise ValueError(f"{name}: expected a 1-D sequence of numbers, got {v!r:.60}") from None
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected real numbers, got dtype {a.dtype}")
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name}: expected a non-empty 1-D sequence, got shape {a.shape}")
-    return a
 
 
 def _dimension(layer):
@@ -81,11 +50,11 @@ class AffineCoupling(torch.nn.Module):
 
     def __init__(self, mask, width=64, scale=2.0):
         super().__init__()
-        mask = _vector("mask", mask)
+        mask = _checks.vector("mask", mask, "biuf")
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError("mask: expected a 1-D tensor of zeros and ones")
         width = _checks.positive_int("width", width)
-        _scalar("scale", scale, 0)
+        scale = float(_checks.scalar("scale", scale, 0))
         mask = torch.as_tensor(mask, dtype=torch.float64)
         self.register_buffer("mask", mask)
         d = mask.numel()
@@ -123,7 +92,7 @@ class Permutation(torch.nn.Module):
 
     def __init__(self, perm):
         super().__init__()
-        a = _vector("perm", perm)
+        a = _checks.vector("perm", perm, "biuf")
         if a.dtype.kind not in "iu":
             raise TypeError(f"perm: expected integers, got dtype {a.dtype}")
         if sorted(a.tolist()) != list(range(a.size)):
@@ -202,7 +171,7 @@ class Flow(torch.nn.Module):
         flow_d = next((_dimension(m) for m in self.layers if _dimension(m) is not None), d)
         if d != flow_d:
             raise ValueError(f"d: the flow's layers act on {flow_d} dimensions, got {d}")
-        _generator("generator", generator)
+        _checks.generator("generator", generator)
         return self.inverse(torch.randn(n, d, generator=generator, dtype=torch.float64))[0]
 
 
@@ -212,7 +181,7 @@ def realnvp(d, n_layers=6, width=64, generator=None):
     d = _checks.positive_int("d", d)
     n_layers = _checks.positive_int("n_layers", n_layers)
     width = _checks.positive_int("width", width)
-    if _generator("generator", generator) is not None:
+    if _checks.generator("generator", generator) is not None:
         torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
     layers = []
     for i in range(n_layers):
@@ -249,9 +218,9 @@ def train(flow, sample_data, steps, generator, batch=512, lr=2e-3):
         raise ValueError("flow: has no parameters to train")
     _checks.function("sample_data", sample_data)
     steps = _checks.integer("steps", steps, 0)
-    _generator("generator", generator)
+    _checks.generator("generator", generator)
     batch = _checks.positive_int("batch", batch)
-    _scalar("lr", lr, 0, lo_open=True)
+    lr = float(_checks.scalar("lr", lr, 0, lo_open=True))
     d = next((_dimension(m) for m in flow.layers if _dimension(m) is not None), None)
     opt = torch.optim.Adam(flow.parameters(), lr=lr)
     losses = []

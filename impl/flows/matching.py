@@ -18,29 +18,11 @@
 
 import numbers
 
-import numpy as np
 import torch
 
 from impl import _checks
 from impl.diffusion.oracle import GaussianMixture
-from impl.flows.coupling import _batch, _data, _generator, _scalar, _vector
-
-
-def _real(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False):
-    """A finite real number (int, float, numpy scalar, Fraction: compared exactly) or a real tensor
-    of them, in the interval from lo to hi (as _checks.number)."""
-    if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)):
-        if not np.isfinite(float(v)):
-            raise ValueError(f"{name}: must be finite, got {v!r}")
-        below = lo is not None and (v <= lo if lo_open else v < lo)
-        above = hi is not None and (v >= hi if hi_open else v > hi)
-        if below or above:
-            interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-            raise ValueError(f"{name}: must lie in {interval}, got {v!r}")
-        return v
-    if not isinstance(v, torch.Tensor):
-        raise TypeError(f"{name}: expected a real number or a tensor, got {type(v).__name__}")
-    return _checks.number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+from impl.flows.coupling import _batch, _data
 
 
 def _broadcast(**arrays):
@@ -65,15 +47,13 @@ def _pair(x0, x1, t):
     _checks.tensor("x0", x0)
     _checks.tensor("x1", x1)
     _checks.same_shape("x1", x1, "x0", x0)
-    _real("t", t, 0, 1)
+    _checks.real("t", t, 0, 1, exact=True)
     if _broadcast(x0=x0, t=t) != x0.shape:
         raise ValueError(f"t: shape {tuple(t.shape)} does not broadcast to {tuple(x0.shape)}")
 
 
 def _check_sigma_min(sigma_min):
-    if not isinstance(sigma_min, numbers.Real):
-        raise TypeError(f"sigma_min: expected a real number, got {type(sigma_min).__name__}")
-    _real("sigma_min", sigma_min, 0, 1, hi_open=True)
+    _checks.scalar("sigma_min", sigma_min, 0, 1, hi_open=True, exact=True)
 
 
 def _velocity(name, velocity):
@@ -106,11 +86,11 @@ def conditional_field(x, x1, t, mu, dmu, sigma, dsigma):
     broadcasting together."""
     _checks.tensor("x", x)
     _checks.tensor("x1", x1)
-    _real("t", t, 0, 1)
-    _real("mu", mu)
-    _real("dmu", dmu)
-    _real("sigma", sigma, 0, lo_open=True)
-    _real("dsigma", dsigma)
+    _checks.real("t", t, 0, 1, exact=True)
+    _checks.real("mu", mu, exact=True)
+    _checks.real("dmu", dmu, exact=True)
+    _checks.real("sigma", sigma, 0, lo_open=True, exact=True)
+    _checks.real("dsigma", dsigma, exact=True)
     _broadcast(x=x, x1=x1, t=t, mu=mu, dmu=dmu, sigma=sigma, dsigma=dsigma)
     return dsigma / sigma * (x - mu) + dmu
 
@@ -121,7 +101,7 @@ def ot_conditional_field(x, x1, t, sigma_min=0.0):
     _checks.tensor("x", x)
     _checks.tensor("x1", x1)
     _check_sigma_min(sigma_min)
-    _real("t", t, 0, 1, hi_open=sigma_min == 0)
+    _checks.real("t", t, 0, 1, hi_open=sigma_min == 0, exact=True)
     _broadcast(x=x, x1=x1, t=t)
     return conditional_field(x, x1, t, t * x1, x1, 1 - (1 - sigma_min) * t, -(1 - sigma_min))
 
@@ -130,7 +110,7 @@ def _mixture_args(data, x, t, sigma_min):
     if not isinstance(data, GaussianMixture):
         raise TypeError("data: expected an impl.diffusion.oracle.GaussianMixture")
     _batch("x", x, data.d)
-    _real("t", t, 0, 1)
+    _checks.real("t", t, 0, 1, exact=True)
     if isinstance(t, torch.Tensor) and t.ndim != 0:
         raise ValueError(f"t: expected a number or a 0-d tensor, got shape {tuple(t.shape)}")
     _check_sigma_min(sigma_min)
@@ -183,7 +163,7 @@ def euler_sigma(velocity_sigma, x_noise, sigmas):
     sampling run); x_noise a finite tensor."""
     velocity_sigma = _velocity("velocity_sigma", velocity_sigma)
     _checks.tensor("x_noise", x_noise)
-    a = _vector("sigmas", sigmas)
+    a = _checks.vector("sigmas", sigmas)
     _checks.number("sigmas", a, 0, 1)
     if a.size < 2:
         raise ValueError(f"sigmas: at least two are needed (one step), got {a.size}")
@@ -204,8 +184,8 @@ def t_velocity_as_sigma(velocity_t):
 
 def shift(sigma, s):
     """(6). sigma in [0, 1] (a number, a Fraction or a tensor); s > 0 finite."""
-    _real("sigma", sigma, 0, 1)
-    _real("s", s, 0, lo_open=True)
+    _checks.real("sigma", sigma, 0, 1, exact=True)
+    _checks.real("s", s, 0, lo_open=True, exact=True)
     return s * sigma / (1 + (s - 1) * sigma)
 
 
@@ -226,7 +206,7 @@ class VelocityMLP(torch.nn.Module):
         """x: a finite batch (n, d) of the network's dtype (float64); t in [0, 1]: a number, or a
         tensor of shape (1,) or (n,)."""
         _batch("x", x, self.d, self.net[0].weight.dtype)
-        _real("t", t, 0, 1)
+        _checks.real("t", t, 0, 1, exact=True)
         t = torch.as_tensor(float(t) if isinstance(t, numbers.Real) else t, dtype=x.dtype)
         if t.shape not in ((), (1,), x.shape[:1]):
             raise ValueError(f"t: expected a number or shape ({x.shape[0]},), got {tuple(t.shape)}")
@@ -243,9 +223,9 @@ def train_rectified_flow(model, sample_data, steps, generator, batch=512, lr=2e-
         raise TypeError(f"model: expected a VelocityMLP, got {type(model).__name__}")
     _checks.function("sample_data", sample_data)
     steps = _checks.integer("steps", steps, 0)
-    _generator("generator", generator)
+    _checks.generator("generator", generator)
     batch = _checks.positive_int("batch", batch)
-    _scalar("lr", lr, 0, lo_open=True)
+    lr = float(_checks.scalar("lr", lr, 0, lo_open=True))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
         x1 = _data(sample_data, batch, generator, model.d, model.net[0].weight.dtype)

@@ -5,7 +5,6 @@ import math
 import torch
 
 from impl import _checks
-from impl.flows.coupling import _generator, _scalar
 
 
 def two_moons(n, generator, noise=0.08):
@@ -13,8 +12,8 @@ def two_moons(n, generator, noise=0.08):
     plus N(0, noise^2) jitter (noise >= 0, finite); float64, shape (n, 2), roughly centred and of
     unit scale. generator: a torch.Generator or None."""
     n = _checks.positive_int("n", n)
-    _generator("generator", generator)
-    _scalar("noise", noise, 0)
+    _checks.generator("generator", generator)
+    noise = float(_checks.scalar("noise", noise, 0))
     upper = torch.rand(n, generator=generator, dtype=torch.float64) < 0.5
     angle = math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
     x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
