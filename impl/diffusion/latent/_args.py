@@ -3,17 +3,9 @@ starts with the argument's name."""
 
 import os
 
-import numpy as np
 import torch
 
 from impl import _checks
-
-
-def generator(name, g):
-    """None (torch's global generator) or a torch.Generator."""
-    if g is not None and not isinstance(g, torch.Generator):
-        raise TypeError(f"{name}: expected a torch.Generator or None, got {type(g).__name__}")
-    return g
 
 
 def sizes(name, v, n, multiple=1):
@@ -36,16 +28,14 @@ def multiple(name, n, of, lo=1):
 
 
 def tensor(name, x, shape, dtype=None):
-    """A finite floating tensor of this shape (None: any size on that axis) and, if given, this
-    dtype (a module's parameters' dtype)."""
-    _checks.tensor(name, x, ndim=len(shape), finite=False)
+    """A finite floating tensor (_checks.tensor) of this shape (None: any size on that axis) and,
+    if given, this dtype (a module's parameters' dtype)."""
+    _checks.tensor(name, x, ndim=len(shape))
     if any(want is not None and got != want for got, want in zip(x.shape, shape, strict=True)):
         want = tuple("*" if s is None else s for s in shape)
         raise ValueError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name}: dtype {x.dtype} does not match the module's {dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
     return x
 
 
@@ -96,12 +86,3 @@ def path(name, p, *, existing):
 def seed(name, s):
     """torch.Generator().manual_seed accepts integers in [0, 2**64 - 1]."""
     return _checks.integer(name, s, lo=0, hi=2**64 - 1)
-
-
-def scalar(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False):
-    """One finite real number (a Python or numpy number, or a 0-d array or tensor) in the interval
-    (_checks.number), returned as a float."""
-    _checks.number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
-    if np.ndim(v) != 0:
-        raise TypeError(f"{name}: expected one number, got an array of shape {np.shape(v)}")
-    return float(v)

@@ -67,7 +67,7 @@ class Autoencoder(torch.nn.Module):
     def sample(mean, log_var, generator=None):
         """z = mean + exp(log var / 2) eps: mean and log var finite, of one shape and dtype."""
         _same_floats(mean, log_var)
-        _args.generator("generator", generator)
+        _checks.generator("generator", generator)
         eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
         return mean + torch.exp(0.5 * log_var) * eps
 
@@ -107,7 +107,7 @@ def scale_factor(latents):
 def to_diffusion(z, scale):
     """Autoencoder latents -> the diffusion model's latents: z * scale (z finite, scale > 0)."""
     _checks.tensor("z", z)
-    _args.scalar("scale", scale, lo=0, lo_open=True)
+    _checks.scalar("scale", scale, lo=0, lo_open=True)
     return z * scale
 
 
@@ -115,5 +115,5 @@ def from_diffusion(z, scale):
     """The diffusion model's latents -> autoencoder latents for decoding: z / scale (z finite,
     scale > 0)."""
     _checks.tensor("z", z)
-    _args.scalar("scale", scale, lo=0, lo_open=True)
+    _checks.scalar("scale", scale, lo=0, lo_open=True)
     return z / scale

@@ -8,7 +8,6 @@ caption is "a <colour> <shape> on the <region>" ("in the center"). Pixel values 
 import torch
 
 from impl import _checks
-from impl.diffusion.latent import _args
 
 COLOURS = {"red": (1.0, -1.0, -1.0), "green": (-1.0, 1.0, -1.0), "blue": (-1.0, -1.0, 1.0),
            "yellow": (1.0, 1.0, -1.0)}  # fmt: skip
@@ -32,7 +31,7 @@ def image(colour, shape, region, size=32, radius=0.17):
     _checks.integer("size", size, lo=1)
     if size % 8:
         raise ValueError(f"size: must be divisible by 8 (the autoencoder's factor), got {size}")
-    _args.scalar("radius", radius, lo=0, hi=0.25, lo_open=True)
+    _checks.scalar("radius", radius, lo=0, hi=0.25, lo_open=True)
     cy, cx = REGIONS[region]
     y, x = torch.meshgrid((torch.arange(size) + 0.5) / size, (torch.arange(size) + 0.5) / size,
                           indexing="ij")  # fmt: skip
@@ -54,7 +53,7 @@ def sample(n, size=32, generator=None):
     _checks.integer("size", size, lo=1)
     if size % 8:
         raise ValueError(f"size: must be divisible by 8 (the autoencoder's factor), got {size}")
-    _args.generator("generator", generator)
+    _checks.generator("generator", generator)
     g = generator
     picks = [
         (list(COLOURS)[int(torch.randint(len(COLOURS), (), generator=g))],

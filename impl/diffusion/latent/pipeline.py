@@ -57,19 +57,19 @@ def generate(denoise, decode, cond, uncond, *, steps, guidance, latent_shape, la
     (B, L, D) finite, of one shape, masks (B, L) bool (a True per row) or both None; abar T values
     in (0, 1], non-increasing; final_abar in [abar at the last timestep, 1]; dtype a real floating
     dtype; generator a torch.Generator or None; denoise returns eps of its input's shape."""
-    _args.scalar("guidance", guidance, lo=0)
+    _checks.scalar("guidance", guidance, lo=0)
     ts = sd_timesteps(steps, steps_offset).tolist()
-    _args.scalar("eta", eta, lo=0, hi=1)
+    _checks.scalar("eta", eta, lo=0, hi=1)
     latent_shape = _args.sizes("latent_shape", latent_shape, 4)
-    _args.scalar("latent_scale", latent_scale, lo=0, lo_open=True)
+    _checks.scalar("latent_scale", latent_scale, lo=0, lo_open=True)
     _args.float_dtype("dtype", dtype)
-    _args.generator("generator", generator)
+    _checks.generator("generator", generator)
     _checks.function("denoise", denoise)
     _checks.function("decode", decode)
     context, mask = _conditions(cond, uncond, latent_shape[0])
     abar = scaled_linear_abar() if abar is None else _abar(abar)
     final_abar = float(abar[0]) if final_abar is None else final_abar
-    _args.scalar("final_abar", final_abar, lo=float(abar[ts[-1]]), hi=1)
+    _checks.scalar("final_abar", final_abar, lo=float(abar[ts[-1]]), hi=1)
     z = torch.randn(latent_shape, generator=generator, dtype=dtype)
     for i, t in enumerate(ts):
         a = float(abar[t])

@@ -46,7 +46,7 @@ def main(argv=None):
             parser.error(f"argument {option}: {e}")
 
     check("--prompt", text.tokenize, [args.prompt])
-    check("--guidance", _args.scalar, "guidance", args.guidance, lo=0)
+    check("--guidance", _checks.scalar, "guidance", args.guidance, lo=0)
     check("--steps", _checks.integer, "steps", args.steps, lo=1, hi=pipeline.T - 1)
     check("--n", _checks.integer, "n", args.n, lo=1)
     check("--seed", _args.seed, "seed", args.seed)

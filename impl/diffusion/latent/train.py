@@ -35,7 +35,7 @@ class TinySD(torch.nn.Module):
         size = _checks.integer("size", size, lo=1)
         if size % (2 * autoencoder.FACTOR):
             raise ValueError(f"size: must be divisible by 16 (autoencoder 8 x UNet 2), got {size}")
-        _args.scalar("scale", scale, lo=0, lo_open=True)
+        _checks.scalar("scale", scale, lo=0, lo_open=True)
         self.size, self.scale = size, float(scale)
         self.text = text.TextEncoder()
         self.unet = unet.UNet()
@@ -53,9 +53,9 @@ class TinySD(torch.nn.Module):
         text.tokenize(prompts)
         if not prompts:
             raise ValueError("prompts: an empty list; at least one prompt is needed")
-        _args.scalar("guidance", guidance, lo=0)
+        _checks.scalar("guidance", guidance, lo=0)
         _checks.integer("steps", steps, lo=1, hi=pipeline.T - 1)
-        _args.generator("generator", generator)
+        _checks.generator("generator", generator)
         cond, uncond = self.encode_prompts(prompts), self.encode_prompts([""] * len(prompts))
         h = self.size // autoencoder.FACTOR
         images = pipeline.generate(
@@ -72,8 +72,8 @@ def denoiser_loss(model, images, captions, generator=None, p_uncond=P_UNCOND):
     _model(model)
     _images("images", images, model.ae)
     _captions(captions, images)
-    _args.generator("generator", generator)
-    _args.scalar("p_uncond", p_uncond, lo=0, hi=1)
+    _checks.generator("generator", generator)
+    _checks.scalar("p_uncond", p_uncond, lo=0, hi=1)
     B = images.shape[0]
     with torch.no_grad():
         z0 = autoencoder.to_diffusion(model.ae.encode(images)[0], model.scale)
@@ -94,7 +94,7 @@ def train(model, ae_steps, steps, batch, beta=BETA, seed=0, log=print):
     _model(model)
     _checks.integer("ae_steps", ae_steps, lo=0)
     _steps(steps, batch, log)
-    _args.scalar("beta", beta, lo=0)
+    _checks.scalar("beta", beta, lo=0)
     seed = _args.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     train_autoencoder(model, ae_steps, batch, beta, g, log)
@@ -117,8 +117,8 @@ def train_autoencoder(model, steps, batch, beta, generator, log=print):
             f"model.size: must be a multiple of {autoencoder.FACTOR}, got {model.size}"
         )
     _steps(steps, batch, log)
-    _args.scalar("beta", beta, lo=0)
-    _args.generator("generator", generator)
+    _checks.scalar("beta", beta, lo=0)
+    _checks.generator("generator", generator)
     opt = torch.optim.Adam(model.ae.parameters(), lr=2e-3)
     start = time.time()
     for i in range(steps):
@@ -153,7 +153,7 @@ def train_denoiser(model, steps, batch, generator, log=print):
     steps >= 0, batch >= 1, generator a torch.Generator or None, log a callable."""
     _model(model)
     _steps(steps, batch, log)
-    _args.generator("generator", generator)
+    _checks.generator("generator", generator)
     params = list(model.unet.parameters()) + list(model.text.parameters())
     opt = torch.optim.Adam(params, lr=1e-3)
     start = time.time()
@@ -171,7 +171,7 @@ def save(model, path):
     """Write the model (its tensors; size and scale in the metadata) to a new or existing file
     `path` (str or os.PathLike) in an existing directory."""
     _model(model)
-    _args.scalar("model.scale", model.scale, lo=0, lo_open=True)
+    _checks.scalar("model.scale", model.scale, lo=0, lo_open=True)
     _args.path("path", path, existing=False)
     meta = {"format": "tiny-sd/1", "size": str(model.size), "scale": repr(float(model.scale))}
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
