@@ -81,14 +81,30 @@ not_finite = Maker(
 
 
 def outside(lo, hi, lo_open=False, hi_open=False):
-    """A number outside [lo, hi] (an open end itself included); in an array, one entry."""
+    """A number outside [lo, hi] (an open end itself included); in an array, one entry, drawn so
+    that it is still outside once rounded to the array's dtype (1 + 1e-9 is 1 in float32)."""
     below = st.floats(max_value=lo, exclude_max=not lo_open, allow_nan=False, allow_infinity=False)
     above = st.floats(min_value=hi, exclude_min=not hi_open, allow_nan=False, allow_infinity=False)
-    parts = ([below] if lo is not None else []) + ([above] if hi is not None else [])
-    return Maker(
-        lambda kwargs, arg: _at_one_entry(kwargs, arg, st.one_of(parts)),
-        f"outside({lo}, {hi})",
-    )
+    parts = st.one_of(([below] if lo is not None else []) + ([above] if hi is not None else []))
+
+    def is_outside(v):
+        inside_lo = lo is None or (v > lo if lo_open else v >= lo)
+        inside_hi = hi is None or (v < hi if hi_open else v <= hi)
+        return not (inside_lo and inside_hi)
+
+    def make(kwargs, arg):
+        converted = _array(kwargs[arg])
+        if converted is None or converted[0].dtype.kind != "f":
+            return _at_one_entry(kwargs, arg, parts)
+        dtype = converted[0].dtype
+
+        def still_outside(v):
+            with np.errstate(over="ignore"):  # a huge float becomes inf in float32: outside
+                return is_outside(float(dtype.type(v)))
+
+        return _at_one_entry(kwargs, arg, parts.filter(still_outside))
+
+    return Maker(make, f"outside({lo}, {hi})")
 
 
 not_a_number = values(None, "0.5", [1.0, 2.0], {"x": 1})
