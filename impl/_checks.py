@@ -94,25 +94,32 @@ def number(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False):
     a = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
     if a.dtype.kind not in "fiu":
         raise TypeError(f"{name}: must be a real number, got {type(v).__name__} of {a.dtype}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: must be finite, got {v!r:.60}")
-    below = lo is not None and np.any(a <= lo if lo_open else a < lo)
-    above = hi is not None and np.any(a >= hi if hi_open else a > hi)
-    if below or above:
-        raise ValueError(
-            f"{name}: must lie in {_interval(lo, hi, lo_open, hi_open)}, got {v!r:.60}"
-        )
+    finite = bool(np.all(np.isfinite(a)))
+    below = finite and lo is not None and np.any(a <= lo if lo_open else a < lo)
+    above = finite and hi is not None and np.any(a >= hi if hi_open else a > hi)
+    if not finite or below or above:
+        raise ValueError(_refused(name, v, finite, lo, hi, lo_open, hi_open))
     return v
 
 
-def _interval(lo, hi, lo_open, hi_open):
-    return f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+def _refused(name, v, finite, lo, hi, lo_open, hi_open):
+    """The message for a number that is not finite or outside the interval from lo to hi."""
+    if lo is not None and hi is not None:
+        rule = f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        if finite:
+            return f"{name}: must lie {rule}, got {v!r:.60}"
+    elif lo is not None or hi is not None:
+        rule = f"{'>' if lo_open else '>='} {lo}" if lo is not None else ""
+        rule = rule or f"{'<' if hi_open else '<='} {hi}"
+    else:
+        rule = ""
+    return f"{name}: must be finite{' and ' if rule else ''}{rule}, got {v!r:.60}"
 
 
 def scalar(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False, exact=False):
     """One finite real number (a Python or numpy int or float, a 0-d array or tensor; with `exact`
     also a Fraction, compared exactly; not a bool or a list) in the interval as number().
-    Returned unchanged, a 0-d array as its element."""
+    Returned unchanged, a 0-d array or tensor as its element."""
     if isinstance(v, np.ndarray) and v.ndim == 0:
         v = v[()]
     fraction = exact and isinstance(v, numbers.Rational) and not isinstance(v, (int, np.integer))
@@ -121,18 +128,15 @@ def scalar(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False, exact=Fal
             finite = math.isfinite(float(v))
         except OverflowError:  # a Fraction beyond the float range
             finite = False
-        if not finite:
-            raise ValueError(f"{name}: must be finite (within the float range), got {v!r:.60}")
-        if (lo is not None and (v <= lo if lo_open else v < lo)) or (
-            hi is not None and (v >= hi if hi_open else v > hi)
-        ):
-            raise ValueError(
-                f"{name}: must lie in {_interval(lo, hi, lo_open, hi_open)}, got {v!r}"
-            )
+        below = finite and lo is not None and (v <= lo if lo_open else v < lo)
+        above = finite and hi is not None and (v >= hi if hi_open else v > hi)
+        if not finite or below or above:
+            raise ValueError(_refused(name, v, finite, lo, hi, lo_open, hi_open))
         return v
     if isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) != 0:
         raise TypeError(f"{name}: must be a single real number, got {v!r:.60}")
-    return number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+    number(name, v, lo, hi, lo_open=lo_open, hi_open=hi_open)
+    return v.item() if hasattr(v, "detach") else v
 
 
 def real(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False, exact=False):

@@ -13,7 +13,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import spsolve
 
-from impl.rl.mdp import _check_mdp, _real_array, _same_shape, _vector, check_policy
+from impl import _checks
+from impl.rl.mdp import _check_mdp, _real_array, _vector, check_policy
 
 # Every function takes an impl.rl.mdp.MDP `mdp`, policies pi as (S, A) matrices with rows on the
 # simplex, and state values v as finite arrays of shape (S,).
@@ -64,7 +65,7 @@ def v_from_q(pi, q):
     """(3): v(s) = sum_a pi(a|s) q(s, a); q is a finite (S, A) array, pi a policy of its shape."""
     q = _real_array("q", q, 2)
     pi = _real_array("pi", pi, 2, allow_exact=True)
-    _same_shape("pi", pi, "q", q)
+    _checks.same_shape("pi", pi, "q", q)
     pi = check_policy("pi", pi, *q.shape)
     return np.sum(pi * q, axis=1)
 

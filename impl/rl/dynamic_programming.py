@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from impl import _checks
 from impl.rl import bellman, policy
 from impl.rl.mdp import _actions, _check_mdp, _real_array, _vector
 
@@ -30,18 +31,6 @@ class Result:
     history: list = field(default_factory=list)  # VI, TPI: ||v_{k+1} - v_k||; PI: each policy
 
 
-def _positive(name, n):
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {n!r:.60}")
-
-
-def _tolerance(tol):
-    if isinstance(tol, bool) or not isinstance(tol, int | float | np.integer | np.floating):
-        raise ValueError(f"tol: must be finite and > 0, got {tol!r:.60}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol: must be finite and > 0, got {tol!r}")
-
-
 def _start(mdp, v0):
     """v0: None (zeros) or finite values of shape (S,)."""
     return np.zeros(mdp.n_states) if v0 is None else _vector("v0", v0, mdp.n_states)
@@ -51,8 +40,8 @@ def value_iteration(mdp, v0=None, tol=1e-10, max_iter=100_000):
     """(1): iterate T until a sweep moves v by at most `tol` (or `max_iter` sweeps).
     v0 finite of shape (S,) (zeros if None), tol > 0, max_iter >= 1."""
     _check_mdp(mdp)
-    _tolerance(tol)
-    _positive("max_iter", max_iter)
+    tol = _checks.scalar("tol", tol, 0, lo_open=True)
+    _checks.positive_int("max_iter", max_iter)
     v = _start(mdp, v0)
     deltas = []
     for k in range(1, max_iter + 1):
@@ -91,7 +80,7 @@ def policy_iteration(mdp, actions0=None, max_iter=10_000):
     """(2): exact evaluation and greedy improvement until the policy is stable; actions0 one
     action per state (action 0 everywhere if None), max_iter >= 1."""
     _check_mdp(mdp)
-    _positive("max_iter", max_iter)
+    _checks.positive_int("max_iter", max_iter)
     actions = (
         np.zeros(mdp.n_states, dtype=int)
         if actions0 is None
@@ -112,9 +101,9 @@ def truncated_policy_iteration(mdp, j, v0=None, tol=1e-10, max_iter=100_000):
     """(3): improvement, then j evaluation sweeps from the previous value, until v moves <= tol.
     j >= 1, v0 finite of shape (S,) (zeros if None), tol > 0, max_iter >= 1."""
     _check_mdp(mdp)
-    _positive("j", j)
-    _tolerance(tol)
-    _positive("max_iter", max_iter)
+    _checks.positive_int("j", j)
+    tol = _checks.scalar("tol", tol, 0, lo_open=True)
+    _checks.positive_int("max_iter", max_iter)
     v = _start(mdp, v0)
     actions = np.zeros(mdp.n_states, dtype=int)
     deltas = []

@@ -19,6 +19,8 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
+from impl import _checks
+
 PROB_TOL = 1e-9  # allowed |sum of a row of probabilities - 1|
 
 
@@ -40,10 +42,10 @@ class MDP:
                 f"[{ns.min()}, {ns.max()}]"
             )
         p = _real_array("prob", self.prob, 3)
-        _same_shape("prob", p, "next_state", ns)
+        _checks.same_shape("prob", p, "next_state", ns)
         check_probabilities("prob", p)
         r = _real_array("reward", self.reward, 3)
-        _same_shape("reward", r, "next_state", ns)
+        _checks.same_shape("reward", r, "next_state", ns)
         check_gamma(self.gamma)
         object.__setattr__(self, "next_state", ns.astype(np.intp))
         object.__setattr__(self, "prob", p.astype(float))
@@ -158,7 +160,10 @@ def check_policy(name, pi, n_states, n_actions):
     returned as an array of its own dtype."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name: expected a non-empty string, got {name!r}")
-    n_states, n_actions = _count("n_states", n_states), _count("n_actions", n_actions)
+    n_states, n_actions = (
+        _checks.positive_int("n_states", n_states),
+        _checks.positive_int("n_actions", n_actions),
+    )
     pi = _real_array(name, pi, 2, allow_exact=True)
     if pi.shape != (n_states, n_actions):
         raise ValueError(
@@ -169,13 +174,6 @@ def check_policy(name, pi, n_states, n_actions):
 
 
 # Private checks shared by the modules of impl/rl (each message starts with the argument's name).
-
-
-def _count(name, n, lo=1):
-    """A Python or numpy integer (not a bool) >= lo."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < lo:
-        raise ValueError(f"{name}: must be an integer >= {lo}, got {n!r:.60}")
-    return int(n)
 
 
 def _real_array(name, x, ndim, *, kinds="fiu", finite=True, allow_exact=False, nonempty=True):
@@ -228,11 +226,6 @@ def _actions(name, actions, n_states, n_actions):
     if a.shape != (n_states,) or a.dtype.kind not in "iu" or np.any((a < 0) | (a >= n_actions)):
         raise ValueError(f"{rule}, got {actions!r:.60}")
     return a
-
-
-def _same_shape(name, x, other_name, other):
-    if x.shape != other.shape:
-        raise ValueError(f"{name}: shape {x.shape} does not match {other_name}'s {other.shape}")
 
 
 def _check_mdp(mdp, name="mdp"):

@@ -18,45 +18,14 @@ Episode of length L from (s_0, a_0) following pi: s_0, a_0, r_1, s_1, a_1, r_2, 
 (7) best_epsilon_greedy: the limit of (4), by policy iteration within the epsilon-greedy class.
 """
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from impl import _checks
 from impl.rl import policy
 from impl.rl.dynamic_programming import TIE, improve
-from impl.rl.mdp import PROB_TOL, _actions, _check_mdp, _count, _real_array
-
-
-def _length(length):
-    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 1:
-        raise ValueError(f"length: episode length must be an integer >= 1, got {length!r}")
-
-
-def _positive(name, n):
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {n!r:.60}")
-
-
-def _generator(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy Generator, got {type(rng).__name__}")
-
-
-def _epsilon(epsilon):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"epsilon: must be a real number, got {epsilon!r:.60}")
-    if not (math.isfinite(epsilon) and 0 <= epsilon <= 1):
-        raise ValueError(f"epsilon: must lie in [0, 1], got {epsilon!r}")
-
-
-def _discount(gamma):
-    """gamma in [0, 1] (a finite episode may be undiscounted)."""
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TypeError(f"gamma: the discount must be a real number, got {gamma!r:.60}")
-    if not (math.isfinite(gamma) and 0 <= gamma <= 1):
-        raise ValueError(f"gamma: the discount must lie in [0, 1], got {gamma!r}")
+from impl.rl.mdp import PROB_TOL, _actions, _check_mdp, _real_array
 
 
 class Sampler:
@@ -65,7 +34,7 @@ class Sampler:
     def __init__(self, mdp, rng):
         """mdp an impl.rl.mdp.MDP, rng a numpy Generator."""
         _check_mdp(mdp)
-        _generator(rng)
+        _checks.rng("rng", rng)
         self.mdp, self.rng = mdp, rng
         self.deterministic = bool(np.all((mdp.prob == 1) | (mdp.prob == 0)))
         self.only = np.argmax(mdp.prob, axis=2)  # the outcome of a deterministic (s, a)
@@ -84,7 +53,7 @@ class Sampler:
             raise ValueError("pi: each row must hold probabilities summing to 1")
         s0 = _index("s0", s0, mdp.n_states)
         a0 = _index("a0", a0, mdp.n_actions)
-        _length(length)
+        _checks.positive_int("length", length)
         greedy = np.argmax(pi, axis=1) if np.all(pi.max(axis=1) == 1) else None
         u = rng.random((length, 2))
         states = np.empty(length, dtype=np.intp)
@@ -118,7 +87,7 @@ def _index(name, i, n):
 def returns(rewards, gamma):
     """(1): g_0..g_{L-1} of a reward sequence r_1..r_L (finite, 1-D, possibly empty), computed
     backwards; gamma in [0, 1]."""
-    _discount(gamma)
+    gamma = _checks.scalar("gamma", gamma, 0, 1, exact=True)
     if not (isinstance(rewards, np.ndarray | list | tuple) and np.ndim(rewards) == 1):
         raise ValueError(f"rewards: expected a 1-D sequence of numbers, got {rewards!r:.60}")
     if len(rewards) > 0:
@@ -143,10 +112,10 @@ def mc_basic(mdp, episodes_per_pair, length, rng, actions0=None, max_iter=1000):
     """(2): until the greedy policy is stable (or max_iter >= 1 iterations); episodes_per_pair and
     length >= 1, rng a numpy Generator, actions0 one action per state (0 everywhere if None)."""
     _check_mdp(mdp)
-    _positive("episodes_per_pair", episodes_per_pair)
-    _length(length)
-    _generator(rng)
-    _positive("max_iter", max_iter)
+    _checks.positive_int("episodes_per_pair", episodes_per_pair)
+    _checks.positive_int("length", length)
+    _checks.rng("rng", rng)
+    _checks.positive_int("max_iter", max_iter)
     sampler = Sampler(mdp, rng)
     S, A = mdp.n_states, mdp.n_actions
     actions = np.zeros(S, dtype=int) if actions0 is None else _actions("actions0", actions0, S, A)
@@ -169,11 +138,11 @@ def _every_visit_control(mdp, n_episodes, length, rng, epsilon, starts, actions0
     """(3) for epsilon = None (greedy policy), (4) otherwise; the first policy is actions0 (all
     action 0 by default), made epsilon-greedy for (4) (uniform where nothing is learnt yet)."""
     _check_mdp(mdp)
-    _positive("n_episodes", n_episodes)
-    _length(length)
-    _generator(rng)
+    _checks.positive_int("n_episodes", n_episodes)
+    _checks.positive_int("length", length)
+    _checks.rng("rng", rng)
     if epsilon is not None:
-        _epsilon(epsilon)
+        epsilon = _checks.scalar("epsilon", epsilon, 0, 1, exact=True)
     sampler = Sampler(mdp, rng)
     S, A = mdp.n_states, mdp.n_actions
     # Python lists of floats in the loop over visits (the same IEEE arithmetic as numpy scalars,
@@ -225,7 +194,7 @@ def mc_exploring_starts(mdp, n_episodes, length, rng, actions0=None):
 def mc_epsilon_greedy(mdp, epsilon, n_episodes, length, rng):
     """(4): episodes start at uniformly random (s, a); epsilon in [0, 1]."""
     _check_mdp(mdp)
-    _epsilon(epsilon)
+    epsilon = _checks.scalar("epsilon", epsilon, 0, 1, exact=True)
     S, A = mdp.n_states, mdp.n_actions
     return _every_visit_control(
         mdp, n_episodes, length, rng, epsilon, lambda e: divmod(int(rng.integers(S * A)), A)
@@ -236,8 +205,8 @@ def _episode_returns(episodes, gamma, n_states):
     """(states, returns) of each episode: equal-length 1-D states (indices in [0, n_states))
     and finite rewards. gamma, n_states and the collection are checked at once, each episode
     when it is reached."""
-    _discount(gamma)
-    _count("n_states", n_states)
+    gamma = _checks.scalar("gamma", gamma, 0, 1, exact=True)
+    _checks.positive_int("n_states", n_states)
     if episodes is None or isinstance(episodes, str | bytes) or not hasattr(episodes, "__iter__"):
         raise ValueError(
             f"episodes: expected a collection of (states, rewards), got {episodes!r:.60}"
@@ -303,7 +272,7 @@ def every_visit_limit(mdp, actions, length):
     if not bool(np.all((mdp.prob == 1) | (mdp.prob == 0))):
         raise ValueError("mdp: every_visit_limit needs a deterministic MDP")
     actions = _actions("actions", actions, mdp.n_states, mdp.n_actions)
-    _length(length)
+    _checks.positive_int("length", length)
     sampler = Sampler(mdp, np.random.default_rng(0))  # no randomness is drawn
     pi = policy.deterministic(actions, mdp.n_actions)
     total, count = np.zeros((mdp.n_states, mdp.n_actions)), np.zeros((mdp.n_states, mdp.n_actions))
@@ -322,8 +291,8 @@ def best_epsilon_greedy(mdp, epsilon, max_iter=1000):
     from impl.rl import bellman
 
     _check_mdp(mdp)
-    _epsilon(epsilon)
-    _positive("max_iter", max_iter)
+    epsilon = _checks.scalar("epsilon", epsilon, 0, 1, exact=True)
+    _checks.positive_int("max_iter", max_iter)
     actions = np.zeros(mdp.n_states, dtype=int)
     for _ in range(max_iter):
         pi = policy.epsilon_greedy(policy.deterministic(actions, mdp.n_actions), epsilon)

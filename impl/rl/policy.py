@@ -15,13 +15,14 @@ import numbers
 
 import numpy as np
 
-from impl.rl.mdp import _count, _real_array
+from impl import _checks
+from impl.rl.mdp import _real_array
 
 
 def deterministic(actions, n_actions):
     """(1): the (S, A) matrix of the policy s -> actions[s]: actions a non-empty 1-D integer
     array of indices in [0, n_actions), n_actions >= 1."""
-    n_actions = _count("n_actions", n_actions)
+    n_actions = _checks.positive_int("n_actions", n_actions)
     if actions is None or isinstance(actions, str | bytes | dict):
         raise ValueError(f"actions: expected a 1-D integer array, got {type(actions).__name__}")
     actions = np.asarray(actions)

@@ -35,23 +35,6 @@ def reals(name, v, *, finite=True):
     return a
 
 
-def scalar(name, v, lo=None, *, lo_open=False):
-    """One finite real number (Python, numpy or Fraction; not bool), >= lo (> lo if `lo_open`)
-    when lo is given; returned as a float."""
-    if isinstance(v, np.ndarray) and v.ndim == 0:
-        v = v[()]
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name}: must be one real number, got {v!r:.60}")
-    try:
-        x = float(v)
-    except OverflowError:
-        raise ValueError(f"{name}: {v} is beyond the float range") from None
-    rule = "" if lo is None else f" and {'>' if lo_open else '>='} {lo}"
-    if not math.isfinite(x) or (lo is not None and (x <= lo if lo_open else x < lo)):
-        raise ValueError(f"{name}: must be finite{rule}, got {v!r}")
-    return x
-
-
 def vector(name, v):
     """A non-empty 1-D array of finite real numbers, as float64."""
     a = reals(name, v)
@@ -74,10 +57,3 @@ def samples(name, x):
 def start(name, w1, sample_shape):
     """_checks.start (a number or an array of the samples' shape), of finite real numbers."""
     return _checks.start(name, reals(name, w1), sample_shape)
-
-
-def rng(name, r):
-    """A numpy random generator (np.random.Generator or the legacy RandomState)."""
-    if not isinstance(r, (np.random.Generator, np.random.RandomState)):
-        raise TypeError(f"{name}: expected a numpy Generator, got {type(r).__name__}")
-    return r

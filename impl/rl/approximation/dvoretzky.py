@@ -49,7 +49,10 @@ def second_moment(r, b, s, v1):
     r, b = _inputs.vector("r", r), _inputs.vector("b", b)
     if r.shape != b.shape:
         raise ValueError(f"b: shape {b.shape} does not match r's shape {r.shape}")
-    s, v1 = _inputs.scalar("s", s, 0), _inputs.scalar("v1", v1, 0)
+    s, v1 = (
+        float(_checks.scalar("s", s, 0, exact=True)),
+        float(_checks.scalar("v1", v1, 0, exact=True)),
+    )
     v = np.empty(r.shape[0] + 1)
     v[0] = v1
     for k in range(r.shape[0]):

@@ -104,7 +104,7 @@ def sample_batches(n, m, n_iter, rng, replace):
     (`replace` a bool; m <= n without replacement), drawn by the numpy generator `rng`."""
     n, m = _checks.positive_int("n", n), _checks.positive_int("m", m)
     n_iter = _checks.positive_int("n_iter", n_iter)
-    rng = _inputs.rng("rng", rng)
+    rng = _checks.rng("rng", rng, legacy=True)
     _checks.flag("replace", replace)
     if not replace and m > n:
         raise ValueError(f"m: a batch of {m} without replacement needs m <= n = {n}")

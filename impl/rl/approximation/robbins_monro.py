@@ -51,22 +51,25 @@ def robbins_monro(g_tilde, w1, a, keep=None):
 def power_steps(n, a=1.0, p=1.0):
     """a_k = a / k^p for k = 1..n (RM conditions (b) hold for a > 0 and 1/2 < p <= 1)."""
     n = _checks.positive_int("n", n)
-    a, p = _inputs.scalar("a", a, 0, lo_open=True), _inputs.scalar("p", p, 0)
+    a, p = (
+        float(_checks.scalar("a", a, 0, lo_open=True, exact=True)),
+        float(_checks.scalar("p", p, 0, exact=True)),
+    )
     return a / np.arange(1, n + 1, dtype=float) ** p
 
 
 def constant_steps(n, a):
     """a_k = a for k = 1..n (breaks sum a_k^2 < inf)."""
     n = _checks.positive_int("n", n)
-    return np.full(n, _inputs.scalar("a", a, 0, lo_open=True))
+    return np.full(n, float(_checks.scalar("a", a, 0, lo_open=True, exact=True)))
 
 
 def noisy_oracle(g, rng, s=1.0, noise="normal"):
     """g~(w, k) = g(w) + eta, eta i.i.d., mean 0, std s (one per entry of w)."""
     _checks.choice("noise", noise, NOISES)
-    s = _inputs.scalar("s", s, 0)
+    s = float(_checks.scalar("s", s, 0, exact=True))
     _checks.function("g", g)
-    _inputs.rng("rng", rng)
+    _checks.rng("rng", rng, legacy=True)
 
     def g_tilde(w, k):
         shape = np.shape(w)
@@ -83,10 +86,16 @@ def noisy_oracle(g, rng, s=1.0, noise="normal"):
 
 def mean_square_bound(a, c1, c2, s, e1_sq):
     """Upper bounds V_1..V_{K+1} on E (w_k - w*)^2 from (2), for steps a_1..a_K."""
-    c1, c2 = _inputs.scalar("c1", c1), _inputs.scalar("c2", c2)
+    c1, c2 = (
+        float(_checks.scalar("c1", c1, exact=True)),
+        float(_checks.scalar("c2", c2, exact=True)),
+    )
     if not 0 < c1 <= c2:
         raise ValueError(f"c1: need 0 < c1 <= c2, got c1={c1!r}, c2={c2!r}")
-    s, e1_sq = _inputs.scalar("s", s, 0), _inputs.scalar("e1_sq", e1_sq, 0)
+    s, e1_sq = (
+        float(_checks.scalar("s", s, 0, exact=True)),
+        float(_checks.scalar("e1_sq", e1_sq, 0, exact=True)),
+    )
     a = _inputs.steps("a", a).astype(float)
     rho = np.maximum(np.abs(1 - a * c1), np.abs(1 - a * c2))
     return second_moment(rho, a, s, e1_sq)
@@ -95,7 +104,11 @@ def mean_square_bound(a, c1, c2, s, e1_sq):
 def linear_gaussian_law(a, c, s, e1):
     """Exact mean m_k and variance v_k of e_k = w_k - w*, k = 1..K+1, for linear g (3)."""
     a = _inputs.steps("a", a).astype(float)
-    c, s, e1 = _inputs.scalar("c", c), _inputs.scalar("s", s, 0), _inputs.scalar("e1", e1)
+    c, s, e1 = (
+        float(_checks.scalar("c", c, exact=True)),
+        float(_checks.scalar("s", s, 0, exact=True)),
+        float(_checks.scalar("e1", e1, exact=True)),
+    )
     r = 1 - a * c
     m = e1 * np.concatenate([[1.0], np.cumprod(r)])
     v = second_moment(r, a, s, 0.0)
