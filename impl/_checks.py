@@ -235,6 +235,22 @@ def pair(name, x, other_name, other, finite=True):
     return same_shape(other_name, tensor(other_name, other, finite=finite), name, x)
 
 
+def broadcasts(name, v, x_name, x):
+    """v (a number, or a tensor) broadcasting to x's shape without enlarging it."""
+    import torch
+
+    if isinstance(v, torch.Tensor):
+        try:
+            fits = torch.broadcast_shapes(v.shape, x.shape) == x.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{name}: shape {tuple(v.shape)} does not broadcast to {x_name}'s {tuple(x.shape)}"
+            )
+    return v
+
+
 def choice(name, value, options):
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name}: expected one of {tuple(options)}, got {value!r}")
@@ -245,3 +261,22 @@ def function(name, f):
     if not callable(f):
         raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
     return f
+
+
+def shape_keeping(name, f, x_name="x"):
+    """The callable f(x, t), wrapped to check that it returns a tensor of x's shape (broadcasting
+    would hide a wrong one); `x_name` names x in the message."""
+    import torch
+
+    function(name, f)
+
+    def checked(x, t):
+        out = f(x, t)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"{name}: must return a tensor of {x_name}'s shape {tuple(x.shape)}, got {got}"
+            )
+        return out
+
+    return checked

@@ -26,23 +26,9 @@ def guided_mean(mu, s2, grad_log_classifier, gamma):
     """(2): mu + gamma s^2 grad log p(y|x). mu and the gradient finite tensors of one shape;
     the variance s2 >= 0 (a number, or a tensor that broadcasts to mu); gamma a real number."""
     _checks.pair("mu", mu, "grad_log_classifier", grad_log_classifier)
-    _level_like("s2", s2, mu, lo=0)
+    _checks.broadcasts("s2", _checks.real("s2", s2, 0), "mu", mu)
     _checks.real("gamma", gamma)
     return mu + gamma * s2 * grad_log_classifier
-
-
-def _level_like(name, v, x, lo=None):
-    """A finite number >= lo, or a tensor of them that broadcasts to x."""
-    _checks.real(name, v, lo)
-    if isinstance(v, torch.Tensor):
-        try:
-            fits = torch.broadcast_shapes(v.shape, x.shape) == x.shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"{name}: shape {tuple(v.shape)} does not broadcast to {tuple(x.shape)}"
-            )
 
 
 def classifier_guided_eps(eps, a, grad_log_classifier, gamma):

@@ -32,16 +32,7 @@ def _level(name, a, x_name=None, x=None, lo_open=False, hi_open=False):
     """A noise level abar in [0, 1] (an open end excluded): a number, or a tensor that
     broadcasts to `x` (one level per batch row)."""
     _checks.real(name, a, 0, 1, lo_open=lo_open, hi_open=hi_open)
-    if isinstance(a, torch.Tensor) and x is not None:
-        try:
-            fits = torch.broadcast_shapes(a.shape, x.shape) == x.shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"{name}: shape {tuple(a.shape)} does not broadcast to {x_name}'s {tuple(x.shape)}"
-            )
-    return a
+    return a if x is None else _checks.broadcasts(name, a, x_name, x)
 
 
 def _ordered(a, b, strict=False):

@@ -18,26 +18,10 @@ from impl.flows.coupling import _batch
 from impl.ode import solve_with_divergence
 
 
-def _velocity(name, v):
-    """v, checked to return a tensor of its argument's shape (broadcasting would hide it)."""
-    _checks.function(name, v)
-
-    def checked(z, t):
-        out = v(z, t)
-        if not isinstance(out, torch.Tensor) or out.shape != z.shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
-                f"{name}: must return a tensor of z's shape {tuple(z.shape)}, got {got}"
-            )
-        return out
-
-    return checked
-
-
 def push(v, z0, log_p0, n):
     """(2) forward: (z_1, log p_1(z_1)) for samples z_0 (n, d) with known log p_0(z_0), a finite
     tensor of shape (n,); Heun, n steps."""
-    v = _velocity("v", v)
+    v = _checks.shape_keeping("v", v, "z")
     _batch("z0", z0)
     _checks.tensor("log_p0", log_p0)
     if log_p0.shape != z0.shape[:1]:
@@ -53,7 +37,7 @@ def push(v, z0, log_p0, n):
 def log_density(v, x, log_p0_fn, n):
     """(2) backward: log p_1(x) for points x (n, d), integrating from t = 1 back to t = 0 (Heun,
     n steps); log_p0_fn(z) returns one log-density per row of z."""
-    v = _velocity("v", v)
+    v = _checks.shape_keeping("v", v, "z")
     _batch("x", x)
     _checks.function("log_p0_fn", log_p0_fn)
     n = _checks.positive_int("n", n)

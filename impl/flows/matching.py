@@ -48,28 +48,11 @@ def _pair(x0, x1, t):
     _checks.tensor("x1", x1)
     _checks.same_shape("x1", x1, "x0", x0)
     _checks.real("t", t, 0, 1, exact=True)
-    if _broadcast(x0=x0, t=t) != x0.shape:
-        raise ValueError(f"t: shape {tuple(t.shape)} does not broadcast to {tuple(x0.shape)}")
+    _checks.broadcasts("t", t, "x0", x0)
 
 
 def _check_sigma_min(sigma_min):
     _checks.scalar("sigma_min", sigma_min, 0, 1, hi_open=True, exact=True)
-
-
-def _velocity(name, velocity):
-    """velocity, checked to return a tensor of x's shape (broadcasting would hide it)."""
-    _checks.function(name, velocity)
-
-    def checked(x, t):
-        out = velocity(x, t)
-        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
-                f"{name}: must return a tensor of x's shape {tuple(x.shape)}, got {got}"
-            )
-        return out
-
-    return checked
 
 
 def ot_path(x0, x1, t, sigma_min=0.0):
@@ -148,7 +131,7 @@ def rectified_flow_pair(x0, x1, t):
 def euler_t(velocity, x0, n):
     """(5): x_1 from noise x_0 (a finite tensor) by n >= 1 Euler steps of dx/dt = velocity(x, t),
     t: 0 -> 1; velocity returns a tensor of x's shape."""
-    velocity = _velocity("velocity", velocity)
+    velocity = _checks.shape_keeping("velocity", velocity)
     _checks.tensor("x0", x0)
     n = _checks.positive_int("n", n)
     x, dt = x0, 1.0 / n
@@ -161,7 +144,7 @@ def euler_sigma(velocity_sigma, x_noise, sigmas):
     """(5), convention "sigma": Euler steps x <- x + (sigma_next - sigma) v_sigma(x, sigma) over a
     strictly decreasing sequence of at least two sigmas in [0, 1] (from 1 to 0 for a whole
     sampling run); x_noise a finite tensor."""
-    velocity_sigma = _velocity("velocity_sigma", velocity_sigma)
+    velocity_sigma = _checks.shape_keeping("velocity_sigma", velocity_sigma)
     _checks.tensor("x_noise", x_noise)
     a = _checks.vector("sigmas", sigmas)
     _checks.number("sigmas", a, 0, 1)
