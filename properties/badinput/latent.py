@@ -443,7 +443,9 @@ spec(
     wrong=dict(
         denoise=[not_callable, values(lambda z, t, c, m: z[:1], lambda z, t, c, m: "eps")],
         decode=[not_callable],
-        cond=[Maker(bad_pair, "bad_pair")],
+        cond=[
+            also("uncond")(Maker(bad_pair, "bad_pair"))
+        ],  # a mismatch may be named on either side
         uncond=[also("cond")(Maker(bad_pair, "bad_pair"))],
         steps=[bad_int(1, pipeline.T)],
         guidance=[outside(0, None), not_finite, not_a_number],

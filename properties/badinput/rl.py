@@ -7,7 +7,7 @@ import numpy as np
 from scipy import sparse
 
 from impl.rl import gridworld, monte_carlo
-from impl.rl.mdp import MDP
+from impl.rl.mdp import MDP, PROB_TOL
 from properties.badinput import exempt, spec
 from properties.badinput.wrong import (
     also,
@@ -39,9 +39,11 @@ not_an_mdp = values(None, "mdp", {"gamma": 0.9}, np.zeros((2, 2, 1)), DETERMINIS
 not_a_generator = values(None, 0, "rng", np.random.RandomState(0))
 not_a_vector = values("x", {"x": 1})  # None means "the default" where these are used
 GAMMA = [outside(0, 1, hi_open=True), not_finite, not_a_number]
+# probabilities: rows may sum to 1 within mdp.PROB_TOL, so an entry is wrong beyond that margin
+PROBABILITY_OUT_OF_RANGE = outside(0, 1, margin=10 * PROB_TOL)
 PROBABILITIES = [
     not_finite,
-    outside(0, 1),
+    PROBABILITY_OUT_OF_RANGE,
     mismatched(),
     reshaped,
     empty,
@@ -130,7 +132,7 @@ spec(
     wrong=dict(
         P=[
             not_finite,
-            outside(0, 1),
+            PROBABILITY_OUT_OF_RANGE,
             also("R")(mismatched()),
             reshaped,
             empty,
@@ -151,7 +153,7 @@ spec(
     valid=lambda: dict(name="p", p=np.array([[0.2, 0.8, 0.0], [1 / 3, 1 / 3, 1 / 3]]), axis=1),
     wrong=dict(
         name=[values(None, 3, "", b"p")],
-        p=[not_finite, outside(0, 1), reshaped, empty, not_a_tensor, complex_dtype],
+        p=[not_finite, PROBABILITY_OUT_OF_RANGE, reshaped, empty, not_a_tensor, complex_dtype],
         axis=[also("p")(bad_int(-2, 1))],  # an axis that p lacks: either may be wrong
     ),
 )
@@ -352,7 +354,7 @@ spec(
     wrong=dict(
         P=[
             not_finite,
-            outside(0, 1),
+            PROBABILITY_OUT_OF_RANGE,
             also("R")(mismatched()),
             reshaped,
             empty,
@@ -387,7 +389,10 @@ spec(
         n_rows=[also("target", "forbidden")(bad_int(1))],
         n_cols=[also("target", "forbidden")(bad_int(1))],
         target=[values(*BAD_CELLS, (1, 2))],  # (1, 2) is forbidden
-        forbidden=[values(*((c,) for c in BAD_CELLS), [(2, 3)], None, 5, "ab")],
+        forbidden=[
+            values(*((c,) for c in BAD_CELLS), None, 5, "ab"),
+            also("target")(values([(2, 3)])),  # the target's cell: either may be named
+        ],
         r_boundary=[not_finite, not_a_number],
         r_forbidden=[not_finite, not_a_number],
         r_target=[not_finite, not_a_number],

@@ -80,16 +80,22 @@ not_finite = Maker(
 )
 
 
-def outside(lo, hi, lo_open=False, hi_open=False):
-    """A number outside [lo, hi] (an open end itself included); in an array, one entry, drawn so
-    that it is still outside once rounded to the array's dtype (1 + 1e-9 is 1 in float32)."""
-    below = st.floats(max_value=lo, exclude_max=not lo_open, allow_nan=False, allow_infinity=False)
-    above = st.floats(min_value=hi, exclude_min=not hi_open, allow_nan=False, allow_infinity=False)
+def outside(lo, hi, lo_open=False, hi_open=False, margin=0.0):
+    """A number outside [lo, hi] (an open end itself included) by more than `margin` (what the
+    function may accept as rounding, e.g. probabilities that sum to 1 within a tolerance); in an
+    array, one entry, drawn so that it is still outside once rounded to the array's dtype
+    (1 + 1e-9 is 1 in float32)."""
+    lo_m = None if lo is None else lo - margin
+    hi_m = None if hi is None else hi + margin
+    below = st.floats(max_value=lo_m, exclude_max=not lo_open or margin > 0, allow_nan=False,
+                      allow_infinity=False)  # fmt: skip
+    above = st.floats(min_value=hi_m, exclude_min=not hi_open or margin > 0, allow_nan=False,
+                      allow_infinity=False)  # fmt: skip
     parts = st.one_of(([below] if lo is not None else []) + ([above] if hi is not None else []))
 
     def is_outside(v):
-        inside_lo = lo is None or (v > lo if lo_open else v >= lo)
-        inside_hi = hi is None or (v < hi if hi_open else v <= hi)
+        inside_lo = lo_m is None or (v > lo_m if lo_open and not margin else v >= lo_m)
+        inside_hi = hi_m is None or (v < hi_m if hi_open and not margin else v <= hi_m)
         return not (inside_lo and inside_hi)
 
     def make(kwargs, arg):
@@ -104,7 +110,7 @@ def outside(lo, hi, lo_open=False, hi_open=False):
 
         return _at_one_entry(kwargs, arg, parts.filter(still_outside))
 
-    return Maker(make, f"outside({lo}, {hi})")
+    return Maker(make, f"outside({lo}, {hi}" + (f", margin={margin})" if margin else ")"))
 
 
 not_a_number = values(None, "0.5", [1.0, 2.0], {"x": 1})
