@@ -152,12 +152,11 @@ def real(name, v, lo=None, hi=None, *, lo_open=False, hi_open=False, exact=False
 def vector(name, v, kinds="fiu"):
     """`v` (a tensor, array, list or tuple) as a non-empty 1-D numpy array of dtype kind in
     `kinds` ("fiu": real numbers, "iu": integers, "biuf": bools too), float entries finite."""
-    import torch
-
-    if not isinstance(v, (torch.Tensor, np.ndarray, list, tuple)):
+    tensor = hasattr(v, "detach")  # a torch tensor (torch is not imported here)
+    if not (tensor or isinstance(v, (np.ndarray, list, tuple))):
         raise TypeError(f"{name}: expected a 1-D tensor or sequence, got {type(v).__name__}")
     try:
-        a = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+        a = np.asarray(v.detach().cpu() if tensor else v)
     except (ValueError, TypeError, RuntimeError) as e:  # a ragged nesting
         raise ValueError(f"{name}: not a 1-D sequence of numbers ({e})") from None
     if a.ndim != 1 or a.size == 0:

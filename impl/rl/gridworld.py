@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from impl import _checks
 from impl.rl.mdp import MDP, _actions, _real_array, check_gamma
 
 ACTIONS = ("up", "right", "down", "left", "stay")
@@ -34,10 +35,8 @@ class GridWorld:
         """n_rows, n_cols >= 1; target a (row, col) cell of the grid (1-indexed); forbidden a
         collection of such cells, not the target; finite rewards; gamma in [0, 1); actions a
         non-empty subset of ACTIONS without repeats."""
-        for name, n in (("n_rows", n_rows), ("n_cols", n_cols)):
-            if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-                raise ValueError(f"{name}: must be a positive integer, got {n!r:.60}")
-        self.n_rows, self.n_cols = int(n_rows), int(n_cols)
+        self.n_rows = _checks.positive_int("n_rows", n_rows)
+        self.n_cols = _checks.positive_int("n_cols", n_cols)
         self.target = self._cell("target", target)
         if (
             forbidden is None
@@ -138,10 +137,7 @@ class GridWorld:
         v = _real_array("v", v, 1, finite=False)
         if v.shape != (self.n_states,):
             raise ValueError(f"v: expected shape ({self.n_states},), got {v.shape}")
-        if isinstance(decimals, bool) or not isinstance(decimals, int | np.integer):
-            raise ValueError(f"decimals: must be an integer in [0, 20], got {decimals!r:.60}")
-        if not 0 <= decimals <= 20:
-            raise ValueError(f"decimals: must be an integer in [0, 20], got {decimals!r}")
+        decimals = _checks.integer("decimals", decimals, 0, 20)
         marks = {self.state(c): "*" for c in self.forbidden} | {self.state(self.target): "T"}
         cells = [f"{v[s]:.{decimals}f}{marks.get(s, '')}" for s in range(self.n_states)]
         width = max(len(c) for c in cells)
