@@ -281,6 +281,7 @@ def run_variants(patterns, path, console):
     """Run `python -m properties.variants` for the selection in a fresh process (profile
     `variants`, whatever the audit's profile); its summary, or None when it could not start."""
     command = [sys.executable, "-m", "properties.variants", "--claims", *patterns]
+    path = path.resolve()  # the variants run works in the checkout's root, not here
     command += ["--json", str(path)]
     console.print("rejected variants: " + " ".join(command[1:]))
     path.unlink(missing_ok=True)

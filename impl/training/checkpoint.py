@@ -359,9 +359,11 @@ class SavedBytes:
 
     def _release(self, ptr):
         count, nbytes = self.refs[ptr]
-        self.refs[ptr] = (count - 1, nbytes)
-        if count == 1:
+        if count == 1:  # forget the storage: a later one at the same address has its own size
+            del self.refs[ptr]
             self.live -= nbytes
+        else:
+            self.refs[ptr] = (count - 1, nbytes)
 
 
 class _Saved:
