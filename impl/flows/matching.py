@@ -142,12 +142,13 @@ def euler_t(velocity, x0, n):
 
 def euler_sigma(velocity_sigma, x_noise, sigmas):
     """(5), convention "sigma": Euler steps x <- x + (sigma_next - sigma) v_sigma(x, sigma) over a
-    strictly decreasing sequence of at least two sigmas in [0, 1] (from 1 to 0 for a whole
-    sampling run); x_noise a finite tensor."""
+    strictly decreasing sequence of at least two sigmas >= 0 (from 1 to 0 for a whole sampling
+    run); x_noise a finite tensor. The step needs no sigma <= 1, and schedules computed in
+    float32 may start above it (diffusers' shifted flow-matching sigmas start at 1 + 1.2e-7)."""
     velocity_sigma = _checks.shape_keeping("velocity_sigma", velocity_sigma)
     _checks.tensor("x_noise", x_noise)
     a = _checks.vector("sigmas", sigmas)
-    _checks.number("sigmas", a, 0, 1)
+    _checks.number("sigmas", a, 0)
     if a.size < 2:
         raise ValueError(f"sigmas: at least two are needed (one step), got {a.size}")
     sigmas = [float(s) for s in a]

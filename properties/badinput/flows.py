@@ -370,7 +370,7 @@ spec(
         x_noise=tensor,
         sigmas=[
             not_finite,
-            outside(0, 1),
+            outside(0, None),
             reshaped,
             empty,
             not_a_number,
