@@ -41,6 +41,16 @@ not_a_vector = values("x", {"x": 1})  # None means "the default" where these are
 GAMMA = [outside(0, 1, hi_open=True), not_finite, not_a_number]
 # probabilities: rows may sum to 1 within mdp.PROB_TOL, so an entry is wrong beyond that margin
 PROBABILITY_OUT_OF_RANGE = outside(0, 1, margin=10 * PROB_TOL)
+# a dense transition array P (S, A, S') beside its rewards R (S, A)
+DENSE_P = [
+    not_finite,
+    PROBABILITY_OUT_OF_RANGE,
+    also("R")(mismatched()),
+    reshaped,
+    empty,
+    not_a_tensor,
+    complex_dtype,
+]
 PROBABILITIES = [
     not_finite,
     PROBABILITY_OUT_OF_RANGE,
@@ -130,15 +140,7 @@ spec(
         gamma=0.5,
     ),
     wrong=dict(
-        P=[
-            not_finite,
-            PROBABILITY_OUT_OF_RANGE,
-            also("R")(mismatched()),
-            reshaped,
-            empty,
-            not_a_tensor,
-            complex_dtype,
-        ],  # fmt: skip
+        P=DENSE_P,
         R=[not_finite, also("P")(mismatched()), reshaped, not_a_tensor, complex_dtype],
         gamma=GAMMA,
     ),
@@ -352,16 +354,7 @@ spec(
         gamma=0.9,
     ),
     wrong=dict(
-        P=[
-            not_finite,
-            PROBABILITY_OUT_OF_RANGE,
-            also("R")(mismatched()),
-            reshaped,
-            empty,
-            not_a_tensor,
-            complex_dtype,
-            values([sparse.csr_matrix(np.eye(3)), "x"]),
-        ],  # fmt: skip
+        P=[*DENSE_P, values([sparse.csr_matrix(np.eye(3)), "x"])],
         R=[not_finite, also("P")(mismatched()), reshaped, empty, not_a_tensor, complex_dtype],
         gamma=GAMMA,
     ),
