@@ -30,15 +30,12 @@ from properties.badinput.wrong import (
     mismatched,
     not_a_tensor,
     not_finite,
+    randn,
     reshaped,
     values,
 )
 
 F64 = torch.float64
-
-
-def randn(*shape, seed=0, dtype=F64):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 # --- area-local wrong-value makers ------------------------------------------------------------

@@ -26,15 +26,12 @@ from properties.badinput.wrong import (
     not_callable,
     not_finite,
     outside,
+    randn,
     reshaped,
     values,
 )
 
 F64 = torch.float64
-
-
-def randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
 
 
 def rand(*shape, seed=0):

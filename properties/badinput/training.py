@@ -19,15 +19,12 @@ from properties.badinput.wrong import (
     not_callable,
     not_finite,
     outside,
+    randn,
     reshaped,
     values,
 )
 
 F64 = torch.float64
-
-
-def randn(*shape):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(0), dtype=F64)
 
 
 def long(*rows):

@@ -13,6 +13,11 @@ import torch
 from hypothesis import strategies as st
 
 
+def randn(*shape, seed=0, dtype=torch.float64):
+    """A seeded standard normal tensor: the valid arrays of the specs, which the makers break."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
 class Maker:
     def __init__(self, make, label, names=()):
         self.make, self.label, self.names = make, label, tuple(names)
