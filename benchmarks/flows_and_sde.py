@@ -131,3 +131,32 @@ class CouplingThroughput:
     def time_inverse(self, d):
         with torch.no_grad():
             self.flow.inverse(self.x)
+
+
+PF_ODE_SOLVERS = {
+    "ours Euler, 200 steps": lambda x: ode.ode_solve(drift, x, 1.0, T_END, 200, "euler"),
+    "ours Heun, 100 steps": lambda x: ode.ode_solve(drift, x, 1.0, T_END, 100, "heun"),
+    "scipy RK45, rtol 1e-6": lambda x: torch.tensor(
+        AdaptiveODE()._solve(1e-6, x[:, 0].numpy()).y[:, -1][:, None], dtype=F64
+    ),
+}
+
+
+class PFODESolvers:
+    """The PF-ODE from t = 1 to 1e-3 for the same 1000 points (float64): our fixed-step solvers
+    (200 drift evaluations each) against scipy's adaptive RK45 on the same vector of points."""
+
+    params = [list(PF_ODE_SOLVERS)]
+    param_names = ["solver"]
+
+    def setup(self, solver):
+        self.x = torch.randn(1000, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
+        self.solve = PF_ODE_SOLVERS[solver]
+
+    def time_solve_1000_points(self, solver):
+        self.solve(self.x)
+
+    def track_law_error(self, solver):
+        return law_error(*pushed_law(self.solve))
+
+    track_law_error.unit = "|mean err| + |var err|"
