@@ -141,6 +141,31 @@ def test_packers_are_the_heuristics_they_are_named_after(case, oversize, W):
     assert loads == sorted(packing.pack_lengths(lengths, want).tolist()), "BFD: pack loads"
 
 
+@st.composite
+def tied_instances(draw):
+    """Up to 300 samples over at most 5 distinct lengths, 0, C and over-long ones among them: the
+    samples of one length span several packs and a pack takes several of them."""
+    C = draw(st.integers(1, 64))
+    pool = st.one_of(st.integers(0, C), st.sampled_from([0, C, C + 1]), st.integers(C, 2 * C + 1))
+    pool = draw(st.lists(pool, min_size=1, max_size=5))
+    return np.array(draw(st.lists(st.sampled_from(pool), max_size=300)), dtype=np.int64), C
+
+
+@claim("PACK-01")
+@given(case=tied_instances(), oversize=st.sampled_from(packing.OVERSIZE))
+@example(case=(np.array([2, 3, 2, 2, 0, 3, 2, 5, 2, 4, 0]), 4), oversize="alone")
+@example(case=(np.array([1] * 9 + [3] * 5 + [4, 4]), 4), oversize="filter")
+def test_ffd_by_length_runs_is_ffd_one_sample_at_a_time(case, oversize):
+    """first_fit_decreasing places the c samples of one length together (floor(free / L) of them
+    into the oldest pack with room, then the next, new packs of floor(C / L) last) and deals the
+    packs to the samples in index order: the same pack_of, exactly, as the reference FFD placing
+    one sample at a time, on lengths with many ties. The examples: empty samples joining the
+    oldest pack, samples of length C, over-long ones alone or filtered."""
+    lengths, C = case
+    got = packing.first_fit_decreasing(lengths, C, oversize=oversize)
+    assert got.tolist() == reference_decreasing(lengths, C, "first", oversize).tolist()
+
+
 def optimum(lengths, C):
     """Fewest packs, by trying the packs of the largest sample first (small instances)."""
     items = sorted((int(x) for x in lengths if x <= C), reverse=True)
@@ -294,9 +319,10 @@ def test_memory_does_not_scale_with_the_capacity_value():
 
 @given(case=instances(max_n=80), drop=st.booleans())
 def test_capacity_independent_paths_choose_what_the_bucket_paths_do(case, drop):
-    """FFD's order by decreasing length (a stable sort when C > n, else a counting sort over
-    [0, C + 1]) and BFD's choices (heaps of packs when C > n, else buckets by free space) do not
-    depend on which path runs: both paths, forced on the same instance, agree exactly."""
+    """BFD's order by decreasing length (a stable sort when C > n, else a counting sort over
+    [0, C + 1]) and its choices (heaps of packs when C > n, else buckets by free space) do not
+    depend on which path runs: both paths, forced on the same instance, agree exactly. FFD's
+    histogram of lengths (a sort or counting, likewise) is its definition on either path."""
     lengths, C = case
     order = packing._decreasing(lengths, C)
     keys = np.minimum(lengths, C + 1)
@@ -304,6 +330,14 @@ def test_capacity_independent_paths_choose_what_the_bucket_paths_do(case, drop):
     assert np.array_equal(order, np.argsort(-keys, kind="stable"))
     heaps = packing._best_fit(order, lengths, C, drop)
     assert np.array_equal(heaps, packing._best_fit_buckets(order, lengths, C, drop))
+    # FFD's histogram of keys: a sort when C > n, counting over [0, C + 1] when C <= n (the
+    # padded copy, n >= C + 1, always counts); both give its definition
+    for L in (lengths, np.concatenate([lengths, np.zeros(C + 1, np.int64)])):
+        values, counts, rank = packing._histogram(L, C)
+        distinct = sorted(set(np.minimum(L, C + 1).tolist()), reverse=True)
+        assert values.tolist() == distinct
+        assert counts.tolist() == [int(np.sum(np.minimum(L, C + 1) == v)) for v in distinct]
+        assert values[rank].tolist() == np.minimum(L, C + 1).tolist()
 
 
 def test_pack_of_and_counts_are_checked():

@@ -16,8 +16,11 @@ best_fit_decreasing (BFD)    longest first; each sample goes to the fullest pack
 
 Efficiency = sum of lengths / (packs x C); no packer beats ceil(sum of lengths / C) packs.
 The loops are compiled with numba, O(n log n), and pack millions of samples per second: FFD a
-segment tree over the packs' free space, BFD two heaps of packs (or, when C <= n, buckets by free
-space, the same choices faster). Memory is O(n) whatever the capacity (C may be 10**12): nothing
+segment tree over the packs' free space, fed by the histogram of lengths (the samples of one
+length, equal and consecutive in FFD's order, fill the packs found for them together: the cost
+goes with the runs of one length in one pack, not with the samples, as in Graphcore's histogram
+packing), BFD two heaps of packs (or, when C <= n, buckets by free space, the same choices
+faster). Memory is O(n) whatever the capacity (C may be 10**12): nothing
 is indexed by a length or a free space unless C <= n.
 
 Domains: lengths a 1-D sequence of integers >= 0; capacity an integer in [1, 2**62]; oversize
@@ -48,7 +51,10 @@ def window(lengths, capacity, W, oversize="alone"):
 
 def first_fit_decreasing(lengths, capacity, oversize="alone"):
     lengths, capacity = _check(lengths, capacity, oversize)
-    return _first_fit(_decreasing(lengths, capacity), lengths, capacity, oversize == "filter")
+    values, counts, rank = _histogram(lengths, capacity)
+    leaves = _max_packs(lengths, capacity)
+    first, packs, taken = _first_fit(values, counts, capacity, oversize == "filter", leaves)
+    return _deal(rank, first, packs, taken)
 
 
 def best_fit_decreasing(lengths, capacity, oversize="alone"):
@@ -194,45 +200,102 @@ def _max_packs(lengths, capacity):
     return min(len(lengths), 2 * (int(total / capacity) + 2) + oversize)
 
 
+def _histogram(lengths, capacity):
+    """The distinct keys min(L, C + 1) in decreasing order (over-long samples share the key
+    C + 1), how many samples have each, and each sample's rank in that order. Counting (O(n + C))
+    when C <= n, else a sort (O(n log n)): O(n) memory either way."""
+    keys = np.minimum(lengths, capacity + 1)
+    if capacity > len(lengths):
+        values, rank, counts = np.unique(-keys, return_inverse=True, return_counts=True)
+        return -values, counts, rank
+    counts = np.bincount(keys, minlength=capacity + 2)
+    values = np.flatnonzero(counts)[::-1]
+    rank_of = np.empty(capacity + 2, np.int64)
+    rank_of[values] = np.arange(len(values))
+    return values, counts[values], rank_of[keys]
+
+
 @njit(cache=True)
-def _first_fit(order, lengths, capacity, drop):
-    """Leaves of a max segment tree hold the free space of packs 0..n-1 (unopened ones: C), so
-    the leftmost leaf with free space >= L is the oldest open pack with room, or the next new one.
-    Samples of equal length come in runs; the pack found takes floor(free / L) of them at once
-    (after each, it is still the oldest pack with room while free >= L): exactly FFD."""
-    n = len(order)
-    leaves = _max_packs(lengths, capacity)
+def _first_fit(values, counts, capacity, drop, leaves):
+    """FFD on the histogram: the c samples of length L = values[j] (longest first) go, in index
+    order, to the oldest pack with room, floor(free / L) of them (after each it is still the
+    oldest pack with room while free >= L), the rest likewise to the next: exactly the packs of
+    FFD placing one sample at a time. Leaves of a max segment tree hold the free space of packs
+    0..leaves-1 (unopened ones C, over-long ones -1), so the leftmost leaf with free >= L is that
+    pack, found in O(log n); once it is an unopened one, the rest open new packs of floor(C / L)
+    samples each, set in one sweep. The cost is O(runs x log n), a run being the samples of one
+    length that go to one pack (runs <= n). Returns the runs: the samples of values[j], in index
+    order, go taken[r] at a time to packs[r], r = first[j] .. first[j + 1] - 1 (-1: dropped)."""
     size = 1
     while size < max(leaves, 1):
         size *= 2
     tree = np.full(2 * size, -1, np.int64)
     tree[size : size + leaves] = capacity
-    for node in range(size - 1, 0, -1):
-        tree[node] = max(tree[2 * node], tree[2 * node + 1])
-    pack_of = np.full(n, -1, np.int64)
-    n_packs, i = 0, 0
-    while i < n:
-        L = lengths[order[i]]
-        if L > capacity:
-            if not drop:  # a pack of its own, closed (free -1: not even an empty sample joins)
-                pack_of[order[i]] = n_packs
-                _set_max(tree, size + n_packs, -1)
-                n_packs += 1
-            i += 1
+    _set_range(tree, size, 0, size)
+    n = counts.sum()
+    first = np.empty(len(values) + 1, np.int64)
+    packs, taken = np.empty(n, np.int64), np.empty(n, np.int64)
+    runs, n_packs = 0, 0
+    for j in range(len(values)):
+        L, c = values[j], counts[j]
+        first[j] = runs
+        if L > capacity and drop:
+            packs[runs], taken[runs] = -1, c
+            runs += 1
             continue
-        node = 1
-        while node < size:
-            node = 2 * node if tree[2 * node] >= L else 2 * node + 1
-        pack = node - size
-        take = tree[node] // L if L > 0 else n
-        while take > 0 and i < n and lengths[order[i]] == L:
-            pack_of[order[i]] = pack
-            i += 1
-            take -= 1
-        n_packs = max(n_packs, pack + 1)
-        used = L * (tree[node] // L - take) if L > 0 else 0
-        _set_max(tree, node, tree[node] - used)
+        while c > 0:
+            pack = n_packs
+            if tree[1] >= L:  # the leftmost leaf with free >= L
+                node = 1
+                while node < size:
+                    node = 2 * node if tree[2 * node] >= L else 2 * node + 1
+                pack = node - size
+            if pack < n_packs:  # the oldest open pack with room
+                take = min(c, tree[node] // L) if L > 0 else c
+                packs[runs], taken[runs] = pack, take
+                runs += 1
+                c -= take
+                _set_max(tree, node, tree[node] - take * L)
+                continue
+            # no open pack has room: new packs, floor(C / L) samples each (over-long: one, closed)
+            per = 1 if L > capacity else capacity // L if L > 0 else c
+            opened = n_packs
+            while c > 0:
+                take = min(c, per)
+                packs[runs], taken[runs] = n_packs, take
+                tree[size + n_packs] = capacity - take * L if L <= capacity else -1
+                runs += 1
+                n_packs += 1
+                c -= take
+            _set_range(tree, size, opened, n_packs)
+    first[len(values)] = runs
+    return first, packs[:runs], taken[:runs]
+
+
+@njit(cache=True)
+def _deal(rank, first, packs, taken):
+    """pack_of from _first_fit's runs: samples in index order, each of length values[rank[i]]
+    taking the next place in its length's current run."""
+    run = first[:-1].copy()
+    left = taken.copy()
+    pack_of = np.empty(len(rank), np.int64)
+    for i in range(len(rank)):
+        r = run[rank[i]]
+        pack_of[i] = packs[r]
+        left[r] -= 1
+        if left[r] == 0:
+            run[rank[i]] = r + 1
     return pack_of
+
+
+@njit(cache=True)
+def _set_range(tree, size, lo, hi):
+    """Recompute the maxima above leaves lo..hi-1 after they were set."""
+    lo, hi = lo + size, hi + size
+    while lo > 1:
+        lo, hi = lo // 2, (hi + 1) // 2
+        for node in range(lo, hi):
+            tree[node] = max(tree[2 * node], tree[2 * node + 1])
 
 
 @njit(cache=True)
