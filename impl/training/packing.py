@@ -251,11 +251,12 @@ def _first_fit(values, counts, capacity, drop, leaves):
                     node = 2 * node if tree[2 * node] >= L else 2 * node + 1
                 pack = node - size
             if pack < n_packs:  # the oldest open pack with room
-                take = min(c, tree[node] // L) if L > 0 else c
+                free = tree[size + pack]
+                take = min(c, free // L) if L > 0 else c
                 packs[runs], taken[runs] = pack, take
                 runs += 1
                 c -= take
-                _set_max(tree, node, tree[node] - take * L)
+                _set_max(tree, size + pack, free - take * L)
                 continue
             # no open pack has room: new packs, floor(C / L) samples each (over-long: one, closed)
             per = 1 if L > capacity else capacity // L if L > 0 else c
