@@ -5,8 +5,9 @@ on 1e5 and 1e6 lognormal lengths (median 500, sigma 1, clipped to [1, 4096]), ca
 time, efficiency (real tokens / packs x C) and samples per second (best of 3).
 
 Padding removal: forward + backward of a float32 tiny LM (d = 256, 4 heads, 2 layers, vocab 1024)
-on 8 rows of 512 tokens at padding fractions 0.25 / 0.5 / 0.75, padded against unpadded: time,
-peak RSS, the measured speed-up (best of 3 each) and the ideal one (counted FLOP ratio).
+on 8 rows of 512 tokens at padding fractions 0.25 / 0.5 / 0.75, padded against unpadded, on one
+torch thread: time, peak RSS, the measured speed-up (best of 5 each, alternating, after a warm-up)
+and the ideal one (counted FLOP ratio).
 
 Checkpointing: a chain of n in {16, 64, 256} blocks x + tanh(W x + b), width 256, batch 256,
 float32: store-all, segments of sqrt(n), the optimal plan with the memory of the sqrt(n) segments,
@@ -58,10 +59,16 @@ class Packing:
 
 
 class PaddingRemoval:
+    """One torch thread: the measured speed-up is compared with the FLOP ratio, which intra-op
+    threads would mix with how well each size splits over the cores, and on a shared 2-core
+    machine a two-thread step waits for whichever core is busy elsewhere."""
+
     params = (["padded", "unpadded"], [0.25, 0.5, 0.75])
     param_names = ["run", "padding"]
+    REPEATS = 5
 
     def setup(self, run, padding):
+        torch.set_num_threads(1)
         B, T = 8, 512
         g = torch.Generator().manual_seed(0)
         lengths = torch.full((B,), round((1 - padding) * T))
@@ -83,8 +90,13 @@ class PaddingRemoval:
         self.step(run)
 
     def track_speedup_measured(self, run, padding):
-        """padded time / unpadded time (best of 3 each); the same number for both rows."""
-        best = {r: min(_seconds(self.step, r) for _ in range(3)) for r in self.runs}
+        """padded time / unpadded time, best of REPEATS each after a warm-up of each, the two runs
+        alternating (a slow spell of the machine slows both); the same number for both rows."""
+        times = {r: [] for r in self.runs}
+        for _ in range(self.REPEATS + 1):
+            for r in self.runs:
+                times[r].append(_seconds(self.step, r))
+        best = {r: min(t[1:]) for r, t in times.items()}
         return best["padded"] / best["unpadded"]
 
     def track_speedup_ideal(self, run, padding):
