@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from properties import catalogue, report
+from properties.variants import _runner
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS_MD = ROOT.parent / "shared" / "CLAIMS.md"
@@ -143,7 +144,9 @@ def test_check_marks_keeps_peer_findings_apart_from_evidence():
         catalogue.check_marks(CLAIMS, {"t::f": (("DDIM-05",), ())}, {"t::f": ("DDIM-05",)})
 
 
-def _all_marks():
+@pytest.fixture(scope="module")
+def all_marks():
+    """{nodeid: (supports, refutes)} of every property, collected by pytest in a process of its own."""
     code = "import json; from properties import audit; print(json.dumps(audit.collect_marks()))"
     run = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
@@ -151,13 +154,25 @@ def _all_marks():
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def test_every_claim_of_a_started_article_has_a_property():
+def test_every_claim_of_a_started_article_has_a_property(all_marks):
     """Articles are implemented whole: once one claim of an article has a property, all must."""
-    marks = _all_marks()
+    marks = all_marks
     named = {cid for supports, refutes in marks.values() for cid in supports + refutes}
     started = {cid.split("-")[0] for cid in named}
     missing = [c for c in catalogue.leaves(CLAIMS) if c.split("-")[0] in started and c not in named]
     assert not missing, f"claims of started articles without a property: {missing}"
+
+
+def test_the_variants_run_collects_the_file_of_every_property_of_its_claims(all_marks):
+    """python -m properties.variants collects only the files that name a selected claim in their
+    text (_runner.naming_files): every file holding a property of a claim must be among them."""
+    files_of = {}
+    for nodeid, (supports, refutes) in all_marks.items():
+        path = ROOT / nodeid.split("::")[0]
+        for cid in supports + refutes:
+            if cid not in files_of:
+                files_of[cid] = _runner.naming_files({cid})
+            assert path in files_of[cid], f"{nodeid} checks {cid}; its file is not collected"
 
 
 def test_a_property_naming_an_unknown_claim_fails_the_run(tmp_path):
