@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from impl._checks import flag, integer, scalar
+from impl._checks import flag, integer, scalar, tensor
 
 
 def attention(q, k, v, mask=None, scale=None, subtract_max=True):
@@ -125,8 +125,7 @@ def _tensors(q, k, v, layout):
             f"{tuple(q.shape)}"
         )
     for name, t in (("q", q), ("k", k), ("v", v)):
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+        tensor(name, t)  # finite
 
 
 def _kind(t):

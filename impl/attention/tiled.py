@@ -1,20 +1,32 @@
 """Tiled attention (FlashAttention, Dao et al. 2022; FlashAttention-2, Dao 2023; seed article 11).
 
+Scores are kept in base 2, as FlashAttention's kernels do: with c = scale log2(e) and S = c Q K^T,
+softmax(scale Q K^T) = 2^{S - m} / l and L = (m + log2 l) / log2 e (torch's exp2 is several times
+faster than its exp on the CPU; the rounding of S is that of scale Q K^T, in units of log2 e).
+
 Forward, for a block of queries Q_i and each block of keys/values K_j, V_j in turn:
-    S = scale * Q_i K_j^T,   m' = max(m, rowmax S),   P = exp(S - m')
-    l' = e^{m - m'} l + rowsum P,   A' = e^{m - m'} A + P V_j          (A: unnormalised output)
-and at the end O_i = A / l, L_i = m + log l (the logsumexp of the row). Only one (B_q x B_k) block
-of scores exists at a time: extra memory O(N d + B_q B_k) instead of O(N^2).
+    S = c Q_i K_j^T
+    if rowmax S > m + tau in some row:
+        m' = max(m, rowmax S),   l <- 2^{m - m'} l,   A <- 2^{m - m'} A,   m <- m'
+    P = 2^{S - m},   l <- l + rowsum P,   A <- A + P V_j               (A: unnormalised output)
+from m = -inf (a row that has seen no key; 0 where m is subtracted), l = 0, A = 0; at the end
+O_i = A / l and L_i = (m + log2 l) / log2 e. The rescaling is lazy (FlashAttention-4, Zadouri et
+al.): m is moved only when a row's scores exceed it by more than tau = 8, so P <= 2^8 and
+l <= 2^8 N_k stay far from float32's range, and m, a score the row has seen, keeps l >= 1. Any such
+offset cancels in A / l: the result is that of rescaling at every block. Only one (B_q x B_k)
+block of scores exists at a time: extra memory O(N d + B_q B_k) instead of O(N^2).
 
 Backward by recomputation from (Q, K, V, O, L) and dO, block by block:
-    D = rowsum(dO * O),  S = scale * Q_i K_j^T,  P = exp(S - L),  dV_j += P^T dO_i,
+    D = rowsum(dO * O),  S = c Q_i K_j^T,  P = 2^{S - L log2 e},  dV_j += P^T dO_i,
     dP = dO_i V_j^T,  dS = P * (dP - D),  dQ_i += scale dS K_j,  dK_j += scale dS^T Q_i.
 
 Shapes and conventions are those of impl.attention.reference (bottom-right causal alignment; a
 query that sees no key gets O = 0, L = -inf and zero gradients). Blocks above the causal diagonal
 are skipped, only blocks crossing it are masked. float16 and bfloat16 inputs are computed with
 float32 blocks and accumulators; O is returned in the input dtype, L in float32, and the backward
-keeps the float32 O for D (from the rounded O, D loses the cancellation in dP - D).
+keeps the float32 O for D (from the rounded O, D loses the cancellation in dP - D). The loops run
+on (B H, N, d) views, so that A += P V_j and the gradients accumulate inside the matmul
+(baddbmm with out=, which torch's FlopCounterMode counts, where it misses the in-place baddbmm_).
 
 `varlen_attention` runs packed sequences (cu_seqlens, block-diagonal attention) sequence by
 sequence on (total, H, d) tensors, the layout of flash_attn_varlen_func.
@@ -26,6 +38,8 @@ integers. backward also takes O (finite), L (finite or -inf for unseen rows) and
 the forward's shapes. rescale and delta, called once per block, check only what they are given.
 """
 
+import math
+
 import torch
 
 from impl._checks import flag, pair, positive_int, tensor
@@ -33,6 +47,8 @@ from impl.attention.reference import _cu_seqlens, _same_count, _scale, _tensors,
 
 BLOCK_Q = 256
 BLOCK_K = 256
+TAU = 8.0  # lazy rescaling: m moves only when a row's scores exceed it by more than tau (base 2)
+LOG2E = math.log2(math.e)
 
 
 def attention(q, k, v, causal=False, key_padding_mask=None, scale=None, block_q=BLOCK_Q,
@@ -64,37 +80,42 @@ def forward(q, k, v, causal, key_padding_mask, scale, block_q, block_k, io=None)
     io = {} if io is None else io
     io.setdefault("reads", 0)
     io.setdefault("writes", 0)
-    o = torch.empty(B, H, n_q, d_v, dtype=acc_dtype)
-    lse = torch.empty(B, H, n_q, dtype=acc_dtype)
-    k_t = k.to(acc_dtype).transpose(-2, -1).contiguous()  # K^T once: row-major blocks for S
+    o = torch.empty(B * H, n_q, d_v, dtype=acc_dtype)
+    lse = torch.empty(B * H, n_q, 1, dtype=acc_dtype)
+    q, v = _heads(q, acc_dtype), _heads(v, acc_dtype)
+    k_t = _heads(k, acc_dtype).transpose(-2, -1).contiguous()  # K^T once: row-major blocks for S
     io["reads"] += n_k * d
     io["writes"] += n_k * d
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
-        qi = q[:, :, i0:i1].to(acc_dtype) * scale
+        qi = q[:, i0:i1] * (scale * LOG2E)
         io["reads"] += (i1 - i0) * d
-        m = torch.full((B, H, i1 - i0, 1), -torch.inf, dtype=acc_dtype)
-        l = torch.zeros(B, H, i1 - i0, 1, dtype=acc_dtype)
-        a = torch.zeros(B, H, i1 - i0, d_v, dtype=acc_dtype)
+        m = torch.full((B * H, i1 - i0, 1), -torch.inf, dtype=acc_dtype)
+        m_safe = torch.zeros_like(m)  # m, with 0 for rows that have seen no key yet
+        l = torch.zeros_like(m)
+        a = torch.zeros(B * H, i1 - i0, d_v, dtype=acc_dtype)
         for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
             io["reads"] += (j1 - j0) * (d + d_v)
-            s = qi @ k_t[..., j0:j1]
+            s = torch.bmm(qi, k_t[..., j0:j1])
             if mask is not None:
-                s.masked_fill_(~mask, -torch.inf)
-            m_new = torch.maximum(m, s.amax(-1, keepdim=True))
-            m_safe = torch.where(m_new == -torch.inf, 0.0, m_new)
-            p = s.sub_(m_safe).exp_()
-            alpha = rescale(m, m_safe)
-            l = l.mul_(alpha).add_(p.sum(-1, keepdim=True))
-            a = a.mul_(alpha).add_(p @ v[:, :, j0:j1].to(acc_dtype))
-            m = m_new
+                s.view(B, H, i1 - i0, j1 - j0).masked_fill_(~mask, -torch.inf)
+            m_block = s.amax(-1, keepdim=True)
+            if not bool((m_block <= m + TAU).all()):
+                m_new = torch.maximum(m, m_block)
+                m_safe = torch.where(m_new == -torch.inf, 0.0, m_new)
+                alpha = rescale(m, m_safe)
+                l.mul_(alpha)
+                a.mul_(alpha)
+                m = m_new
+            p = s.sub_(m_safe).exp2_()
+            l.add_(p.sum(-1, keepdim=True))
+            torch.baddbmm(a, p, v[:, j0:j1], out=a)
         seen = l > 0
-        o[:, :, i0:i1] = torch.where(seen, a / torch.where(seen, l, 1.0), 0.0)
-        lse[:, :, i0:i1] = torch.where(seen, m + torch.log(torch.where(seen, l, 1.0)), -torch.inf)[
-            ..., 0
-        ]
+        o[:, i0:i1] = torch.where(seen, a / torch.where(seen, l, 1.0), 0.0)
+        lse[:, i0:i1] = torch.where(seen, (m + torch.log2(torch.where(seen, l, 1.0))) / LOG2E,
+                                    -torch.inf)  # fmt: skip
         io["writes"] += (i1 - i0) * (d_v + 1)
-    return o, lse
+    return o.view(B, H, n_q, d_v), lse.view(B, H, n_q)
 
 
 def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, block_k):
@@ -103,58 +124,53 @@ def backward(q, k, v, o, lse, do, causal, key_padding_mask, scale, block_q, bloc
     B, H, n_q, d_v = *q.shape[:3], v.shape[-1]
     for name, t, shape in (("o", o, (B, H, n_q, d_v)), ("lse", lse, (B, H, n_q)),
                            ("do", do, (B, H, n_q, d_v))):  # fmt: skip
-        tensor(name, t, finite=False)
+        tensor(name, t, finite=name != "lse")
         if tuple(t.shape) != shape:
             raise ValueError(f"{name}: expected shape {shape}, got {tuple(t.shape)}")
-    for name, t in (("o", o), ("do", do)):
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
     if not bool((lse < torch.inf).all()):
         raise ValueError("lse: has a nan or +inf entry (-inf marks a row that sees no key)")
-    n_q, n_k, acc_dtype = q.shape[2], k.shape[2], _accumulator(q.dtype)
-    dq = torch.empty(q.shape, dtype=acc_dtype)
+    n_q, n_k, dtype, acc_dtype = q.shape[2], k.shape[2], q.dtype, _accumulator(q.dtype)
+    q, k, v, o, do = (_heads(t, acc_dtype) for t in (q, k, v, o, do))
+    dq = torch.zeros(q.shape, dtype=acc_dtype)
     dk = torch.zeros(k.shape, dtype=acc_dtype)
     dv = torch.zeros(v.shape, dtype=acc_dtype)
-    k_t = k.to(acc_dtype).transpose(-2, -1).contiguous()  # K^T, V^T once: row-major blocks
-    v_t = v.to(acc_dtype).transpose(-2, -1).contiguous()
-    lse_safe = torch.where(lse == -torch.inf, torch.inf, lse)[..., None]  # unseen rows: P = 0
+    k_t = k.transpose(-2, -1).contiguous()  # K^T, V^T once: row-major blocks
+    v_t = v.transpose(-2, -1).contiguous()
+    # L in base 2; unseen rows (L = -inf) get +inf, so that P = 2^{S - inf} = 0
+    lse2 = torch.where(lse == -torch.inf, torch.inf, lse * LOG2E).reshape(B * H, n_q, 1)
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
-        qi = q[:, :, i0:i1].to(acc_dtype) * scale
-        doi = do[:, :, i0:i1].to(acc_dtype)
-        d_i = delta(doi, o[:, :, i0:i1].to(acc_dtype))
-        dq_i = torch.zeros_like(qi)
+        qi, doi = q[:, i0:i1], do[:, i0:i1]
+        qi2 = qi * (scale * LOG2E)
+        d_i = delta(doi, o[:, i0:i1])
         for j0, j1, mask in _key_blocks(i0, i1, n_q, n_k, block_k, causal, key_padding_mask):
-            s = qi @ k_t[..., j0:j1]
+            s = torch.bmm(qi2, k_t[..., j0:j1])
             if mask is not None:
-                s.masked_fill_(~mask, -torch.inf)
-            p = s.sub_(lse_safe[:, :, i0:i1]).exp_()
-            dv[:, :, j0:j1] += p.transpose(-2, -1) @ doi
-            ds = p.mul_((doi @ v_t[..., j0:j1]).sub_(d_i))
-            dq_i += ds @ k[:, :, j0:j1].to(acc_dtype)
-            dk[:, :, j0:j1] += ds.transpose(-2, -1) @ qi  # qi carries the scale
-        dq[:, :, i0:i1] = dq_i.mul_(scale)
-    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+                s.view(B, H, i1 - i0, j1 - j0).masked_fill_(~mask, -torch.inf)
+            p = s.sub_(lse2[:, i0:i1]).exp2_()
+            dq_i, dk_j, dv_j = dq[:, i0:i1], dk[:, j0:j1], dv[:, j0:j1]
+            torch.baddbmm(dv_j, p.transpose(-2, -1), doi, out=dv_j)
+            ds = p.mul_(torch.bmm(doi, v_t[..., j0:j1]).sub_(d_i))
+            torch.baddbmm(dq_i, ds, k[:, j0:j1], alpha=scale, out=dq_i)
+            torch.baddbmm(dk_j, ds.transpose(-2, -1), qi, alpha=scale, out=dk_j)
+    return tuple(t.view(B, H, *t.shape[1:]).to(dtype) for t in (dq, dk, dv))
 
 
 def rescale(m, m_new):
-    """e^{m - m'}: the factor that moves a running sum and accumulator from max m to max m'.
+    """2^{m - m'}: the factor that moves a running sum and accumulator from offset m to m' (base 2).
     m, m_new: tensors of one shape, m_new finite, m <= m_new (m = -inf: nothing seen yet)."""
     pair("m_new", m_new, "m", m, finite=False)
     if not bool(((m <= m_new) & torch.isfinite(m_new)).all()):
         if not torch.isfinite(m_new).all():
             raise ValueError("m_new: must be finite")
         raise ValueError("m: must be <= m_new (a running max only grows) and not nan")
-    return torch.exp(m - m_new)
+    return torch.exp2(m - m_new)
 
 
 def delta(do, o):
     """D = rowsum(dO * O) = rowsum(dP * P): the softmax backward's row correction.
     do, o: finite tensors of one shape."""
-    pair("o", o, "do", do, finite=False)
-    for name, t in (("do", do), ("o", o)):
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{name}: has a non-finite entry (nan or inf)")
+    pair("o", o, "do", do)
     return (do * o).sum(-1, keepdim=True)
 
 
@@ -246,6 +262,11 @@ def _check(q, k, v, causal, key_padding_mask, scale, block_q, block_k):
     positive_int("block_q", block_q)
     positive_int("block_k", block_k)
     return causal, scale
+
+
+def _heads(t, dtype):
+    """(B, H, N, d) -> (B H, N, d) in `dtype` (a view when t is contiguous and of that dtype)."""
+    return t.to(dtype).flatten(0, 1)
 
 
 def _accumulator(dtype):

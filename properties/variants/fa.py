@@ -1,5 +1,7 @@
 """Rejected variants of the FlashAttention claims (FA-*)."""
 
+import math
+
 import torch
 
 from impl.attention import reference, softmax, tiled
@@ -76,6 +78,16 @@ def _(mp):
         return o, torch.log(l)[..., 0]
 
     mp.setattr(tiled, "forward", forward)
+
+
+@variant(
+    "FA-05",
+    name="lazy-rescaling-without-threshold",
+    why="the running max is set by the first key block a row sees and never moved (tau = inf): "
+    "a later block whose scores exceed it by more than 128 (base 2) overflows float32",
+)
+def _(mp):
+    mp.setattr(tiled, "TAU", math.inf)
 
 
 @variant(
