@@ -430,6 +430,32 @@ def report(out, packages):
     return result
 
 
+def merge(results):
+    """One mutation.json of several (mutation shards, e.g. one CI job per package; `python -m
+    properties.audit merge`): each package as its latest run left it; an equivalent is stale
+    when no shard that gave a package saw it survive (each shard's list also holds those of the
+    packages it did not run)."""
+    latest = {}
+    for result in results:
+        for package, counts in result["packages"].items():
+            if (
+                package not in latest
+                or counts["when"] > latest[package]["packages"][package]["when"]
+            ):
+                latest[package] = result
+    order = sorted(
+        latest, key=lambda p: list(PACKAGES).index(p) if p in PACKAGES else len(PACKAGES)
+    )
+    used = [r for r in results if any(latest[p] is r for p in order)]
+    return {
+        "packages": {p: latest[p]["packages"][p] for p in order},
+        "survivors": {p: latest[p]["survivors"].get(p, {}) for p in order},
+        "stale_equivalents": sorted(set.intersection(*(set(r["stale_equivalents"]) for r in used))),
+        "aim": AIM,
+        "note": results[0]["note"],
+    }
+
+
 COLUMNS = [
     "total",
     "killed",
