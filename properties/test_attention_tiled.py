@@ -121,6 +121,28 @@ def test_causal_alignment_is_bottom_right():
     assert torch.allclose(o[0, 0, 1], v[0, 0, 0], rtol=0, atol=1e-15)
 
 
+@claim("FA-03")
+def test_lazy_rescaling_moves_the_max_only_past_tau(monkeypatch):
+    """One query, keys in blocks of 2 with block maxima 0, 2, 5, 9, 20, 0 nats (tau = 8 is in
+    base 2, about 5.5 nats): the running max is set by the first block and moved only at the
+    blocks of 9 and 20 (each more than tau above it), three rescales where rescaling at every
+    block makes six; O and L still equal naive attention (float64 budget)."""
+    original, calls = tiled.rescale, []
+
+    def counted(m, m_new):
+        calls.append(m_new)
+        return original(m, m_new)
+
+    monkeypatch.setattr(tiled, "rescale", counted)
+    scores = torch.tensor([0.0, 0, 1, 2, 3, 5, 9, 9, 20, 20, 0, 0], dtype=F64)
+    p = dict(q=torch.ones(1, 1, 1, 1, dtype=F64), k=scores.reshape(1, 1, -1, 1),
+             v=torch.randn(1, 1, 12, 3, generator=torch.Generator().manual_seed(0), dtype=F64),
+             causal=False, key_padding_mask=None, block_q=1, block_k=2)  # fmt: skip
+    o, lse = tiled.attention(**p)
+    compare(o, lse, *naive(p), forward_budget(p), "lazy")
+    assert len(calls) == 3, f"{len(calls)} rescales"
+
+
 # varlen: packed sequences attend only within themselves
 @st.composite
 def packed(draw):
