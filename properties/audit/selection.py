@@ -6,12 +6,19 @@ process, or each pytest-xdist worker: `python -m properties.audit` loads it with
                                findings on them; tag each kept item with the claims it names
     --audit-figures DIR        draw the evidence's figures into DIR (evidence.FIGURE_DIR)
 
+Every such process computes on one torch thread, as the xdist workers do (properties/conftest.py):
+the split of a float reduction depends on the thread count, and with it the last bits of the
+evidence's numbers (PACK-05's max error / tolerance differed in its second digit between two
+threads and one), so the audit's evidence would otherwise depend on -n.
+
 The tag, ("claims", {"supports", "refutes", "findings"}) in the item's user_properties, travels
 with every report of the item, so the process that gathers the results (the audit's Collector)
 learns which claims a property checks without collecting the properties itself.
 """
 
 from pathlib import Path
+
+import torch
 
 from properties import catalogue, evidence
 
@@ -28,6 +35,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    torch.set_num_threads(1)
     figures = config.getoption("--audit-figures")
     if figures:
         evidence.FIGURE_DIR = Path(figures)
