@@ -358,20 +358,18 @@ def _policies_followed(monkeypatch):
 
 
 def _non_optimal_episodes(make, length, runs, n, monkeypatch):
-    """MC ES runs from the all-`stay` policy: per run, the episodes of the last half whose policy
-    has an action outside the optimal sets, and whether the final policy is optimal."""
+    """MC ES runs from the all-`stay` policy, seeds 0, 1, ...: yields, run by run, the number of
+    episodes of the last half whose policy has an action outside the optimal sets, and whether
+    the final policy is optimal."""
     mdp = make().mdp()
     optimal = optimal_actions(mdp)[1]
     stay = np.full(mdp.n_states, make().actions.index("stay"))
     followed = _policies_followed(monkeypatch)
-    counts, finals = [], []
     for seed in range(runs):
         followed.clear()
         result = mc.mc_exploring_starts(mdp, n, length, np.random.default_rng(seed), actions0=stay)
         ok = [bool(optimal[np.arange(mdp.n_states), list(a)].all()) for a in followed[n // 2 :]]
-        counts.append(len(ok) - sum(ok))
-        finals.append(bool(optimal[np.arange(mdp.n_states), result.actions].all()))
-    return counts, finals
+        yield len(ok) - sum(ok), bool(optimal[np.arange(mdp.n_states), result.actions].all())
 
 
 @claim("MC-04.long-episodes")
@@ -385,8 +383,15 @@ def test_exploring_starts_runs_reach_the_optimal_policy(monkeypatch):
         mdp = EXAMPLES[name]().mdp()
         _, optimal, delta, _ = optimal_actions(mdp)
         L = shortest_long_length(mdp, optimal_policies(optimal), delta)
-        counts, finals = _non_optimal_episodes(EXAMPLES[name], L, runs, n, monkeypatch)
-        assert all(finals) and not any(counts), f"{name}, L = {L}: {counts}, final optimal {finals}"
+        counts = []  # a failing run fails the property at once (the runs after it add nothing)
+        for seed, (count, final) in enumerate(
+            _non_optimal_episodes(EXAMPLES[name], L, runs, n, monkeypatch)
+        ):
+            assert final and not count, (
+                f"{name}, L = {L}, run {seed}: {count} non-optimal episodes in the last half, "
+                f"final optimal {final}"
+            )
+            counts.append(count)
         current().record(**{f"{name} (L = {L}) non-optimal episodes in the last half": counts})
 
 
@@ -402,7 +407,8 @@ def test_short_episode_runs_keep_leaving_the_optimal_policy(monkeypatch):
     _, optimal, delta, _ = optimal_actions(mdp)
     pi_star = optimal_policies(optimal)[0]
     q_L = visit_average(mdp, pi_star, SHORT)
-    counts, finals = _non_optimal_episodes(EXAMPLES["2x2"], SHORT, 10, 800, monkeypatch)
+    runs = list(_non_optimal_episodes(EXAMPLES["2x2"], SHORT, 10, 800, monkeypatch))
+    counts, finals = [c for c, _ in runs], [f for _, f in runs]
     current().record(non_optimal_episodes_in_the_last_half=counts, final_optimal=finals,
                      greedy_at_the_target_of_q_20=int(q_L[3].argmax()))  # fmt: skip
     if not all(counts):
