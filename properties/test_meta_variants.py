@@ -45,7 +45,8 @@ def test_every_variant_is_rejected_by_the_properties_of_each_claim_it_names(tmp_
 
 def test_a_disabled_variant_makes_the_gate_fail(tmp_path):
     """Run one of SA-01's variants without its patch: it is not rejected and the run exits 1;
-    with all of them disabled SA-01 is also unguarded. With the patches, the run passes."""
+    with all of them disabled SA-01 is also unguarded. (With the patches the run passes: the
+    gate above.)"""
     names = [v.name for v in variants.of_claim("SA-01")]
     done, summary = _variants_run(tmp_path, "--claims", "SA-01", "--disable", names[0])
     assert done.returncode == 1, done.stderr[-3000:]
@@ -55,8 +56,6 @@ def test_a_disabled_variant_makes_the_gate_fail(tmp_path):
     assert done.returncode == 1, done.stderr[-3000:]
     assert summary["unguarded"] == ["SA-01"]
     assert summary["unrejected"] == [[n, "SA-01"] for n in names]
-    done, summary = _variants_run(tmp_path, "--claims", "SA-01")
-    assert done.returncode == 0 and summary["unguarded"] == [], done.stdout[-3000:]
 
 
 def test_an_unknown_variant_name_is_a_usage_error(tmp_path):
