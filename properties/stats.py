@@ -3,7 +3,10 @@
 Budget: one run of the whole suite may fail by chance with probability at most
 SUITE_FALSE_ALARM = 1e-3. Each check runs at ALPHA = SUITE_FALSE_ALARM / MAX_CHECKS = 1e-7, and
 the conftest fails the run if it made more than MAX_CHECKS checks, so by the union bound a run
-with every claim true fails by chance with probability <= checks * ALPHA <= 1e-3. Under the `ci`
+with every claim true fails by chance with probability <= checks * ALPHA <= 1e-3. A run's checks
+are those of all its pytest-xdist workers together (the conftest sums them), and of all the shards
+an audit report merges (`python -m properties.audit merge` sums them and holds them to the same
+MAX_CHECKS). Under the `ci`
 profile every seed comes from a derandomized Hypothesis draw, so CI runs are reproducible.
 
 Every check raises AssertionError (a property failure) with the statistic, the p-value and

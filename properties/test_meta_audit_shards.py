@@ -42,7 +42,8 @@ def test_the_selection_splits_across_two_shards():
 
 def test_merged_shards_on_workers_give_the_serial_report(tmp_path):
     """One serial run against two shards, the second on two pytest-xdist workers: the merged
-    report equals the serial one claim by claim, so the workers' claims equal the serial ones."""
+    report equals the serial one claim by claim, so the workers' claims equal the serial ones;
+    the statistical checks add up, and their sum is held to the budget."""
     serial = tmp_path / "serial"
     run = audit("--claims", *SELECTION, *CI, "-n", "1", "--out", str(serial))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -90,6 +91,15 @@ def test_merged_shards_on_workers_give_the_serial_report(tmp_path):
     ):
         run = audit("merge", *map(str, dirs), "--out", str(tmp_path / "bad"))
         assert run.returncode == 2 and why in run.stderr, run.stderr
+
+    # the budget holds for the shards together: 6,000 checks each are 12,000 > 10,000
+    for shard in shards:
+        data = load(shard / "claims.json")
+        data["run"]["statistics"]["checks"] = 6_000
+        (shard / "claims.json").write_text(json.dumps(data), encoding="utf-8")
+    run = audit("merge", *map(str, shards), "--out", str(tmp_path / "over"))
+    assert run.returncode == 1 and "12000 statistical checks exceed" in run.stderr, run.stderr
+    assert load(tmp_path / "over" / "claims.json")["run"]["statistics"]["checks"] == 12_000
 
 
 @pytest.mark.parametrize(
