@@ -58,10 +58,14 @@ def test_a_disabled_variant_makes_the_gate_fail(tmp_path):
     assert summary["unrejected"] == [[n, "SA-01"] for n in names]
 
 
-def test_an_unknown_variant_name_is_a_usage_error(tmp_path):
-    done, summary = _variants_run(tmp_path, "--variants", "no-such-variant")
-    assert done.returncode == 2 and summary is None
-    assert "unknown variant(s) ['no-such-variant']" in done.stderr
+def test_an_unknown_variant_name_is_a_usage_error(tmp_path, monkeypatch, capsys, one_torch_thread):
+    """In this process (it stops before any property runs); main's profile and thread count are
+    restored afterwards by monkeypatch and one_torch_thread."""
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "variants")
+    out = tmp_path / "variants.json"
+    assert _runner.main(["--variants", "no-such-variant", "--json", str(out)]) == 2
+    assert not out.exists()
+    assert "unknown variant(s) ['no-such-variant']" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
