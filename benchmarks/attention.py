@@ -4,7 +4,8 @@ batch 1, 8 heads, d = 64. Forward and forward + backward times; tracked GFLOP/s 
 (4 N^2 d per head) and forward + backward seconds, each the best of 3 after a warm-up (asv's
 --quick times a single call); exact peak extra bytes of the forward from torch's allocator;
 peakmem_ is asv's whole-process max RSS. Naive forward + backward at N = 8192 (about 10 GB) is
-not run.
+not run. `python -m benchmarks.attention [N [repeats]]` prints the tiled/SDPA ratios of the
+forward and of forward + backward, measured side by side in one process (N = 4096, best of 5).
 
 GPUAttention (skipped without CUDA): the Triton forward against SDPA's flash backend, bf16,
 batch 4, 16 heads, d = 128; benchmarks/gpu_attention.py is the one-shot script with checks.
@@ -134,3 +135,32 @@ def _seconds(f):
     t0 = time.perf_counter()
     f()
     return time.perf_counter() - t0
+
+
+def ratios(N=4096, repeats=5):
+    """{method: (tiled seconds, SDPA seconds)}: CPUAttention.forward and
+    CPUAttentionBackward.forward_backward side by side in one process, interleaved, each the best
+    of `repeats` after a warm-up."""
+    out = {}
+    for cls, method in ((CPUAttention, "forward"), (CPUAttentionBackward, "forward_backward")):
+        runs = []
+        for implementation in ("tiled (ours)", "torch SDPA"):
+            problem = cls()
+            problem.setup(implementation, N)
+            runs.append(getattr(problem, method))
+            runs[-1]()
+        best = [float("inf")] * len(runs)
+        for _ in range(repeats):
+            best = [min(b, _seconds(f)) for b, f in zip(best, runs, strict=True)]
+        out[method] = tuple(best)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    N = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    for method, (ours, theirs) in ratios(N, repeats).items():
+        print(f"{method}: tiled {ours:.3f} s, SDPA {theirs:.3f} s, ratio {ours / theirs:.2f} "
+              f"(N = {N}, {torch.get_num_threads()} threads, best of {repeats})")  # fmt: skip
