@@ -172,7 +172,7 @@ def table(results):
         except KeyError:  # a case not run (pytest -k); no row is better than a wrong one
             continue
         verdict = "met" if aim.holds(value) else "MISSED"
-        rows.append((aim.name, aim.quantity, aim.bound, f"{value:.4g}", verdict))
+        rows.append((aim.name, aim.quantity, aim.bound, f"{value:.5g}", verdict))
     return rows
 
 
