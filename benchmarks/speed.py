@@ -24,7 +24,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import (
@@ -56,7 +56,7 @@ class Case:
     cls: type
     method: str
     params: tuple = ()
-    track: tuple = field(default=())
+    track: tuple = ()
 
     @property
     def id(self):
