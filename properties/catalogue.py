@@ -31,6 +31,7 @@ import pytest
 PATH = Path(__file__).with_name("catalogue.toml")
 VERDICTS = ("holds", "fails", "conditional", "not checked", "error")
 EXPECTABLE = ("holds", "fails", "conditional")
+SOURCES = ("opening", "full text")
 
 claim = pytest.mark.claim
 finding = pytest.mark.finding
@@ -43,6 +44,8 @@ class Claim:
     statement: str
     expected: str
     stated: bool = True  # False: a variant the article does not state, reported beside its parent
+    source: str = "opening"  # "full text": a claim of CLAIMS-FULLTEXT.md (parts: their parent's)
+    revised: str | None = None  # why the expectation was changed after a run, if it was
 
     @property
     def parent(self):
@@ -68,7 +71,18 @@ def load(path=PATH):
         stated = entry.get("stated", True)
         if not isinstance(stated, bool) or (not stated and "." not in cid):
             raise ValueError(f"catalogue: {cid}: `stated = false` is for parts (ID.name) only")
-        claims[cid] = Claim(cid, key, entry["statement"], entry["expected"], stated)
+        parent = claims.get(cid.split(".")[0]) if "." in cid else None
+        if "source" in entry and (parent or entry["source"] not in SOURCES):
+            raise ValueError(
+                f"catalogue: {cid}: `source` is {SOURCES} on a top-level claim (parts inherit it)"
+            )
+        source = parent.source if parent else entry.get("source", "opening")
+        revised = entry.get("revised")
+        if revised is not None and not (isinstance(revised, str) and revised.strip()):
+            raise ValueError(f"catalogue: {cid}: `revised` says why, in words")
+        claims[cid] = Claim(
+            cid, key, entry["statement"], entry["expected"], stated, source, revised
+        )
     return articles, claims
 
 

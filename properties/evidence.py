@@ -16,7 +16,7 @@ FIGURE_DIR = None  # pathlib.Path set by the audit runner
 
 class Evidence:
     def __init__(self):
-        self.numbers, self.figures = {}, []
+        self.numbers, self.figures, self.discrepancies = {}, [], []
         self.summary = None
         self.counterexample = None
 
@@ -30,12 +30,21 @@ class Evidence:
         if old is None or (value > old if larger_is_worse else value < old):
             self.numbers[name] = value
 
+    def discrepancy(self, what, article, computed, case=None):
+        """The article's value beside the computed one, for the report's "what the articles get
+        wrong" section: `what` names the quantity, `article` is what the article states (a number
+        or its words), `computed` what the audit computed, `case` the minimal case it holds on."""
+        entry = {"what": what, "article": article, "computed": computed, "case": case}
+        if entry not in self.discrepancies:  # Hypothesis may replay the same example
+            self.discrepancies.append(entry)
+
     def as_dict(self):
         return {
             "summary": self.summary,
             "numbers": dict(self.numbers),
             "counterexample": self.counterexample,
             "figures": list(self.figures),
+            "discrepancies": list(self.discrepancies),
         }
 
 
