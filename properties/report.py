@@ -15,6 +15,7 @@ import numpy as np
 from rich.table import Table
 
 from properties import catalogue, report_html
+from properties.report_html import FULL_TEXT, _id_range, _value
 
 DASHBOARD = Path(__file__).resolve().parent.parent / ".asv" / "html"
 
@@ -50,7 +51,7 @@ def _leaf_entry(claim, marks, results, selected):
     ]
     verdict = catalogue.leaf_verdict(outcomes) if claim.id in selected else "not checked"
     by_property = {n: _property_evidence(n, results[n]) for n in nodeids}
-    summaries, counterexamples, figures = [], [], []
+    summaries, counterexamples, figures, discrepancies = [], [], [], []
     for n, ev in by_property.items():
         role = "supports" if claim.id in marks[n][0] else "refutes"
         if ev["outcome"] in ("assertion", "exception") and role == "supports":
@@ -59,6 +60,7 @@ def _leaf_entry(claim, marks, results, selected):
             summaries.append(ev["summary"])
         counterexamples += [ev[k] for k in ("counterexample",) if ev.get(k)]
         figures += [f"figures/{f}" for f in ev.get("figures", [])]
+        discrepancies += [d for d in ev.get("discrepancies", []) if d not in discrepancies]
     return {
         "verdict": verdict,
         "properties": nodeids,
@@ -66,6 +68,7 @@ def _leaf_entry(claim, marks, results, selected):
             "summary": "; ".join(dict.fromkeys(s for s in summaries if s)),
             "counterexample": "\n\n".join(counterexamples) or None,
             "figures": figures,
+            "discrepancies": discrepancies,
             "by_property": by_property,
         },
         "time_s": round(sum(results[n]["duration"] for n in nodeids), 3),
@@ -91,6 +94,7 @@ def claim_entries(articles, claims, selected, marks, results):
                     else "; ".join(f"{p.split('.', 1)[1]}: {entries[p]['verdict']}" for p in parts),
                     "counterexample": None,
                     "figures": [f for p in parts for f in entries[p]["evidence"]["figures"]],
+                    "discrepancies": [],
                     "by_property": {},
                 },
                 "time_s": round(sum(entries[p]["time_s"] for p in parts), 3),
@@ -107,6 +111,7 @@ def claim_entries(articles, claims, selected, marks, results):
                 "article": claim.article,
                 "article_title": articles[claim.article],
                 "statement": claim.statement,
+                "source": claim.source,
                 "verdict": e["verdict"],
                 "expected": claim.expected,
                 "matches": (not checked) or e["verdict"] == claim.expected,
@@ -117,6 +122,35 @@ def claim_entries(articles, claims, selected, marks, results):
                 **({"beside": e["beside"]} if "beside" in e else {}),
                 **({"parent": claim.parent} if claim.parent else {}),
                 **({} if claim.stated else {"stated": False}),
+                **({"revised": claim.revised} if claim.revised else {}),
+            }
+        )
+    return out
+
+
+def article_errors(entries):
+    """The articles' errors that the audit confirms: every stated leaf claim (a claim without
+    parts, or a part the article states) whose verdict is `fails`, with the article's words (the
+    top-level statement, and the part's case), the values the properties set beside the article's
+    (evidence `discrepancies`) and the minimal counterexample."""
+    by_id = {e["id"]: e for e in entries}
+    out = []
+    for e in entries:
+        if e["verdict"] != "fails" or "parts" in e or e.get("stated") is False:
+            continue
+        top = by_id[e["parent"]] if "parent" in e else e
+        out.append(
+            {
+                "id": e["id"],
+                "article": e["article"],
+                "article_title": e["article_title"],
+                "source": e["source"],
+                "words": top["statement"],
+                "case": e["statement"] if "parent" in e else None,
+                "expected": e["expected"],
+                "discrepancies": e["evidence"].get("discrepancies", []),
+                "counterexample": e["evidence"]["counterexample"],
+                "summary": e["evidence"]["summary"],
             }
         )
     return out
@@ -197,7 +231,13 @@ def dashboard(out, html=DASHBOARD):
 def write(out, run, articles, entries, findings=()):
     out.mkdir(parents=True, exist_ok=True)
     data = _plain(
-        {"run": run, "summary": summary(entries), "claims": entries, "findings": list(findings)}
+        {
+            "run": run,
+            "summary": summary(entries),
+            "claims": entries,
+            "findings": list(findings),
+            "article_errors": article_errors(entries),
+        }
     )
     text = json.dumps(data, indent=1, allow_nan=False)
     (out / "claims.json").write_text(text + "\n", encoding="utf-8")
@@ -206,7 +246,14 @@ def write(out, run, articles, entries, findings=()):
         markdown(run, articles, entries, mutation, data["findings"]), encoding="utf-8"
     )
     page = report_html.render(
-        out, run, articles, data["claims"], mutation, dashboard(out), data["findings"]
+        out,
+        run,
+        articles,
+        data["claims"],
+        mutation,
+        dashboard(out),
+        data["findings"],
+        data["article_errors"],
     )
     (out / "report.html").write_text(page, encoding="utf-8")
 
@@ -241,32 +288,41 @@ def markdown(run, articles, entries, mutation=None, findings=()):
         "",
         "## Summary",
         "",
-        "| Article | claims | " + " | ".join(catalogue.VERDICTS) + " |",
-        "|---|---|" + "---|" * len(catalogue.VERDICTS),
+        "| Article | claims | from the full text | " + " | ".join(catalogue.VERDICTS) + " |",
+        "|---|---|---|" + "---|" * len(catalogue.VERDICTS),
     ]
     for key, title in articles.items():
         rows = [e for e in entries if e["article"] == key and "parent" not in e]
         counts = summary(rows)
+        full = [e["id"] for e in rows if e["source"] == FULL_TEXT]
         lines.append(
-            f"| {title} | {len(rows)} | "
+            f"| {title} | {len(rows)} | {_id_range(full)} | "
             + " | ".join(str(counts[v]) for v in catalogue.VERDICTS)
             + " |"
         )
-    lines += ["", "## Claims", "", "| ID | Verdict | Expected | Evidence |", "|---|---|---|---|"]
+    lines += ["", "## What the articles get wrong", ""]
+    lines += _errors_markdown(article_errors(entries))
+    lines += ["", "## Claims", "", "| ID | Source | Verdict | Expected | Evidence |"]
+    lines.append("|---|---|---|---|---|")
     for e in entries:
         mark = "" if e["matches"] else " **(differs)**"
         evidence = _cell(e["evidence"]["summary"])
-        lines.append(f"| {e['id']} | {e['verdict']}{mark} | {e['expected']} | {evidence} |")
+        lines.append(
+            f"| {e['id']} | {e['source']} | {e['verdict']}{mark} | {e['expected']} | {evidence} |"
+        )
     lines += ["", "## Evidence of the checked claims", ""]
     for e in entries:
         if e["verdict"] == "not checked":
             continue
+        source = " (from the full text)" if e["source"] == FULL_TEXT else ""
         lines += [
-            f"### {e['id']}: {e['verdict']} (expected {e['expected']})",
+            f"### {e['id']}: {e['verdict']} (expected {e['expected']}){source}",
             "",
             f"> {e['statement']}",
             "",
         ]
+        if e.get("revised"):
+            lines += [f"Expectation revised after a run: {e['revised']}", ""]
         for nodeid, ev in e["evidence"]["by_property"].items():
             lines.append(f"- `{nodeid}`: {ev['outcome']} in {ev['time_s']:.2f} s")
             if ev.get("summary"):
@@ -317,6 +373,35 @@ def markdown(run, articles, entries, mutation=None, findings=()):
             )
         lines += ["", "Survivors are listed with their diffs in report.html and mutation.json.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _errors_markdown(errors):
+    if not errors:
+        return ["No claim of the selection fails."]
+    lines = [
+        f"{len(errors)} statements that the audit finds false as the articles state them (the "
+        "article's words, translated where the article is in Chinese; the value computed beside "
+        "the article's; the minimal case). Each is a claim or a stated case of a claim with the "
+        "verdict `fails`.",
+        "",
+    ]
+    for x in errors:
+        source = "full text" if x["source"] == FULL_TEXT else "opening"
+        lines += [f"### {x['id']} ({x['article_title']}; {source})", "", f"> {x['words']}", ""]
+        if x["case"]:
+            lines += [f"The case that fails: {x['case']}", ""]
+        for d in x["discrepancies"]:
+            case = f" (case: {d['case']})" if d.get("case") else ""
+            lines.append(
+                f"- {d['what']}: the article says {_value(d['article'])}, computed "
+                f"{_value(d['computed'])}{case}"
+            )
+        if not x["discrepancies"] and x["summary"]:
+            lines.append(f"- {x['summary']}")
+        if x["counterexample"]:
+            lines += ["", "Minimal case:", "", "```", x["counterexample"], "```"]
+        lines.append("")
+    return lines
 
 
 def _variants_line(run, entries):

@@ -30,7 +30,23 @@ summary{cursor:pointer}details[open]>summary{margin-bottom:.5em}
 pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:85%}
 img{max-width:100%;border:1px solid #d0d7de;margin:.4em 0}.differs{color:#cf222e;font-weight:bold}
 code{font-size:90%}
+.src{border:1px solid #8250df;color:#8250df;border-radius:.8em;padding:0 .5em;font-size:80%}
+.error{border-left:4px solid #cf222e;padding:.1em 1em;margin:1em 0}
 """
+
+
+FULL_TEXT = catalogue.SOURCES[1]  # "full text"
+
+
+def _id_range(ids):
+    """'DDIM-12..16' for consecutive ids of one article, '' for none."""
+    if not ids:
+        return ""
+    return ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1].split('-')[1]}"
+
+
+def _value(v):
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def _badge(verdict):
@@ -53,14 +69,14 @@ def _summary_table(articles, entries):
         top = [e for e in entries if e["article"] == key and "parent" not in e]
         counts = {v: sum(e["verdict"] == v for e in top) for v in catalogue.VERDICTS}
         cells = "".join(f'<td class="n">{counts[v] or ""}</td>' for v in catalogue.VERDICTS)
+        full = _id_range([e["id"] for e in top if e["source"] == FULL_TEXT])
         rows.append(
             f'<tr><td><a href="#article-{escape(key)}">{escape(title)}</a></td>'
-            f'<td class="n">{len(top)}</td>{cells}</tr>'
+            f'<td class="n">{len(top)}</td><td class="full">{escape(full)}</td>{cells}</tr>'
         )
     return (
-        f'<table id="summary"><tr><th>Article</th><th>claims</th>{head}</tr>'
-        + "".join(rows)
-        + "</table>"
+        '<table id="summary"><tr><th>Article</th><th>claims</th><th>from the full text</th>'
+        f"{head}</tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -83,8 +99,13 @@ def _property(nodeid, ev):
 def _claim(out, e):
     differs = "" if e["matches"] else ' <span class="differs">(differs from expected)</span>'
     first = e["evidence"]["summary"].split("; ")[0][:160]
+    source = ' <span class="src">full text</span>' if e["source"] == FULL_TEXT else ""
     body = [f"<blockquote>{escape(e['statement'])}</blockquote>"]
     body.append(f"<p>Expected verdict: {_badge(e['expected'])}{differs}</p>")
+    if e.get("revised"):
+        body.append(
+            f'<p class="revised">Expectation revised after a run: {escape(e["revised"])}</p>'
+        )
     if e.get("parts"):
         body.append(
             "<p>Parts: " + ", ".join(f'<a href="#{p}">{p}</a>' for p in e["parts"]) + "</p>"
@@ -117,7 +138,7 @@ def _claim(out, e):
     body.append(_variants(e))
     return (
         f'<details class="claim" id="{escape(e["id"])}" data-verdict="{escape(e["verdict"])}">'
-        f"<summary><b>{escape(e['id'])}</b> {_badge(e['verdict'])}{differs} "
+        f"<summary><b>{escape(e['id'])}</b> {_badge(e['verdict'])}{differs}{source} "
         f"{escape(first)}</summary>{''.join(body)}</details>"
     )
 
@@ -137,6 +158,46 @@ def _variants(e):
     )
     mark = "" if e["guarded"] else ' <b class="differs unguarded">unguarded</b>'
     return f'<p>Rejected variants{mark}:</p><ul class="variants">{items}</ul>'
+
+
+def _errors(errors):
+    """The section "What the articles get wrong": report.article_errors, one block each."""
+    if not errors:
+        return '<p id="errors-none">No claim of the selection fails.</p>'
+    blocks = [
+        f"<p>{len(errors)} statements that the audit finds false as the articles state them: the "
+        "article's words (translated where the article is in Chinese), the value computed beside "
+        "the article's, and the minimal case. Each is a claim, or a case of a claim the article "
+        "states, with the verdict <code>fails</code>.</p>"
+    ]
+    for x in errors:
+        source = "full text" if x["source"] == FULL_TEXT else "opening"
+        body = [
+            f'<h3><a href="#{escape(x["id"])}">{escape(x["id"])}</a> '
+            f"<small>{escape(x['article_title'])}; {source}</small></h3>",
+            f"<blockquote>{escape(x['words'])}</blockquote>",
+        ]
+        if x["case"]:
+            body.append(f"<p>The case that fails: {escape(x['case'])}</p>")
+        if x["discrepancies"]:
+            rows = "".join(
+                f"<tr><td>{escape(d['what'])}</td><td>{escape(_value(d['article']))}</td>"
+                f'<td class="computed">{escape(_value(d["computed"]))}</td>'
+                f"<td>{escape(str(d.get('case') or ''))}</td></tr>"
+                for d in x["discrepancies"]
+            )
+            body.append(
+                '<table class="discrepancies"><tr><th>quantity</th><th>the article says</th>'
+                f"<th>computed</th><th>case</th></tr>{rows}</table>"
+            )
+        elif x["summary"]:
+            body.append(f"<p>{escape(x['summary'])}</p>")
+        if x["counterexample"]:
+            body.append(
+                f'<p>Minimal case:</p><pre class="minimal">{escape(x["counterexample"])}</pre>'
+            )
+        blocks.append(f'<div class="error" id="error-{escape(x["id"])}">{"".join(body)}</div>')
+    return "".join(blocks)
 
 
 def _findings(findings):
@@ -208,8 +269,9 @@ def _dashboard(dashboard):
     )
 
 
-def render(out, run, articles, entries, mutation=None, dashboard=None, findings=()):
-    """The page as a string. `dashboard` is (address relative to OUT, [benchmark names])."""
+def render(out, run, articles, entries, mutation=None, dashboard=None, findings=(), errors=()):
+    """The page as a string. `dashboard` is (address relative to OUT, [benchmark names]);
+    `errors` the section "What the articles get wrong" (report.article_errors)."""
     s = run["statistics"]
     intro = (
         f"Generated {escape(run['generated'])} by <code>{escape(run['command'].strip())}</code>: "
@@ -242,6 +304,8 @@ def render(out, run, articles, entries, mutation=None, dashboard=None, findings=
             f"<p>{intro}</p>",
             "<h2>Summary</h2>",
             _summary_table(articles, entries),
+            '<h2 id="errors">What the articles get wrong</h2>',
+            _errors(errors),
             '<h2 id="claims">Claims</h2>',
             *claims,
             '<h2 id="peers">Peer findings</h2>',

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from properties import browser
+from properties import browser, report_html
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = Path(os.environ.get("ASV_DASHBOARD", ROOT / ".asv" / "html"))
 # claims that audit in ~20 s and cover every section: holds, fails with a minimal
-# counterexample, conditional parts, figures, a peer finding (RL-03: pymdptoolbox)
-REPORT_CLAIMS = ["SA-02", "SA-03*", "DDIM-08*", "RL-03"]
+# counterexample, conditional parts, figures, a peer finding (RL-03: pymdptoolbox), claims from the
+# full texts that the articles get wrong, with the article's value beside the computed one (SD-06,
+# FA-08)
+REPORT_CLAIMS = ["SA-02", "SA-03*", "DDIM-08*", "RL-03", "SD-06", "FA-08"]
 RESOURCES = {"script": "src", "link": "href", "img": "src", "iframe": "src"}
 
 
@@ -136,6 +138,7 @@ def test_audit_report_renders_offline(chromium, audit_report):
     found, text = browser.elements(dom)
     assert {a.get("id") for _, a in found} >= {
         "summary",
+        "errors",
         "claims",
         "peers",
         "mutants",
@@ -154,6 +157,29 @@ def test_audit_report_renders_offline(chromium, audit_report):
     counterexamples = browser.with_class(found, "counterexample", tag="pre")
     assert len(counterexamples) == sum(bool(c["evidence"]["counterexample"]) for c in claims) > 0
     assert "pymdptoolbox" in text.split("Peer findings", 1)[1].split("Mutation testing", 1)[0]
+    # what the articles get wrong: one block per stated failing claim, in claims.json's order, each
+    # with the article's words, and the computed values beside the article's where recorded
+    errors = data["article_errors"]
+    assert [x["id"] for x in errors] == [
+        c["id"]
+        for c in claims
+        if c["verdict"] == "fails" and "parts" not in c and c.get("stated", True)
+    ]
+    blocks = [a["id"] for _, a in browser.with_class(found, "error", tag="div")]
+    assert blocks == [f"error-{x['id']}" for x in errors]
+    full = [x for x in errors if x["source"] == "full text"]
+    assert {x["id"] for x in full} >= {"SD-06", "FA-08"}
+    assert all(x["discrepancies"] for x in full)
+    computed = browser.with_class(found, "computed", tag="td")
+    assert len(computed) == sum(len(x["discrepancies"]) for x in errors) > 0
+    section = text.split("What the articles get wrong", 1)[1].split("Claims", 1)[0]
+    for x in full:
+        assert x["words"][:60] in section
+        for d in x["discrepancies"]:
+            assert report_html._value(d["computed"]) in section
+    assert len(browser.with_class(found, "src", tag="span")) == sum(
+        c["source"] == "full text" for c in claims
+    )
     # every leaf claim lists its rejected variants, each marked rejected
     leaves = [c for c in claims if "guarded" in c]
     assert len(browser.with_class(found, "variants", tag="ul")) == len(leaves) > 0

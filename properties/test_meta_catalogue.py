@@ -12,30 +12,62 @@ from properties import catalogue, report
 from properties.variants import _runner
 
 ROOT = Path(__file__).resolve().parents[1]
-CLAIMS_MD = ROOT.parent / "shared" / "CLAIMS.md"
-# Claims per article in CLAIMS.md (81 in all), so a clone without ../shared still checks coverage.
+SHARED = ROOT.parent / "shared"
+# Claims per article in CLAIMS.md (the openings, 81 in all) and CLAIMS-FULLTEXT.md (the full texts,
+# 40, numbered on from the opening's), so a clone without ../shared still checks coverage.
 COUNTS = {"DDIM": 11, "CKPT": 6, "SDE": 8, "PACK": 7, "FLOW": 9, "CFG": 6, "SA": 7, "SD": 5,
           "MC": 7, "RL": 8, "FA": 7}  # fmt: skip
+FULL_TEXT = {"DDIM": 5, "CKPT": 5, "FLOW": 6, "SD": 13, "FA": 6, "SA": 5}
+SOURCES = {"CLAIMS.md": "opening", "CLAIMS-FULLTEXT.md": "full text"}
 ARTICLES, CLAIMS = catalogue.load()
 
 
 def test_catalogue_holds_every_claim_of_every_article():
     top = [c for c in CLAIMS if "." not in c]
-    assert set(ARTICLES) == set(COUNTS)
+    assert set(ARTICLES) == set(COUNTS) >= set(FULL_TEXT)
     for key, n in COUNTS.items():
-        assert [c for c in top if c.startswith(key + "-")] == [
-            f"{key}-{i:02d}" for i in range(1, n + 1)
+        ids = [f"{key}-{i:02d}" for i in range(1, n + FULL_TEXT.get(key, 0) + 1)]
+        assert [c for c in top if c.startswith(key + "-")] == ids
+        assert [CLAIMS[c].source for c in ids] == ["opening"] * n + ["full text"] * (len(ids) - n)
+    assert sum(COUNTS.values()) == 81 and sum(FULL_TEXT.values()) == 40
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_catalogue_matches_the_claims_files(name):
+    """Every claim of CLAIMS.md and of CLAIMS-FULLTEXT.md, with its statement verbatim, in the
+    file's order within each article, marked with its source; parts inherit their parent's."""
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"../shared/{name} is not beside this checkout")
+    ids = re.findall(r"^- ([A-Z]+-\d{2}) (.*)$", path.read_text(encoding="utf-8"), re.M)
+    ours = [c for c in CLAIMS if "." not in c and CLAIMS[c].source == SOURCES[name]]
+    for key in ARTICLES:
+        assert [i for i, _ in ids if i.startswith(key + "-")] == [
+            c for c in ours if c.startswith(key + "-")
         ]
-
-
-@pytest.mark.skipif(
-    not CLAIMS_MD.exists(), reason="../shared/CLAIMS.md is not beside this checkout"
-)
-def test_catalogue_matches_claims_md():
-    ids = re.findall(r"^- ([A-Z]+-\d{2}) (.*)$", CLAIMS_MD.read_text(encoding="utf-8"), re.M)
-    assert [i for i, _ in ids] == [c for c in CLAIMS if "." not in c]
+    assert len(ids) == len(ours)
     for cid, statement in ids:
         assert CLAIMS[cid].statement == statement.strip(), cid
+    for cid in catalogue.leaves(CLAIMS):
+        assert CLAIMS[cid].source == CLAIMS[cid.split(".")[0]].source, cid
+
+
+def test_source_and_revised_are_checked(tmp_path):
+    head = '[articles]\nSA = "t"\n[[claims]]\nid = "SA-01"\nstatement = "s"\nexpected = "holds"\n'
+    cases = {
+        'source = "blog"\n': "source",
+        '[[claims]]\nid = "SA-01.a"\nstatement = "s"\nexpected = "holds"\nsource = "full text"\n': (
+            "parts inherit"
+        ),
+        'revised = ""\n': "says why",
+    }
+    for extra, message in cases.items():
+        path = tmp_path / "c.toml"
+        path.write_text(head + extra, encoding="utf-8")
+        with pytest.raises(ValueError, match=message):
+            catalogue.load(path)
+    path.write_text(head + 'source = "full text"\n', encoding="utf-8")
+    assert catalogue.load(path)[1]["SA-01"].source == "full text"
 
 
 def test_ids_parts_and_expected_verdicts_are_consistent():
