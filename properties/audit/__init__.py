@@ -360,6 +360,12 @@ def conclude(console, articles, run, entries, findings, *, out, lost=(), missing
         f"{len(properties)} properties in {run['duration_s']:.0f} s; statistical checks "
         f"{s['checks']} (chance-failure bound {s['chance_failure_bound']:.1e}); report in {out}/"
     )
+    errors = report.article_errors(entries)
+    if errors:
+        console.print(
+            f"what the articles get wrong ({len(errors)}, report.md and report.html): "
+            + ", ".join(x["id"] for x in errors)
+        )
     if s["checks"] > stats.MAX_CHECKS:
         console.print(
             f"[red]{s['checks']} statistical checks exceed the budget of "
