@@ -1,12 +1,14 @@
 """Bad-input specs: impl/training/ packing, collate, the tiny LM, checkpointing, accumulation."""
 
+from fractions import Fraction
+
 import numpy as np
 import torch
 from hypothesis import strategies as st
 
 from impl.training import checkpoint as ck
-from impl.training import lm
-from properties.badinput import spec
+from impl.training import hf_table, lm
+from properties.badinput import exempt, spec
 from properties.badinput.wrong import (
     Maker,
     also,
@@ -466,4 +468,38 @@ spec(
         ],
         normalise=[bad_choice("tokens", "micro_batches")],
     ),
+)
+
+# ---------------------------------------------------------------------------------- hf_table
+
+TABLE_ROW = hf_table.ROWS["accumulation"]
+row_wrong = [
+    values(
+        None,
+        "accumulation",
+        (66.03, 7.75, 8681),
+        TABLE_ROW._replace(time=66.03),  # a float, not the exact printed decimal
+        TABLE_ROW._replace(rate=Fraction(-1)),
+        TABLE_ROW._replace(time=Fraction(0)),
+        TABLE_ROW._replace(memory=True),
+        TABLE_ROW._replace(memory=-5),
+    )
+]
+exempt("impl.training.hf_table.Row", "a plain record of one printed table row (the data)")
+for name in ("implied_samples", "rounding_bound"):
+    spec(
+        f"impl.training.hf_table.{name}",
+        valid=lambda: dict(row=TABLE_ROW),
+        wrong=dict(row=row_wrong),
+    )
+for name in ("time_ratio", "throughput_ratio", "memory_ratio"):
+    spec(
+        f"impl.training.hf_table.{name}",
+        valid=lambda: dict(a=hf_table.ROWS["batch 4"], b=TABLE_ROW),
+        wrong=dict(a=row_wrong, b=row_wrong),
+    )
+spec(
+    "impl.training.hf_table.slowdown",
+    valid=lambda: dict(a=hf_table.ROWS["batch 4"], b=TABLE_ROW, measure="time"),
+    wrong=dict(a=row_wrong, b=row_wrong, measure=[bad_choice("time", "throughput")]),
 )
