@@ -479,3 +479,63 @@ spec(
         lr=[outside(0, None, lo_open=True), *LEVEL],
     ),
 )
+
+# thresholding (SD-13, SD-18) ---------------------------------------------------------------------
+
+X0_HAT = [not_finite, not_a_tensor, complex_dtype, empty]
+NOT_A_FLAG = values(None, "yes", 1, 0.5)
+spec(
+    "impl.diffusion.thresholding.static_threshold",
+    valid=lambda: dict(x0_hat=3 * randn(4, 6)),
+    wrong=dict(x0_hat=X0_HAT),
+)
+spec(
+    "impl.diffusion.thresholding.percentile_s",
+    valid=lambda: dict(x0_hat=3 * randn(4, 6), p=0.99),
+    wrong=dict(x0_hat=X0_HAT, p=[outside(0, 1), *LEVEL]),
+)
+spec(
+    "impl.diffusion.thresholding.dynamic_threshold",
+    valid=lambda: dict(x0_hat=3 * randn(4, 6), p=0.99, divide=True),
+    wrong=dict(x0_hat=X0_HAT, p=[outside(0, 1), *LEVEL], divide=[NOT_A_FLAG]),
+)
+spec(
+    "impl.diffusion.thresholding.display",
+    valid=lambda: dict(x=3 * randn(4, 6)),
+    wrong=dict(x=X0_HAT),
+)
+spec(
+    "impl.diffusion.thresholding.saturated_fraction",
+    valid=lambda: dict(x=3 * randn(4, 6), tol=1e-6),
+    wrong=dict(x=X0_HAT, tol=[outside(0, 1, hi_open=True), *LEVEL]),
+)
+spec(
+    "impl.diffusion.thresholding.process",
+    valid=lambda: dict(method="dynamic", x0_hat=3 * randn(4, 6), p=0.99),
+    wrong=dict(
+        method=[bad_choice("none", "static", "dynamic", "as-written")],
+        x0_hat=X0_HAT,
+        p=[outside(0, 1), *LEVEL],
+    ),
+)
+spec(
+    "impl.diffusion.thresholding.sample",
+    valid=lambda: dict(
+        eps_model=lambda x, t: 0.1 * x,
+        x_T=randn(3, 2),
+        abar=ABAR.clone(),
+        timesteps=list(TIMESTEPS),
+        method="dynamic",
+        p=0.99,
+        to_data=True,
+    ),
+    wrong=dict(
+        eps_model=[not_callable, bad_model],
+        x_T=[*TENSOR, empty],
+        abar=SCHEDULE,
+        timesteps=STEPS,
+        method=[bad_choice("none", "static", "dynamic", "as-written")],
+        p=[outside(0, 1), *LEVEL],
+        to_data=[NOT_A_FLAG],
+    ),
+)
