@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from fractions import Fraction
 
 import torch
 from hypothesis import strategies as st
@@ -228,7 +229,7 @@ spec(
 
 spec(
     f"{PREFIX}.text.tokenize",
-    valid=lambda: dict(prompts=list(PROMPTS), max_len=8),
+    valid=lambda: dict(prompts=list(PROMPTS), max_len=8, truncate=False),
     wrong=dict(
         prompts=[
             values(
@@ -242,6 +243,7 @@ spec(
             )
         ],
         max_len=[bad_int(1)],
+        truncate=[values(None, 1, 0, "yes", "False")],
     ),
 )
 spec(
@@ -352,12 +354,14 @@ spec(
 )
 spec(
     f"{PREFIX}.unet.UNet",
-    valid=lambda: dict(latent=4, channels=(8, 16), context_dim=D, t_dim=8),
+    valid=lambda: dict(latent=4, channels=(8, 16), context_dim=D, t_dim=8, heads=4, head_dim=None),
     wrong=dict(
         latent=[bad_int(1)],
         channels=[values(None, 8, (8,), (8, 16, 32), (12, 16), (0, 16), (8.0, 16), "ab")],
         context_dim=[bad_int(1)],
         t_dim=[bad_int(2), values(7)],
+        heads=[bad_int(1), values(3, 16)],  # 3 divides neither channel count, 16 not 8
+        head_dim=[values(0, -8, 2.5, "8", True, 3, 16)],  # None (the default) is valid
     ),
 )
 spec(
@@ -583,7 +587,12 @@ spec(
 spec(
     f"{PREFIX}.train.train_denoiser",
     valid=lambda: dict(
-        model=TRAIN, steps=1, batch=2, generator=torch.Generator().manual_seed(0), log=str
+        model=TRAIN,
+        steps=1,
+        batch=2,
+        generator=torch.Generator().manual_seed(0),
+        log=str,
+        train_text=False,
     ),  # fmt: skip
     wrong=dict(
         model=[not_a_model],
@@ -591,6 +600,7 @@ spec(
         batch=[bad_int(1)],
         generator=[not_a_generator],
         log=[not_callable],
+        train_text=[values(None, 0, 1, "no")],
     ),
     call=one_thread(train.train_denoiser),
 )
@@ -656,6 +666,67 @@ spec(
         model=[not_a_model, values(nan_scale)],
         path=[values(None, 3, os.path.join(TMP, "no-such-dir", "m.safetensors"), TMP)],
     ),
+)
+
+# --- accounting.py, inpainting.py (SD-06, SD-08, SD-09, SD-11, SD-17) -------------------------
+
+not_a_rational = values(None, 2.5, "3", True, [1])
+spec(
+    f"{PREFIX}.accounting.total_batch",
+    valid=lambda: dict(machines=32, gpus_per_machine=8, per_gpu_batch=2, accumulation=2),
+    wrong=dict(
+        machines=[bad_int(1)],
+        gpus_per_machine=[bad_int(1)],
+        per_gpu_batch=[bad_int(1)],
+        accumulation=[bad_int(1)],
+    ),
+)
+spec(
+    f"{PREFIX}.accounting.as_written",
+    valid=lambda: dict(number="10e-6"),
+    wrong=dict(number=[values(None, 1e-5, b"10e-6", "ten", "1e-6x", "1/0", "")]),
+)
+spec(
+    f"{PREFIX}.accounting.order_of_magnitude",
+    valid=lambda: dict(x=Fraction(1, 10**5)),
+    wrong=dict(x=[not_a_rational, values(0, -1, Fraction(-1, 3))]),
+)
+spec(
+    f"{PREFIX}.accounting.parameter_count",
+    valid=lambda: dict(module=ATT),
+    wrong=dict(module=[values(None, "module", randn(2, 2), [ATT])]),
+)
+spec(
+    f"{PREFIX}.accounting.components",
+    valid=lambda: dict(model=MODEL),
+    wrong=dict(model=[values(None, "model", UNET, AE)]),
+)
+spec(
+    f"{PREFIX}.accounting.total",
+    valid=lambda: dict(counts={"autoencoder": 84, "text encoder": 123, "unet": 860}),
+    wrong=dict(
+        counts=[values(None, {}, [84, 123], {"a": -1}, {"a": 2.5}, {"a": True}, {"a": "1"})]
+    ),
+)
+spec(
+    f"{PREFIX}.accounting.ratio",
+    valid=lambda: dict(a=Fraction("354.03"), b=Fraction("123.65")),
+    wrong=dict(a=[not_a_rational, values(0, -1)], b=[not_a_rational, values(0, -1)]),
+)
+spec(
+    f"{PREFIX}.accounting.nearest",
+    valid=lambda: dict(x=Fraction(1067), unit=1000),
+    wrong=dict(x=[not_a_rational], unit=[not_a_rational, values(0, -1)]),
+)
+spec(
+    f"{PREFIX}.inpainting.zero_init",
+    valid=lambda: dict(weight=randn(8, 5, 3, 3)),
+    wrong=dict(weight=[not_a_tensor, retyped(torch.int64, torch.bool)]),
+)
+spec(
+    f"{PREFIX}.inpainting.widen_conv_in",
+    valid=lambda: dict(model=UNET, extra=5),
+    wrong=dict(model=[values(None, "model", AE, MODEL)], extra=[bad_int(1)]),
 )
 
 # --- the commands -----------------------------------------------------------------------------

@@ -4,6 +4,9 @@ Tokens: the caption's words, lower-cased; id 0 is padding. A word outside the vo
 rejected (ValueError naming it), not mapped to an unknown token: a prompt the model cannot read
 should not silently become another prompt. Sequences are padded to `max_len` and come with a
 key-padding mask (True on real tokens) that the encoder and the UNet's cross-attention use.
+A prompt longer than `max_len` words is refused by default; `truncate=True` keeps its first
+`max_len` words instead, Stable Diffusion's convention (CLIP's tokenizer truncates to 77 tokens),
+so that text of any length gives (max_len, dim) features (SD-10).
 The empty prompt "" (all padding, but one <null> token so that attention sees a key) is the
 unconditional input of classifier-free guidance.
 """
@@ -20,16 +23,18 @@ VOCAB = ["<pad>", "<null>", "a", "on", "in", "the", *data.COLOURS, *data.SHAPES,
 IDS = {w: i for i, w in enumerate(VOCAB)}
 
 
-def tokenize(prompts, max_len=8):
+def tokenize(prompts, max_len=8, truncate=False):
     """(ids (B, max_len) int64, mask (B, max_len) bool) of a list of B prompt strings (one
     prompt is a list of one string: a bare string is refused, not read as a list of characters);
-    max_len a positive integer."""
+    max_len a positive integer; truncate a bool: False refuses a prompt of more than max_len
+    words, True keeps its first max_len words (Stable Diffusion's convention)."""
     if not isinstance(prompts, (list, tuple)):
         raise TypeError(
             f"prompts: expected a list of prompt strings, got {type(prompts).__name__} "
             f"{prompts!r:.60} (one prompt: [prompt])"
         )
     max_len = _checks.integer("max_len", max_len, lo=1)
+    truncate = _checks.flag("truncate", truncate)
     ids = torch.zeros(len(prompts), max_len, dtype=torch.int64)
     for b, prompt in enumerate(prompts):
         if not isinstance(prompt, str):
@@ -37,6 +42,8 @@ def tokenize(prompts, max_len=8):
                 f"prompts: expected a string at prompts[{b}], got {type(prompt).__name__}"
             )
         words = prompt.lower().split() or ["<null>"]
+        if truncate:  # the words after the first max_len are dropped unread
+            words = words[:max_len]
         unknown = [w for w in words if w not in IDS or w in ("<pad>",)]
         if unknown:
             raise ValueError(

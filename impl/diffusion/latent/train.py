@@ -46,17 +46,39 @@ class TinySD(torch.nn.Module):
         ids, mask = text.tokenize(prompts)
         return self.text(ids, mask), mask
 
+    def unconditional(self, negative_prompt, B):
+        """(context, mask) of CFG's unconditional branch for B prompts (SD-14): the empty prompt
+        "" (the null prompt of condition dropout) when negative_prompt is None, as diffusers'
+        encode_prompt; else the negative prompt (a string, or a list of B strings) in its place."""
+        B = _checks.integer("B", B, lo=1)
+        if negative_prompt is None:
+            negative_prompt = ""
+        if isinstance(negative_prompt, str):
+            negative_prompt = [negative_prompt] * B
+        try:  # a non-string, or a word outside the vocabulary
+            text.tokenize(negative_prompt)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"negative_prompt: {e}") from None
+        if len(negative_prompt) != B:
+            raise ValueError(
+                f"negative_prompt: {len(negative_prompt)} negative prompts for {B} prompts"
+            )
+        return self.encode_prompts(list(negative_prompt))
+
     @torch.no_grad()
-    def generate(self, prompts, guidance=3.0, steps=20, generator=None):
+    def generate(self, prompts, guidance=3.0, steps=20, generator=None, negative_prompt=None):
         """Images (B, 3, size, size) in [-1, 1] for a non-empty list of B prompts; guidance >= 0,
-        steps in [1, T - 1] (T = 1000; Stable Diffusion's steps_offset 1 leaves no room for T)."""
+        steps in [1, T - 1] (T = 1000; Stable Diffusion's steps_offset 1 leaves no room for T);
+        negative_prompt None (the empty prompt), a string or a list of B strings: the
+        unconditional branch of CFG (unconditional)."""
         text.tokenize(prompts)
         if not prompts:
             raise ValueError("prompts: an empty list; at least one prompt is needed")
         _checks.scalar("guidance", guidance, lo=0)
         _checks.integer("steps", steps, lo=1, hi=pipeline.T - 1)
         _checks.generator("generator", generator)
-        cond, uncond = self.encode_prompts(prompts), self.encode_prompts([""] * len(prompts))
+        cond = self.encode_prompts(prompts)
+        uncond = self.unconditional(negative_prompt, len(prompts))
         h = self.size // autoencoder.FACTOR
         images = pipeline.generate(
             lambda z, t, c, m: self.unet(z, t, c, m), self.ae.decode, cond, uncond, steps=steps,
@@ -148,23 +170,35 @@ def latent_scale(ae, images):
         return autoencoder.scale_factor(ae.encode(images)[0])
 
 
-def train_denoiser(model, steps, batch, generator, log=print):
+def train_denoiser(model, steps, batch, generator, log=print, train_text=True):
     """The eps objective with condition dropout, on the text encoder and the UNet (Adam).
-    steps >= 0, batch >= 1, generator a torch.Generator or None, log a callable."""
+    steps >= 0, batch >= 1, generator a torch.Generator or None, log a callable. train_text a
+    bool: True (this model's default: its text encoder starts untrained) trains the text encoder
+    with the UNet; False freezes it, Stable Diffusion's convention for its pretrained CLIP
+    encoder (SD-10): no gradient reaches it and it is left unchanged."""
     _model(model)
     _steps(steps, batch, log)
     _checks.generator("generator", generator)
-    params = list(model.unet.parameters()) + list(model.text.parameters())
+    train_text = _checks.flag("train_text", train_text)
+    params = list(model.unet.parameters()) + (list(model.text.parameters()) if train_text else [])
+    frozen = [] if train_text else [p for p in model.text.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=1e-3)
     start = time.time()
-    for i in range(steps):
-        images, captions, _ = data.sample(batch, model.size, generator)
-        loss, _ = denoiser_loss(model, images, captions, generator)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if i % 250 == 0 or i == steps - 1:
-            log(f"denoiser {i + 1}/{steps}: loss {loss.item():.4f} ({time.time() - start:.0f} s)")
+    try:
+        for p in frozen:
+            p.requires_grad_(False)
+        for i in range(steps):
+            images, captions, _ = data.sample(batch, model.size, generator)
+            loss, _ = denoiser_loss(model, images, captions, generator)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if i % 250 == 0 or i == steps - 1:
+                log(f"denoiser {i + 1}/{steps}: loss {loss.item():.4f} "
+                    f"({time.time() - start:.0f} s)")  # fmt: skip
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 def save(model, path):

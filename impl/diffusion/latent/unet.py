@@ -133,24 +133,38 @@ class Transformer(torch.nn.Module):
 
 
 class UNet(torch.nn.Module):
-    def __init__(self, latent=4, channels=(64, 128), context_dim=64, t_dim=128):
+    def __init__(self, latent=4, channels=(64, 128), context_dim=64, t_dim=128, heads=4,
+                 head_dim=None):  # fmt: skip
         """latent, context_dim: positive integers; channels: two positive multiples of 8;
-        t_dim: a positive even integer."""
+        t_dim: a positive even integer. Attention heads per stage: `heads` in every stage (SD 1.x's
+        convention; a positive integer dividing both channels), or with `head_dim` (a positive
+        integer dividing both channels; SD 2.0's convention) channels / head_dim heads (SD-11)."""
         super().__init__()
         _checks.integer("latent", latent, lo=1)
         c0, c1 = _args.sizes("channels", channels, 2, multiple=GROUPS)
         _checks.integer("context_dim", context_dim, lo=1)
         _args.multiple("t_dim", t_dim, 2, lo=2)
+        if head_dim is None:
+            _checks.integer("heads", heads, lo=1)
+            if c0 % heads or c1 % heads:
+                raise ValueError(f"heads: must divide both channels {channels}, got {heads}")
+            h0 = h1 = heads
+        else:
+            _checks.integer("head_dim", head_dim, lo=1)
+            if c0 % head_dim or c1 % head_dim:
+                raise ValueError(f"head_dim: must divide both channels {channels}, got {head_dim}")
+            h0, h1 = c0 // head_dim, c1 // head_dim
         self.t_dim, self.context_dim = t_dim, context_dim
         self.time_mlp = torch.nn.Sequential(torch.nn.Linear(t_dim, t_dim), torch.nn.SiLU(),
                                             torch.nn.Linear(t_dim, t_dim))  # fmt: skip
         self.conv_in = torch.nn.Conv2d(latent, c0, 3, padding=1)
-        self.down_res, self.down_attn = ResBlock(c0, c0, t_dim), Transformer(c0, context_dim)
+        self.down_res = ResBlock(c0, c0, t_dim)
+        self.down_attn = Transformer(c0, context_dim, h0)
         self.down = torch.nn.Conv2d(c0, c1, 3, stride=2, padding=1)
-        self.mid_res, self.mid_attn = ResBlock(c1, c1, t_dim), Transformer(c1, context_dim)
+        self.mid_res, self.mid_attn = ResBlock(c1, c1, t_dim), Transformer(c1, context_dim, h1)
         self.up = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2),
                                       torch.nn.Conv2d(c1, c0, 3, padding=1))  # fmt: skip
-        self.up_res, self.up_attn = ResBlock(2 * c0, c0, t_dim), Transformer(c0, context_dim)
+        self.up_res, self.up_attn = ResBlock(2 * c0, c0, t_dim), Transformer(c0, context_dim, h0)
         self.conv_out = torch.nn.Sequential(torch.nn.GroupNorm(8, c0), torch.nn.SiLU(),
                                             torch.nn.Conv2d(c0, latent, 3, padding=1))  # fmt: skip
 
