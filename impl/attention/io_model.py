@@ -16,6 +16,15 @@ Tiled attention (Algorithm 1), blocks B_c = ceil(M / 4d) keys and B_r = min(B_c,
     each query block read Q_i, O_i, l_i, m_i and write O_i, l_i, m_i:
     total 3Nd + 2N + T_c (3Nd + 4N) = Theta(N^2 d^2 / M) for d <= M <= Nd.
 
+On-chip footprint of the tiled forward (FA-13; the note's Algorithm "FlashAttention (Tiling)":
+"the overall SRAM memory footprint depends only on B and D and is not related to L"), sequence
+length L, head dim D, square blocks of B queries and B keys. Counted by running the loop: per
+query block load Q_i (B D) and set up O_i (B D), m_i and l_i (B each); per key block load K_j and
+V_j (B D each) and form S_ij = Q_i K_j^T (B B, overwritten by P_ij); free K_j, V_j, S_ij; write O_i
+back, free the query block's buffers. Every on-chip number counts as one element:
+    peak = 4 B D + B^2 + 2 B     for L >= B   (4 L D + L^2 + 2 L for L < B: one ragged block),
+and its bytes are peak x (bytes per element) in one storage width (2 for 16-bit, 4 for 32-bit).
+
 Every size is a positive integer (Python or numpy); M >= 4d; causal a bool.
 """
 
@@ -71,3 +80,46 @@ def _sizes(N, d, M):
     if M < 4 * d:
         raise ValueError(f"M: fast memory of {M} numbers cannot hold one row of Q, K, V, O (4d)")
     return N, d, M
+
+
+def sram_footprint(L, B, D):
+    """The most elements on chip at once in the loop of the tiled forward (docstring above)."""
+    L, B, D = positive_int("L", L), positive_int("B", B), positive_int("D", D)
+    held, peak = 0, 0
+
+    def load(n):
+        nonlocal held, peak
+        held += n
+        peak = max(peak, held)
+        return n
+
+    for i0 in range(0, L, B):
+        rows = min(i0 + B, L) - i0
+        query_block = load(rows * D) + load(rows * D) + load(rows) + load(rows)  # Q_i O_i m_i l_i
+        for j0 in range(0, L, B):
+            cols = min(j0 + B, L) - j0
+            key_block = load(cols * D) + load(cols * D) + load(rows * cols)  # K_j V_j S_ij
+            held -= key_block
+        held -= query_block
+    return peak
+
+
+def largest_block(capacity_bytes, D, bytes_per_element):
+    """The largest B whose footprint at L = B (its value for every L >= B),
+    sram_footprint(B, B, D) x bytes_per_element, fits in capacity_bytes; 0 if B = 1 does not.
+    The footprint grows with B: doubling, then bisection."""
+    capacity = positive_int("capacity_bytes", capacity_bytes)
+    D, size = positive_int("D", D), positive_int("bytes_per_element", bytes_per_element)
+
+    def fits(B):
+        return sram_footprint(B, B, D) * size <= capacity
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2  # fits(lo), and hi to be found with not fits(hi)
+    while fits(hi):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 from hypothesis import strategies as st
 
@@ -496,4 +497,130 @@ spec(
         **{a: [bad_int(1)] for a in ("n_q", "n_k", "d", "d_v", "block_q", "block_k")},
         causal=[not_a_bool],
     ),
+)
+
+# --- full-text claims (FA-08 .. FA-13): precision, passes, recurrence, tiled_matmul, footprint --
+
+not_a_16_bit_format = values(torch.float32, torch.float64, torch.int16, "float16", None, 16)
+nan_entry = _one_entry([math.nan], "nan_entry")
+spec(
+    "impl.attention.precision.largest_finite",
+    valid=lambda: dict(dtype=torch.float16),
+    wrong=dict(dtype=[not_a_16_bit_format]),
+)
+spec(
+    "impl.attention.precision.overflow_threshold",
+    valid=lambda: dict(dtype=torch.bfloat16, via=torch.float32),
+    wrong=dict(dtype=[not_a_16_bit_format], via=[values(torch.float16, torch.int32, "f", 1)]),
+)
+spec(
+    "impl.attention.precision.exp_in",
+    valid=lambda: dict(x=randn(3, 4, seed=7), dtype=torch.float16, via=None),
+    wrong=dict(
+        x=[nan_entry, not_a_tensor, complex_dtype, as_dtype(torch.int64)],
+        dtype=[not_a_16_bit_format],
+        via=[values(torch.float16, torch.int32, "f", 1)],
+    ),
+)
+for name in ("safe_softmax", "online_softmax"):
+    spec(
+        f"impl.attention.passes.{name}",
+        valid=lambda: dict(x=randn(5, seed=8)),
+        wrong=dict(
+            x=[
+                not_finite,
+                not_a_tensor,
+                reshaped,
+                complex_dtype,
+                as_dtype(torch.int64),
+                values(torch.zeros(0, dtype=F64)),
+            ]
+        ),  # fmt: skip
+    )
+
+
+def one_query():
+    return dict(q=randn(3, seed=1), K=randn(5, 3, seed=2), V=randn(5, 2, seed=3), scale=0.5)
+
+
+for name in ("three_pass_attention", "two_pass_attention", "one_pass_attention"):
+    spec(
+        f"impl.attention.passes.{name}",
+        valid=one_query,
+        wrong=dict(
+            q=[
+                not_finite,
+                not_a_tensor,
+                reshaped,
+                also("K")(mismatched()),
+                also("K")(as_dtype(torch.float32)),
+            ],
+            K=[
+                not_finite,
+                not_a_tensor,
+                reshaped,
+                also("q", "V")(mismatched()),
+                as_dtype(torch.float32),
+            ],
+            V=[
+                not_finite,
+                not_a_tensor,
+                reshaped,
+                mismatched_on((0,), "K"),
+                as_dtype(torch.float32),
+            ],
+            scale=[not_finite, not_a_scale, values(0.0, -1.0)],
+        ),  # fmt: skip
+    )
+
+
+def row_logits():
+    x = randn(2, 6, seed=9)
+    x[1, 4] = -math.inf  # a masked logit: legitimate
+    return dict(x=x, V=randn(6, 3, seed=10))
+
+
+recurrence_wrong = dict(
+    x=[nan_or_posinf, not_a_tensor, complex_dtype, as_dtype(torch.int64),
+       also("V")(mismatched_on((1,), "V")), values(torch.tensor(1.0, dtype=F64))],
+    V=[not_finite, not_a_tensor, reshaped, mismatched_on((0,), "x"), as_dtype(torch.float32)],
+)  # fmt: skip
+for name in ("normalised", "unnormalised"):
+    spec(
+        f"impl.attention.recurrence.{name}",
+        valid=lambda: dict(**row_logits(), b=3),
+        wrong=dict(**recurrence_wrong, b=[bad_int(1), values(4, 5, 7)]),
+    )
+spec("impl.attention.recurrence.surrogates", valid=row_logits, wrong=recurrence_wrong)
+
+
+def matrices():
+    g = np.random.default_rng(0)
+    return dict(A=g.standard_normal((4, 6)).astype(np.float32),
+                B=g.standard_normal((6, 2)).astype(np.float32))  # fmt: skip
+
+
+not_a_matrix = values(None, "x", [[1.0, 2.0]], torch.ones(2, 2))
+matrix_wrong = dict(
+    A=[not_finite, not_a_matrix, reshaped, also("B")(mismatched_on((1,), "B")),
+       also("B")(Maker(lambda kw, arg: st.just(kw[arg].astype(np.int64)), "int64")),
+       also("B")(Maker(lambda kw, arg: st.just(kw[arg].astype(object)), "object of floats"))],
+    B=[not_finite, not_a_matrix, reshaped, mismatched_on((0,), "A"),
+       Maker(lambda kw, arg: st.just(kw[arg].astype(np.float64)), "float64 beside float32")],
+)  # fmt: skip
+spec(
+    "impl.attention.tiled_matmul.tiled",
+    valid=lambda: dict(**matrices(), T=2),
+    wrong=dict(**matrix_wrong, T=[bad_int(1), values(3, 4, 5)]),
+)
+spec("impl.attention.tiled_matmul.sequential", valid=matrices, wrong=matrix_wrong)
+spec(
+    "impl.attention.io_model.sram_footprint",
+    valid=lambda: dict(L=100, B=16, D=8),
+    wrong=dict(L=[bad_int(1)], B=[bad_int(1)], D=[bad_int(1)]),
+)
+spec(
+    "impl.attention.io_model.largest_block",
+    valid=lambda: dict(capacity_bytes=228 * 1024, D=128, bytes_per_element=2),
+    wrong=dict(capacity_bytes=[bad_int(1)], D=[bad_int(1)], bytes_per_element=[bad_int(1)]),
 )
