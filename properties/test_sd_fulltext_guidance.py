@@ -158,10 +158,10 @@ def test_alignment_grows_with_the_guidance_scale():
     """E log p(y=1 | x_0) rises from each scale of SCALES to the next: one-sided paired test
     (common noise; normal approximation of the mean difference, n = 20000, alpha = stats.ALPHA
     per pair)."""
-    rows = curves()
     for lo, hi in zip(SCALES, SCALES[1:], strict=False):
         paired_below(alignment(guided(lo)), alignment(guided(hi)),
                      what=f"log p(y|x) up from s = {lo} to {hi}")  # fmt: skip
+    rows = curves()
     current().record(
         **{f"s = {k}: E log p(y|x)": round(v["alignment"], 5) for k, v in rows.items()}
     )
@@ -249,16 +249,30 @@ def test_out_of_range_fraction_first_falls_beyond_the_minimiser():
         f"s = 1 -> 1.5: outside the data's range {f1:.5f} -> {f15:.5f} (n = {N_RANGE}; "
         f"{falls} of {discordant} discordant pairs out at s = 1 only, p = {p:.2g})"
     )
-    current().discrepancy(
-        what="fraction of samples outside the data's range as s grows beyond the minimiser",
-        article="grows (11 over-saturated)",
-        computed=f"{f1:.4f} at s = 1, {f15:.4f} at s = 1.5; "
-        + ", ".join(f"{k:g}: {rows[k]['out']:.4f}" for k in SCALES if k >= 2),
-        case="1-D two-class oracle, s = 1 -> 1.5",
-    )
     current().summary = (
         f"out of range falls {f1:.4f} -> {f15:.4f} from s = 1 to 1.5, then grows: "
         + ", ".join(f"{k:g}: {rows[k]['out']:.4f}" for k in SCALES if k >= 2)
+    )
+
+
+@claim("SD-12.over-saturated-at-11")
+def test_scale_11_leaves_the_data_range_more_than_7_5():
+    """Outside the data's 0.1%..99.9% range at s = 11 against s = 7.5: paired sign test on common
+    noise (among the samples out at exactly one of the two scales, more are out at s = 11; exact
+    binomial, alpha = stats.ALPHA); and against the data's 0.2%: exact binomial test that the
+    fraction at s = 11 exceeds 0.002 (stats.binomial_exceeds, alpha = stats.ALPHA). n = 20000."""
+    out_75, out_11 = out_of_range(guided(7.5)), out_of_range(guided(11.0))
+    more = int((out_11 & ~out_75).sum())
+    discordant = more + int((out_75 & ~out_11).sum())
+    assert discordant, "no sample is out of range at exactly one of s = 7.5 and 11"
+    stats.binomial_exceeds(more, discordant, 0.5, what="out of range: s = 11 over s = 7.5")
+    stats.binomial_exceeds(
+        int(out_11.sum()), N12, 0.002, what="out of range at s = 11 over the data"
+    )
+    f75, f11 = (float(o.double().mean()) for o in (out_75, out_11))
+    current().record(out_at_7_5=f75, out_at_11=f11, out_in_data=0.002)
+    current().summary = (
+        f"outside the data's range: {f11:.3f} at s = 11, {f75:.3f} at 7.5, 0.002 in the data"
     )
 
 
@@ -381,13 +395,32 @@ def saturation_table(methods):
     }
 
 
+def draw_sd18(table):
+    labels = {"none": "no thresholding", "static": "static clip [-1, 1]",
+              "as-written": "prose: clip [-s, s]", "dynamic": "code: clip [-s, s] / s"}  # fmt: skip
+
+    def draw(fig):
+        ax = fig.subplots()
+        for m, label in labels.items():
+            ax.plot(GUIDANCE, [table[s, m] for s in GUIDANCE], "o-", label=label)
+        ax.set_xlabel("guidance scale")
+        ax.set_ylabel("saturated pixels of the final samples")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        ax.set_title(
+            "Thresholding x0_hat at every DDIM step (64-pixel oracle, 20 steps)", fontsize=9
+        )
+
+    figure("sd18_thresholding", draw)
+
+
 @claim("SD-18.with-division")
 def test_dynamic_thresholding_with_division_reduces_saturation():
     """With the division (the code image): every final sample lies in [-1, 1] (exactly: the last
     step returns clip(x0_hat, -s, s) / s); at guidance scales 3, 7.5 and 15 its per-image
     saturated fraction is below static clipping's (one-sided paired test over the 500 images,
     normal approximation, alpha = stats.ALPHA), and the gap grows with the scale."""
-    table = saturation_table(("static", "dynamic"))
+    table = saturation_table(("none", "static", "as-written", "dynamic"))
     gaps = []
     for s in GUIDANCE:
         x = images(s, "dynamic")
@@ -399,6 +432,7 @@ def test_dynamic_thresholding_with_division_reduces_saturation():
             gaps.append(float((static - dyn).mean()))
     assert all(b > a for a, b in zip(gaps, gaps[1:], strict=False)), f"gap not growing: {gaps}"
     current().record(**{f"scale {s}, {m}: saturated": round(v, 5) for (s, m), v in table.items()})
+    draw_sd18(table)
     current().summary = "saturated pixels, static vs dynamic: " + ", ".join(
         f"{s:g}: {table[s, 'static']:.3f} vs {table[s, 'dynamic']:.3f}" for s in GUIDANCE
     )

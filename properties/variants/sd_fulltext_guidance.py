@@ -20,6 +20,7 @@ def _(mp):
 @variant(
     "SD-12.tradeoff",
     "SD-12.out-of-range",
+    "SD-12.over-saturated-at-11",
     name="cfg-scale-ignored",
     why="the conditional eps returned whatever the guidance scale (do_classifier_free_guidance "
     "never switched on): the scale changes nothing",
