@@ -304,6 +304,14 @@ def test_mean_negative_fails_a_zero_or_positive_mean_and_passes_a_negative_one(n
                 stats.mean_negative(sigma * (z + mean), what="zero or positive mean")
 
 
+def test_mean_negative_fails_constant_zero_differences():
+    """Identical paired samples (a variant that ignores the parameter compared) give d = 0 and
+    z = 0/0: the test must fail, not pass on a NaN p-value; constant negative d passes."""
+    with pytest.raises(AssertionError, match="not significantly < 0"):
+        stats.mean_negative(np.zeros(100), what="identical pairs")
+    stats.mean_negative(np.full(100, -1.0), what="all negative")
+
+
 # n: 400 (test_rl_approximation_robbins_monro), 4000 (test_diffusion_ddpm / ddim / sde).
 NORMAL_DESIGNS = [(400, 0.53, 1.5), (4000, 0.17, 1.15)]
 
