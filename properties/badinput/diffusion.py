@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from impl.diffusion import cfg_training, oracle, schedules
+from impl.diffusion import cfg_training, ddim_article, oracle, schedules
 from properties.badinput import spec
 from properties.badinput.wrong import (
     Maker,
@@ -368,6 +368,144 @@ spec(
         x_a=[*TENSOR, zero_vector],
         x_b=[*other_tensor("x_a"), zero_vector, antiparallel],
         u=[outside(0, 1), *LEVEL],
+    ),
+)
+
+# ddim_article (the DDIM article's own code) -----------------------------------------------------
+
+ARTICLE = ddim_article.DDIM(num_train_timesteps=10, sample_steps=4, dtype=F64)  # 9, 6, 3, 0
+ARTICLE_ETA = [outside(0, None), *LEVEL, values(50.0)]  # 50: sigma_t^2 > 1 - abar_tau at 3 -> 0
+spec(
+    "impl.diffusion.ddim_article.ansatz_variance",
+    valid=lambda: dict(a=0.3, b=0.6, sigma=0.2, rho=0.5),
+    wrong=dict(
+        a=[outside(0, 1, hi_open=True), *LEVEL],
+        b=[outside(0, 1, lo_open=True), below("a"), *LEVEL],
+        sigma=SIGMA,
+        rho=[outside(-1, 1), *LEVEL],
+    ),
+)
+spec(
+    "impl.diffusion.ddim_article.correlated_normals",
+    valid=lambda: dict(rho=0.5, n=5, generator=gen()),
+    wrong=dict(rho=[outside(-1, 1), *LEVEL], n=[bad_int(1)], generator=[bad_generator]),
+)
+spec(
+    "impl.diffusion.ddim_article.article_alphas_cumprod",
+    valid=lambda: dict(alphas=1 - torch.linspace(1e-4, 0.02, 10, dtype=F64)),
+    wrong=dict(alphas=[outside(0, 1, lo_open=True), *SEQUENCE]),
+)
+BAD_DTYPE = values(torch.int64, torch.float16, "float32", None)
+spec(
+    "impl.diffusion.ddim_article.DDIM",
+    valid=lambda: dict(
+        num_train_timesteps=10, beta_start=1e-4, beta_end=0.02, sample_steps=4, dtype=torch.float32
+    ),  # fmt: skip
+    wrong=dict(
+        num_train_timesteps=[bad_int(1)],
+        beta_start=[outside(0, 1, lo_open=True, hi_open=True), *LEVEL],
+        beta_end=[outside(0, 1, lo_open=True, hi_open=True), *LEVEL],
+        sample_steps=[bad_int(1), values(11, 100)],
+        dtype=[BAD_DTYPE],
+    ),
+)
+spec(
+    "impl.diffusion.ddim_article.DDIM.sigma",
+    valid=lambda: dict(self=ARTICLE, t=6, tau=3, eta=0.5),
+    wrong=dict(t=[bad_int(0, 9)], tau=[bad_int(0, 9), values(6, 7)], eta=ARTICLE_ETA[:-1]),
+    call=lambda self, **kw: self.sigma(**kw),
+)
+spec(
+    "impl.diffusion.ddim_article.DDIM.step",
+    valid=lambda: dict(
+        self=ARTICLE,
+        images=randn(4, 3),
+        pred_noise=randn(2, 4, 3)[1],
+        t=3,
+        tau=0,
+        eta=0.5,
+        epsilon=randn(3, 4, 3)[2],
+    ),  # fmt: skip
+    wrong=dict(
+        images=TENSOR,
+        pred_noise=other_tensor("images"),
+        t=[bad_int(0, 9)],
+        tau=[bad_int(0, 9), values(3, 7)],
+        eta=ARTICLE_ETA,
+        epsilon=other_tensor("images"),
+    ),
+    call=lambda self, **kw: self.step(**kw),
+)
+spec(
+    "impl.diffusion.ddim_article.DDIM.sample",
+    valid=lambda: dict(
+        self=ARTICLE,
+        eps_model=lambda x, t: 0.1 * x,
+        x_T=randn(3, 2),
+        eta=0.5,
+        generator=gen(),
+        trace=[],
+    ),  # fmt: skip
+    wrong=dict(
+        eps_model=[not_callable, bad_model],
+        x_T=[*TENSOR, values(randn(3, 2).float())],
+        eta=ARTICLE_ETA,
+        generator=[bad_generator],
+        trace=[values("list", 3, {})],
+    ),
+    call=lambda self, **kw: self.sample(**kw),
+)
+spec(
+    "impl.diffusion.ddim_article.to_image",
+    valid=lambda: dict(images=randn(2, 3)),
+    wrong=dict(images=[not_a_tensor, complex_dtype, values(torch.ones(3, dtype=torch.long))]),
+)
+spec(
+    "impl.diffusion.ddim_article.to_uint8",
+    valid=lambda: dict(image=torch.rand(2, 3, generator=gen(), dtype=F64)),
+    wrong=dict(image=[*TENSOR, outside(0, 1)]),
+)
+spec(
+    "impl.diffusion.ddim_article.slerp",
+    valid=lambda: dict(x0=randn(2, 5), x1=randn(3, 2, 5)[2], alpha=0.3),
+    wrong=dict(
+        x0=[not_a_tensor, complex_dtype, zero_vector],
+        x1=[also("x0")(mismatched()), not_a_tensor, complex_dtype, zero_vector],
+        alpha=[outside(0, 1), *LEVEL],
+    ),
+)
+CORNER = [also("top_left")(mismatched()), not_finite, not_a_tensor, complex_dtype, zero_vector]
+spec(
+    "impl.diffusion.ddim_article.grid_from_corners",
+    valid=lambda: dict(
+        top_left=randn(3, seed=1),
+        top_right=randn(3, seed=2),
+        bottom_left=randn(3, seed=3),
+        bottom_right=randn(3, seed=4),
+        rows=3,
+        cols=4,
+    ),  # fmt: skip
+    wrong=dict(
+        top_left=[*TENSOR, zero_vector],
+        top_right=[*CORNER, values(randn(3, seed=2).float())],
+        bottom_left=CORNER,
+        bottom_right=CORNER,
+        rows=[bad_int(2)],
+        cols=[bad_int(2)],
+    ),
+)
+spec(
+    "impl.diffusion.ddim_article.interpolation_grid",
+    valid=lambda: dict(
+        rows=3, cols=4, in_channels=2, sample_size=3, generator=gen(), dtype=torch.float32
+    ),  # fmt: skip
+    wrong=dict(
+        rows=[bad_int(2)],
+        cols=[bad_int(2)],
+        in_channels=[bad_int(1)],
+        sample_size=[bad_int(1)],
+        generator=[bad_generator],
+        dtype=[BAD_DTYPE],
     ),
 )
 
