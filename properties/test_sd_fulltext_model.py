@@ -105,7 +105,7 @@ def test_the_latent_has_4_channels_not_3():
         st.tuples(st.integers(1, 4), st.integers(1, 4)),
         three_channels,
         claim="SD-07.channels",
-        describe=lambda hw: f"a {8 * hw[0]} x {8 * hw[1]} x 3 input",
+        describe=lambda hw: f"an {8 * hw[0]} x {8 * hw[1]} x 3 input",
     )
     c = _latent_shape(ae, 8 * h, 8 * w)[1]
     current().record(latent_channels=c, smallest_input=f"{8 * h}x{8 * w}x3")
@@ -113,7 +113,11 @@ def test_the_latent_has_4_channels_not_3():
         what="latent channels (h x w x c)",
         article=3,
         computed=c,
-        case=f"a {8 * h} x {8 * w} x 3 input gives a {h} x {w} x {c} latent",
+        case=f"an {8 * h} x {8 * w} x 3 input gives a {h} x {w} x {c} latent",
+    )
+    current().summary = (
+        f"h x w x {c}, not h x w x 3: SD's KL-f8 (and the project's encoder) has c = 4; c = 3 is "
+        "latent-diffusion's KL-f4 (configs/autoencoder/autoencoder_kl_64x64x3.yaml)"
     )
 
 
@@ -346,11 +350,16 @@ def test_attention_parameters_do_not_depend_on_the_split_into_heads(d, c):
         assert set(counts.values()) == {2 * d * d + 2 * d * context + d}, (
             f"d_model {d}, context {context}: counts by heads {counts}"
         )
-    groups = [h for h in _divisors(d)]
-    blocks = {h: _count(lambda h=h: unet.Transformer(d, c, h)) for h in groups}
+    blocks = {h: _count(lambda h=h: unet.Transformer(d, c, h)) for h in _divisors(d)}
     assert len(set(blocks.values())) == 1, f"d_model {d}: block counts by heads {blocks}"
     if (d, c) == (320, 768):
-        current().record(sd_first_stage_block_by_heads={8: blocks[8], 5: blocks[5]})
+        current().record(
+            sd_first_stage_block_8_heads=blocks[8], sd_first_stage_block_5_heads=blocks[5]
+        )
+        current().summary = (
+            "attention and transformer-block counts equal for every split heads x head_dim "
+            f"(SD's first stage, d = 320, context 768: {blocks[8]} at 8 heads and at 5)"
+        )
 
 
 @claim("SD-11")
@@ -433,3 +442,7 @@ def test_zero_initialised_extra_channels_leave_the_unet_unchanged(seed, B, h, w,
     if torch.equal(first4, first9):
         assert torch.equal(out9, out4), "bit-equal first layers, different outputs"
     assert math.isfinite(float(out9.abs().max()))
+    current().summary = (
+        "conv_in widened 4 -> 9 channels, extra weights zero: the UNet's output is independent "
+        "of the extras (bit-equal, up to 1e30) and equals the 4-channel UNet's"
+    )
