@@ -302,3 +302,42 @@ spec(
         mean=[not_finite, mismatched("w"), not_reals, complex_dtype],
     ),
 )
+
+# conditions.py ----------------------------------------------------------------------------------
+
+
+def slope_of_wrong_shape(w):
+    return np.ones(np.size(w) + 1)
+
+
+def slope_not_finite(w):
+    return np.full(np.shape(w), np.nan)
+
+
+POINTS = np.array([-1.0, 0.0, 2.0])
+G_PRIME_WRONG = [not_callable, values(slope_of_wrong_shape, slope_not_finite)]
+POINTS_WRONG = [not_finite, empty, reshaped, not_reals, complex_dtype]
+
+spec(
+    "impl.rl.approximation.conditions.partial_sums",
+    valid=lambda: dict(a=STEPS.copy(), at=[1, 3]),
+    wrong=dict(a=steps_wrong(lo_open=True), at=[bad_keep]),
+)
+
+spec(
+    "impl.rl.approximation.conditions.gain_steps",
+    valid=lambda: dict(c=np.array([1.0, 0.5, 2.0])),
+    wrong=dict(c=steps_wrong(lo_open=True)),
+)
+
+spec(
+    "impl.rl.approximation.conditions.slope_bounds",
+    valid=lambda: dict(g_prime=np.cos, w=POINTS.copy()),
+    wrong=dict(g_prime=G_PRIME_WRONG, w=POINTS_WRONG),
+)
+
+spec(
+    "impl.rl.approximation.conditions.condition_a",
+    valid=lambda: dict(g_prime=np.cos, w=POINTS.copy()),
+    wrong=dict(g_prime=G_PRIME_WRONG, w=POINTS_WRONG),
+)
