@@ -80,8 +80,12 @@ PACKAGES = {
         ],
     ),
     "rl": (["impl/rl/*"], [], ["test_rl_*.py"]),
-    "diffusion": (["impl/diffusion/*"], ["impl/diffusion/latent/*"], ["test_diffusion_*.py"]),
-    "latent": (["impl/diffusion/latent/*"], [], ["test_sd_latent*.py"]),
+    "diffusion": (
+        ["impl/diffusion/*"],
+        ["impl/diffusion/latent/*"],
+        ["test_diffusion_*.py", "test_sd_fulltext_guidance.py"],  # thresholding.py: SD-13, SD-18
+    ),
+    "latent": (["impl/diffusion/latent/*"], [], ["test_sd_*.py"]),
     "flows": (["impl/flows/*"], [], ["test_flows_*.py"]),
     "attention": (["impl/attention/*"], [], ["test_attention_*.py"]),
     "training": (["impl/training/*"], [], ["test_training_*.py"]),
