@@ -99,13 +99,13 @@ def test_sa08_first_iterates_exact_and_the_noise_free_run_diverges(sa):
 
 
 @claim(refutes="SA-08")
-@statistical()
-@given(seed=seeds)
-def test_sa08_fraction_of_runs_that_approach_the_root(sa, seed):
-    """Over R = 10,000 runs of 50 iterations with a_k = 1/k, fewer than 5% approach 5^(1/3):
-    the count of the others rejects p <= 0.95 at alpha = 1e-7. Exact companion: w_2 = 5 - eta_1
-    lies in [0, 2] (the band of Fig. 6.3) only when eta_1 is in [3, 5], with probability
-    Phi(5) - Phi(3) = 1.35e-3."""
+def test_sa08_fraction_of_runs_that_approach_the_root(sa):
+    """Over R = 10,000 runs of 50 iterations with a_k = 1/k (one seeded experiment), fewer than 5%
+    approach 5^(1/3): the count of the others rejects p <= 0.95 at alpha = 1e-7. Exact companion:
+    w_2 = 5 - eta_1 lies in [0, 2] (the band of Fig. 6.3) only when eta_1 is in [3, 5], with
+    probability Phi(5) - Phi(3) = 1.35e-3. The same runs for a_k = c/k, c in GAINS8, give the
+    figure (c = 0.05 has c g'(w*) = 0.44 < 1/2: bounded, but too slow to approach in 50 steps)."""
+    seed = Seed(2026)
     w = _cubic_runs(sa, rm.power_steps(K8), 1.0, seed, replicas=R8)
     approach = int(_approaches(w).sum())
     try:
@@ -113,13 +113,16 @@ def test_sa08_fraction_of_runs_that_approach_the_root(sa, seed):
     except AssertionError as e:
         raise ClaimNotRefuted(f"SA-08: {approach} of {R8} runs approach 5^(1/3): {e}") from None
     band = float(sps.norm.cdf(5) - sps.norm.cdf(3))
-    fractions = {}
+    fractions, bounded = {}, {}
     for c in GAINS8:
         wc = _cubic_runs(sa, rm.power_steps(K8, c, 1.0), 1.0, seed, replicas=R8)
         fractions[c] = float(_approaches(wc).mean())
-    current().worst("largest fraction approaching (a_k = 1/k)", approach / R8)
+        with np.errstate(invalid="ignore"):
+            bounded[c] = float(np.all(np.abs(wc) <= BOUND8, axis=0).mean())
     current().record(
-        P_w2_in_0_2=band, **{f"fraction approaching, a_k = {c}/k": f for c, f in fractions.items()}
+        P_w2_in_0_2=band,
+        **{f"fraction approaching, a_k = {c}/k": f for c, f in fractions.items()},
+        **{f"fraction bounded, a_k = {c}/k": f for c, f in bounded.items()},
     )
     current().discrepancy(
         what="fraction of runs that stay bounded and approach 5^(1/3) (w_1 = 0, a_k = 1/k, "
@@ -129,17 +132,23 @@ def test_sa08_fraction_of_runs_that_approach_the_root(sa, seed):
         case=f"{R8} runs, {seed!r}; P(w_2 in [0, 2]) = Phi(5) - Phi(3) = {band:.3g}",
     )
     current().summary = (
-        f"a_k = 1/k: {approach} of {R8} runs approach 5^(1/3); a_k = c/k: "
+        f"a_k = 1/k: {approach} of {R8} runs approach 5^(1/3) (P(w_2 in [0, 2]) = {band:.2g}); "
+        "a_k = c/k: "
         + ", ".join(f"c = {c}: {f:.1%}" for c, f in fractions.items())
+        + f" (c = 0.05: {bounded[0.05]:.0%} bounded, too slow)"
     )
 
     def draw(fig):
         ax = fig.subplots()
-        ax.semilogx(list(fractions), list(fractions.values()), marker="o")
+        ax.semilogx(list(fractions), list(fractions.values()), marker="o", label="approach")
+        ax.semilogx(list(bounded), list(bounded.values()), marker="x", ls="--", label="bounded")
         ax.axhline(0.05, color="k", ls=":", label="5%")
         ax.set_xlabel("gain c (a_k = c/k)")
-        ax.set_ylabel(f"fraction of {R8} runs bounded and within {TOL8} of 5^(1/3) at k = 51")
-        ax.set_title("Cubic example g = w^3 - 5, w_1 = 0, N(0,1) noise")
+        ax.set_ylabel(f"fraction of {R8} runs")
+        ax.set_title(
+            f"w^3 - 5, w_1 = 0, N(0,1) noise, k <= {K8 + 1}: |w_k| <= 10, |w_51 - 5^(1/3)| <= {TOL8}",
+            fontsize=9,
+        )
         ax.legend()
 
     figure("sa08_fraction_vs_gain", draw)
@@ -296,12 +305,12 @@ def test_sa10_start_farther_than_the_bound_never_reaches_the_root(sa, d, sign):
     gap = abs(w[-1] - 1.0)
     assert gap >= d - BASEL - budget, f"|w_inf - w*| = {gap:.6g} < d - pi^2/6 = {d - BASEL:.6g}"
     current().worst("largest |w_1 - w_inf| (bound pi^2/6 = 1.6449)", float(moved))
-    if sign == 1 and d == 2.0:
+    if sign == 1 and d == 2.0:  # the explicit example runs first; its summary stays
         current().record(w_inf_from_w1_3=float(w[-1]), moved_from_w1_3=float(moved))
-    current().summary = (
-        "a_k = 1/k^2, tanh example: |w_1 - w_inf| <= pi^2/6 and w_inf != 1 from every start "
-        "farther than pi^2/6 (w_1 = 3: w_inf = 1.50...)"
-    )
+        current().summary = (
+            "a_k = 1/k^2, tanh example: |w_1 - w_inf| <= pi^2/6 and w_inf != 1 from every start "
+            f"farther than pi^2/6 (w_1 = 3: w_inf = {w[-1]:.4f}, moved {moved:.4f} < 1.6449)"
+        )
 
 
 @claim("SA-10")
@@ -330,8 +339,12 @@ def test_sa10_starts_within_the_bound_stop_short_too(sa, d, sign):
 # SA-11: condition (a) ------------------------------------------------------------------------------
 
 H11 = {  # h, h', H (H' = h) with 0 <= h' <= 1
-    "linear": (lambda e: e, lambda e: np.ones_like(e), lambda e: e**2 / 2),
-    "tanh": (np.tanh, lambda e: 1 - np.tanh(e) ** 2, lambda e: np.logaddexp(e, -e) - math.log(2)),
+    "linear": (SHAPES["linear"], lambda e: np.ones_like(e), lambda e: e**2 / 2),
+    "tanh": (
+        SHAPES["tanh"],
+        lambda e: 1 - np.tanh(e) ** 2,
+        lambda e: np.logaddexp(e, -e) - math.log(2),
+    ),
     "sine": (
         SHAPES["sine"],
         lambda e: (1 + np.cos(e)) / 2,
@@ -343,9 +356,6 @@ H11 = {  # h, h', H (H' = h) with 0 <= h' <= 1
         lambda e: np.maximum(np.abs(e) - 1, 0) ** 2 / 2,
     ),
 }
-assert all(
-    np.allclose(H11[s][0](np.linspace(-3, 3, 7)), SHAPES[s](np.linspace(-3, 3, 7))) for s in SHAPES
-)
 
 
 @claim("SA-11.implications")
@@ -371,6 +381,13 @@ def test_sa11_condition_a_implies_increasing_unique_root_convex_objective(
     e = grid - w_star
     g = lambda w: c1 * (w - w_star) + (c2 - c1) * h(w - w_star)  # noqa: E731
     g_prime = lambda w: c1 + (c2 - c1) * h_prime(w - w_star)  # noqa: E731
+    # the test's own g' and J: central differences (step 1e-4, away from the dead zone's kinks)
+    # agree to 1e-6: truncation <= (c2 - c1) max|h^(3)| 1e-8 / 6 <= 2e-8, rounding <= 2u 400 / 2e-4
+    smooth = np.abs(np.abs(e) - 1) > 1e-3
+    J_of = lambda w: c1 * (w - w_star) ** 2 / 2 + (c2 - c1) * H(w - w_star)  # noqa: E731
+    for f, df in ((g, g_prime), (J_of, g)):
+        fd = (f(grid + 1e-4) - f(grid - 1e-4)) / 2e-4
+        assert np.all(np.abs(fd - df(grid))[smooth] <= 1e-6), "the test's derivative is wrong"
     accepted = cond.condition_a(g_prime, grid)
     if c1 > 0:
         assert accepted, f"condition (a) holds (c1 = {c1}) but the check refuses it"
@@ -394,7 +411,7 @@ def _cubic_prime(w):
 
 
 @claim("SA-11.cubic-upper")
-def test_sa11_cubic_slope_is_unbounded_above():
+def test_sa11_cubic_slope_is_unbounded_above(sa):
     """Over [-L, L] (2001 points, endpoints included) sup g' = 3 L^2, attained at +-L: it grows
     without limit in L, so no c2 exists. Over the range the noise-free run visits (w_1 = 0, a_k
     = 1/k: w_2 = 5, w_3 = -55, then overflow), sup g' >= 3 * 55^2 = 9075, 1035 g'(w*)."""
@@ -403,7 +420,7 @@ def test_sa11_cubic_slope_is_unbounded_above():
         assert c2_hat >= 3 * L**2 * (1 - 2 * U) and abs(w_max) == L, (
             f"sup g' over [-{L:g}, {L:g}] measured {c2_hat:.6g}, not 3 L^2 = {3 * L**2:.6g}"
         )
-    w = rm.robbins_monro(lambda w, k: w**3 - 5, 0.0, rm.power_steps(K8))
+    w = sa.robbins_monro(lambda w, k: w**3 - 5, 0.0, rm.power_steps(K8))
     visited = w[np.isfinite(w) & (np.abs(w) < 1e100)]
     lo, hi = visited.min(), visited.max()
     _, _, c2_hat, w_max = cond.slope_bounds(_cubic_prime, np.linspace(lo, hi, 2001))
@@ -418,13 +435,13 @@ def test_sa11_cubic_slope_is_unbounded_above():
 
 
 @claim(refutes="SA-11.cubic-lower")
-def test_sa11_cubic_slope_vanishes_at_the_start():
+def test_sa11_cubic_slope_vanishes_at_the_start(sa):
     """Minimal case w = 0 = w_1: g'(0) = 0, so no c1 > 0 bounds g' from below, over the real line
     (the grid of [-1, 1], 0 included) and over the points the iterates visit from w_1 = 0 (one
     noisy run, a_k = 1/k). Refuted when condition_a refuses either (the claim needs both)."""
     on_line = cond.condition_a(_cubic_prime, np.linspace(-1.0, 1.0, 2001))
     g_tilde = rm.noisy_oracle(lambda w: w**3 - 5, Seed(8).numpy(), 1.0)
-    w = rm.robbins_monro(g_tilde, 0.0, rm.power_steps(K8))
+    w = sa.robbins_monro(g_tilde, 0.0, rm.power_steps(K8))
     visited = w[np.isfinite(w) & (np.abs(w) < 1e100)]
     on_run = cond.condition_a(_cubic_prime, visited)
     if on_line and on_run:
