@@ -493,12 +493,14 @@ spec(
         guidance=3.0,
         steps=1,
         generator=torch.Generator().manual_seed(0),
+        negative_prompt=None,
     ),  # fmt: skip
     wrong=dict(
         prompts=[values(None, "a red circle", [], [3], ["a purple circle"])],
         guidance=[outside(0, None), not_finite, not_a_number],
         steps=[bad_int(1, pipeline.T - 1)],
         generator=[not_a_generator],
+        negative_prompt=[values(3, "a purple circle", ["a purple circle"], ["a", "red"], [3])],
     ),
     call=lambda self, **kw: self.generate(**kw),
 )
@@ -795,4 +797,110 @@ spec(
         seed=[values("-1", "2.5", "x", str(2**64))],
     ),
     call=lambda **options: cli(train.main, options),
+)
+
+# --- article_pipelines.py (SD-15, SD-16) and TinySD.unconditional (SD-14) ---------------------
+
+spec(
+    f"{PREFIX}.train.TinySD.unconditional",
+    valid=lambda: dict(self=MODEL, negative_prompt="a red circle", B=2),
+    wrong=dict(
+        negative_prompt=[values(3, "a purple circle", ["a purple circle"] * 2, ["a red"] * 3, [3])],
+        B=[bad_int(1)],
+    ),
+    call=lambda self, **kw: self.unconditional(**kw),
+)
+spec(
+    f"{PREFIX}.article_pipelines.get_timesteps",
+    valid=lambda: dict(
+        timesteps=pipeline.sd_timesteps(50, 1), num_inference_steps=50, strength=0.8
+    ),  # fmt: skip
+    wrong=dict(
+        timesteps=[
+            values(
+                None,
+                "x",
+                [981, 961],
+                pipeline.sd_timesteps(50, 1).double(),
+                pipeline.sd_timesteps(20, 1),
+                pipeline.sd_timesteps(50, 1).flip(0),
+                pipeline.sd_timesteps(50, 1) - 5,
+            )
+        ],  # fmt: skip
+        num_inference_steps=[bad_int(1)],
+        strength=[outside(0, 1), not_finite, not_a_number, values(0.01)],
+    ),
+)
+spec(
+    f"{PREFIX}.article_pipelines.add_noise",
+    valid=lambda: dict(init_latents=randn(1, 4, 2, 2), noise=randn(1, 4, 2, 2) + 1, abar_t=0.5),
+    wrong=dict(
+        init_latents=[
+            not_a_tensor,
+            not_finite,
+            retyped(torch.int64),
+            also("noise")(mismatched("noise")),
+        ],  # fmt: skip
+        noise=[
+            not_a_tensor,
+            not_finite,
+            retyped(torch.int64),
+            also("init_latents")(mismatched("init_latents")),
+        ],  # fmt: skip
+        abar_t=[outside(0, 1), not_finite, not_a_number],
+    ),
+)
+
+
+def mask_image(size=16):
+    m = torch.zeros(size, size)
+    m[: size // 2, : size // 2] = 1.0
+    return m
+
+
+spec(
+    f"{PREFIX}.article_pipelines.preprocess_mask",
+    valid=lambda: dict(mask_image=mask_image(32), scale_factor=8),
+    wrong=dict(
+        mask_image=[
+            not_a_tensor,
+            not_finite,
+            outside(0, 1),
+            retyped(torch.int64, torch.bool),
+            values(torch.zeros(4, 4), torch.zeros(1, 16, 16)),
+        ],  # fmt: skip
+        scale_factor=[bad_int(1)],
+    ),
+)
+
+
+def img2img_kwargs():
+    kwargs = generate_kwargs()
+    for name in ("decode", "latent_shape", "latent_scale", "eta", "dtype"):
+        del kwargs[name]
+    return dict(kwargs, init_latents=randn(2, 4, 2, 2), steps=4, strength=0.5)
+
+
+IMG2IMG_WRONG = dict(
+    denoise=[not_callable, values(lambda z, t, c, m: z[:1], lambda z, t, c, m: "eps")],
+    init_latents=[not_a_tensor, not_finite, retyped(torch.int64), values(randn(4, 2, 2))],
+    cond=[also("uncond")(Maker(bad_pair, "bad_pair"))],
+    uncond=[also("cond")(Maker(bad_pair, "bad_pair"))],
+    steps=[bad_int(1, pipeline.T)],
+    strength=[outside(0, 1), not_finite, not_a_number, values(0.1)],  # int(4 x 0.1) = 0 steps
+    guidance=[outside(0, None), not_finite, not_a_number],
+    generator=[not_a_generator],
+    steps_offset=[bad_int(0, 249)],
+    abar=[Maker(bad_abar, "bad_abar")],
+    final_abar=[outside(0, 1, lo_open=True), not_finite, values("0.5")],
+)
+spec(f"{PREFIX}.article_pipelines.img2img", valid=img2img_kwargs, wrong=IMG2IMG_WRONG)
+spec(
+    f"{PREFIX}.article_pipelines.inpaint_legacy",
+    valid=lambda: dict(img2img_kwargs(), mask_image=mask_image(16), callback=None),
+    wrong=dict(
+        IMG2IMG_WRONG,
+        mask_image=[not_a_tensor, not_finite, outside(0, 1), values(mask_image(24), randn(16))],
+        callback=[values(3, "f")],
+    ),
 )
