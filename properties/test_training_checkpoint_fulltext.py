@@ -224,16 +224,14 @@ def accumulated_step(plan, n, width, micro, batch, seed=0, measure=None):
     batches of `batch` rows each (rows of one micro-batch = its tokens), loss y.sum(-1) per token
     (sum saves nothing). Returns (peak saved bytes, parameter bytes, allocator peak): the last is
     impl/_memory's peak extra bytes during accumulate (gradients and temporaries included) when
-    `measure`, else None. The micro-batch inputs are handed to accumulate as parameters too: its
-    backward(inputs=...) would otherwise prune the reentrant checkpoint's node, which has no
-    parameter among its inputs, and the checkpointed layers would get no gradient."""
+    `measure`, else None."""
     chain = ck.Chain(n, width, seed=seed)
     g = torch.Generator().manual_seed(seed)
     xs = [torch.randn(batch, width, generator=g, dtype=F64).requires_grad_() for _ in range(micro)]
     params = list(chain.parameters())
 
     def step():
-        gradacc.accumulate(lambda x: plan(chain, x).sum(-1), params + xs, xs, [batch] * micro)
+        gradacc.accumulate(lambda x: plan(chain, x).sum(-1), params, xs, [batch] * micro)
 
     with ck.SavedBytes(exclude=params) as saved:
         if measure:

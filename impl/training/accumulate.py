@@ -18,7 +18,10 @@ micro-batch is weighted by N / (M n_m), so tokens of short micro-batches count m
 accumulate(per_token_loss, params, micro_batches, tokens, normalise="tokens")
     per_token_loss(micro_batch) -> 1-D tensor of the n_m token losses (tokens[m] of them; N is
     needed before the first backward, so the counts are given, as a training loop reads them
-    from its labels). One micro-batch's graph is alive at a time. Returns the params' .grad.
+    from its labels). One micro-batch's graph is alive at a time. Each backward is a plain
+    loss.backward(), as in a training loop: it accumulates into every leaf that requires grad,
+    not only params (backward(inputs=params) would prune a reentrant checkpoint's node, which has
+    no parameter among its inputs, and its layers would get no gradient). Returns the params' .grad.
 
 Domains: per_token_loss a callable returning finite token losses that depend on params;
 params a non-empty iterable of tensors that require grad; micro_batches a non-empty sequence;
@@ -75,7 +78,7 @@ def accumulate(per_token_loss, params, micro_batches, tokens, normalise="tokens"
                 f"tokens says {tokens[m]}"
             )
         loss = losses.sum() / N if normalise == "tokens" else losses.mean() / M
-        torch.autograd.backward(loss, inputs=params)
+        loss.backward()
     return [p.grad for p in params]
 
 
