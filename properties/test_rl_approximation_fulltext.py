@@ -168,9 +168,11 @@ ARTICLE_KAPPA = 0.5772
 def test_sa09_harmonic_and_basel_partial_sums_bracket_the_constants():
     """For every n: S1_n - ln(n+1) < kappa < S1_n - ln n (both sides monotone, width
     ln(1 + 1/n) <= 1/n) and S2_n + 1/(n+1) < pi^2/6 < S2_n + 1/n (width 1/(n(n+1))).
-    Budget: each term 1/k or 1/k^2 carries <= u relative error (u/2 for the division, u more for
-    the square), fsum rounds once (u S): |S_hat - S| <= 2u S; math.log and the subtraction add
-    <= 2u (ln n + S). Checked at n = 10^j and 2^m up to 10^6 (10^7 in the thorough profile)."""
+    Budget (u = 2^-53): the term 1/k carries <= u relative error, fl(1/k)^2 <= 3u; fsum rounds
+    once (u S): |S1_hat - S1| <= 2u S1, |S2_hat - S2| <= 4u S2; math.log (<= 2u ln n) and the
+    subtraction (<= u) keep S1 - ln within 4u (S1 + ln(n+1)); adding 1/n to S2 adds <= 2u S2,
+    so the Basel bracket is within 8u pi^2/6. Checked at n = 10^j and 2^m up to 10^6 (10^7 in
+    the thorough profile)."""
     k = np.arange(1, N9 + 1, dtype=float)
     at = np.array(HARMONIC_CHECKPOINTS)
     s1, s2 = cond.partial_sums(1 / k, at)  # S2 of a_k = 1/k is sum 1/k^2
@@ -182,7 +184,7 @@ def test_sa09_harmonic_and_basel_partial_sums_bracket_the_constants():
     # The article's 4 digits: the bracket at the largest n lies within 0.5772 +- 5e-5.
     assert abs(lo[-1] - ARTICLE_KAPPA) <= 5e-5 and abs(hi[-1] - ARTICLE_KAPPA) <= 5e-5
     basel = math.pi**2 / 6
-    budget2 = 4 * U * basel
+    budget2 = 8 * U * basel
     lo2, hi2 = s2 + 1 / (at + 1.0) - budget2, s2 + 1 / at + budget2
     assert np.all(lo2 <= basel) and np.all(basel <= hi2), (
         "pi^2/6 outside [S2_n + 1/(n+1), S2_n + 1/n]"
@@ -192,7 +194,7 @@ def test_sa09_harmonic_and_basel_partial_sums_bracket_the_constants():
     pow2 = np.isin(at, 2 ** np.arange(M9 + 1))
     m = np.log2(at[pow2]).round()
     assert np.all(s1[pow2] * (1 + 2 * U) >= 1 + m / 2), "S1_{2^m} below 1 + m/2"
-    assert np.all(np.diff(s2) >= 0) and np.all(s2 <= (2 - 1 / at) * (1 + 2 * U))
+    assert np.all(np.diff(s2) >= 0) and np.all(s2 <= (2 - 1 / at) * (1 + 4 * U))
     current().record(
         n=int(at[-1]),
         S1_minus_ln_n=float(s1[-1] - log_n[-1]),
@@ -222,7 +224,7 @@ def test_sa09_shifted_and_gain_steps_satisfy_both_conditions(kind, c, ratio, pat
     """a_k = 1/(k+1): S1_{2^m - 1} = H_{2^m} - 1 >= m/2 and S2_n <= pi^2/6 - 1 < 1.
     a_k = c_k/k with c <= c_k <= C: S1_{2^m} >= c (1 + m/2) and S2_n <= C^2 (2 - 1/n).
     The lower bounds grow without limit (sum a_k = inf), the upper ones are finite and S2 is
-    increasing (sum a_k^2 < inf). Budget: fsum of terms each within 2u relative: 3u."""
+    increasing (sum a_k^2 < inf). Budget: terms within u (a_k) and 3u (a_k^2), fsum u more."""
     n = N9A
     k = np.arange(1, n + 1, dtype=float)
     C = c * ratio
@@ -240,8 +242,8 @@ def test_sa09_shifted_and_gain_steps_satisfy_both_conditions(kind, c, ratio, pat
     m = np.log2(at + 1).round() if kind == "1/(k+1)" else np.log2(at).round()
     lower = m / 2 if kind == "1/(k+1)" else lo_gain * (1 + m / 2)
     upper = hi_sq if kind == "1/(k+1)" else C**2 * (2 - 1 / at)
-    assert np.all(s1 * (1 + 3 * U) >= lower), f"{kind}: S1 below its diverging lower bound"
-    assert np.all(np.diff(s2) >= 0) and np.all(s2 <= upper * (1 + 3 * U)), (
+    assert np.all(s1 * (1 + 2 * U) >= lower), f"{kind}: S1 below its diverging lower bound"
+    assert np.all(np.diff(s2) >= 0) and np.all(s2 <= upper * (1 + 4 * U)), (
         f"{kind}: S2 = {s2[-1]:.6g} above its bound {np.max(upper):.6g}"
     )
     current().worst("largest S2_n / bound", float(np.max(s2 / upper)))
@@ -331,9 +333,12 @@ def test_sa10_starts_within_the_bound_stop_short_too(sa, d, sign):
     current().worst(
         "smallest |w_inf - w*| / |w_1 - w*|", float(abs(e[-1]) / d), larger_is_worse=False
     )
-    current().summary = (
-        "starts within pi^2/6 of the root stop short too: |w_inf - 1| >= |e_2|/2 > 0"
-    )
+    if sign == 1 and d == 1.0:  # the explicit example runs first; its summary stays
+        current().record(w_inf_from_w1_2=float(w[-1]))
+        current().summary = (
+            f"starts within pi^2/6 stop short too: |w_inf - 1| >= |e_2|/2 > 0 (w_1 = 2: w_inf - 1 "
+            f"= {e[-1]:.4f}); near the root by little, e_2 = e_1 - tanh e_1 ~ e_1^3/3"
+        )
 
 
 # SA-11: condition (a) ------------------------------------------------------------------------------
