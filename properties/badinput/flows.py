@@ -12,8 +12,8 @@ import torch
 from hypothesis import strategies as st
 
 from impl.diffusion import oracle
-from impl.flows import coupling, matching
-from properties.badinput import spec
+from impl.flows import coupling, marginal, matching, pushforward
+from properties.badinput import exempt, spec
 from properties.badinput.wrong import (
     Maker,
     also,
@@ -431,4 +431,116 @@ spec(
     "impl.flows.toy.two_moons",
     valid=lambda: dict(n=5, generator=generator(), noise=0.1),
     wrong=dict(n=[bad_int(1)], generator=[not_generator], noise=[outside(0, None), *positive[1:]]),
+)
+
+
+# impl.flows.marginal and impl.flows.pushforward (FLOW-10..FLOW-15)
+
+exempt(
+    "impl.flows.marginal.GaussianPath",
+    "the abstract base of OT, VE and VP: it takes no arguments and has no coefficients itself",
+)
+
+OT_PATH = marginal.OT(0.1)
+wrong_path = [values(None, "OT", 3, DATA)]
+
+spec("impl.flows.marginal.OT", valid=lambda: dict(sigma_min=0.1), wrong=dict(sigma_min=sigma_min))
+spec(
+    "impl.flows.marginal.VE",
+    valid=lambda: dict(sigma_lo=0.01, sigma_hi=50.0),
+    wrong=dict(sigma_lo=positive, sigma_hi=[*positive, values(0.005)]),
+)
+spec(
+    "impl.flows.marginal.VP",
+    valid=lambda: dict(beta_min=0.1, beta_max=20.0),
+    wrong=dict(beta_min=positive, beta_max=positive),
+)
+
+for name, first in (
+    ("psi", "x"),
+    ("psi_inverse", "y"),
+    ("psi_dot", "x"),
+    ("conditional_field", "y"),
+    ("middle_member_as_written", "y"),
+):
+    spec(
+        f"impl.flows.marginal.{name}",
+        valid=lambda first=first: {
+            "path": OT_PATH,
+            first: randn(5, 3),
+            "x1": randn(5, 3, seed=1),
+            "t": 0.3,
+        },
+        wrong={
+            "path": wrong_path,
+            first: [*tensor, also("x1")(mismatched())],
+            "x1": [*tensor, also(first)(mismatched())],
+            "t": [*time, values(torch.full((2,), 0.3, dtype=F64))],
+        },
+    )
+
+spec(
+    "impl.flows.marginal.conditional_log_density",
+    valid=lambda: dict(path=OT_PATH, x=randn(5, 5), x1=randn(5, 5, seed=1), t=0.3),
+    wrong=dict(
+        path=wrong_path,
+        x=[*tensor, also("x1")(mismatched())],
+        x1=[*tensor, also("x")(mismatched())],
+        t=[*time, values(torch.full((2,), 0.3, dtype=F64))],
+    ),
+)
+
+for name in ("marginal_log_density", "posterior_mean", "marginal_field"):
+    spec(
+        f"impl.flows.marginal.{name}",
+        valid=lambda: dict(path=OT_PATH, data=DATA, x=randn(4, 2), t=0.5),
+        wrong=dict(
+            path=wrong_path,
+            data=[values(None, "data", 3, DATA.means)],
+            x=[*batch, mismatched(axis=1)],
+            t=[*time, values(torch.full((4, 1), 0.5, dtype=F64))],
+        ),
+    )
+
+
+def first_column(x):
+    return x[:, :1]
+
+
+def returns_none(x):
+    return None
+
+
+def reflect(x):
+    return pushforward.reflection(x)
+
+
+wrong_inverse = [not_callable, values(first_column, returns_none)]
+
+spec(
+    "impl.flows.pushforward.jacobian_det",
+    valid=lambda: dict(inverse=reflect, x=randn(4, 2)),
+    wrong=dict(inverse=wrong_inverse, x=batch),
+)
+
+for name in ("push_forward_as_written", "change_of_variables"):
+    spec(
+        f"impl.flows.pushforward.{name}",
+        valid=lambda: dict(log_p0=std_normal_log_density, inverse=reflect, x=randn(4, 2)),
+        wrong=dict(
+            log_p0=[
+                not_callable,
+                values(log_density_per_entry, log_density_scalar, log_density_none),
+            ],
+            inverse=wrong_inverse,
+            x=batch,
+        ),
+    )
+
+spec("impl.flows.pushforward.reflection", valid=lambda: dict(x=randn(4, 2)), wrong=dict(x=batch))
+
+spec(
+    "impl.flows.pushforward.coupling_inverse",
+    valid=lambda: dict(y=randn(4, 2), scale=-0.5),
+    wrong=dict(y=[*batch, mismatched(axis=1)], scale=[values(0.0, 0), not_finite, not_a_number]),
 )
