@@ -49,6 +49,7 @@ def test_largest_finite_float16_is_65504_not_65536():
     current().counterexample = f"largest finite float16 = {x_max:g}; 65536 rounds to inf"
     current().discrepancy(what="largest finite float16", article=65536, computed=x_max,
                           case="float16 (1 sign, 5 exponent, 10 fraction bits)")  # fmt: skip
+    current().summary = f"largest finite float16 {x_max:g} = (2 - 2^-10) 2^15; 65536 = 2^16 is inf"
     current().record(largest_finite_float16=x_max,
                      largest_finite_bfloat16=precision.largest_finite(torch.bfloat16))  # fmt: skip
 
@@ -80,7 +81,7 @@ def test_exp_of_float16_just_above_11_is_finite():
                      finite_exp_above_11=[float(x) for x in finite["None"]],
                      bfloat16_threshold=precision.overflow_threshold(torch.bfloat16))  # fmt: skip
     current().discrepancy(what="smallest float16 x with e^x = inf in float16", article="x > 11",
-                          computed=thresholds["None"],
+                          computed=f"{thresholds['None']!r} (the first float16 above ln 65520)",
                           case=f"x = {smallest!r}: e^x = {e:g} (finite)")  # fmt: skip
     current().summary = (
         f"largest finite float16 65504 (not 65536); e^x overflows float16 from x = "
@@ -390,6 +391,7 @@ def test_tiled_matmul_is_exact_in_rational_arithmetic(p):
     exact = np.array([[sum((A[i, k] * B[k, j] for k in range(A.shape[1])), Fraction(0))
                        for j in range(B.shape[1])] for i in range(A.shape[0])], dtype=object)  # fmt: skip
     assert (C == exact).all()
+    current().summary = "sum of tile-wise products = A B exactly (ints and Fractions)"
 
 
 def as_float32(p):
@@ -436,6 +438,11 @@ def test_tiled_float32_product_differs_from_the_untiled_one_bit_for_bit():
         article="equal", computed=f"C{tuple(int(j) for j in i)}: tiled {float(C[i])!r}, "
         f"untiled {float(S[i])!r}", case=f"T = 2, A = {A.tolist()}, B = {B.tolist()}",
     )  # fmt: skip
+    current().summary = (
+        "float32: the sum of tile sums differs from the sequential sum of the same products on "
+        "T = 2, (2 x 4)(4 x 2), the smallest shape that regroups it; a kernel adding each product "
+        "straight into C (no tile sums) keeps the sequential order and every bit"
+    )
 
 
 @claim(refutes="FA-12.float32-bitwise")
