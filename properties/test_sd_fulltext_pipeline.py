@@ -17,6 +17,7 @@ from properties.catalogue import claim, finding
 from properties.evidence import current, figure, refute
 from properties.profiles import costly
 from properties.strategies import seeds
+from properties.test_sd_latent import tiny_diffusers  # SD-04's tiny diffusers UNet and scheduler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -205,6 +206,42 @@ def test_img2img_denoises_as_many_steps_as_noise_was_added(seed, steps, strength
     a = float(ABAR[seen[0][0]])
     start = a**0.5 * x + (1 - a) ** 0.5 * noise
     assert torch.allclose(seen[0][1], start, rtol=0, atol=4 * U64 * float(1 + start.abs().max()))
+
+
+@claim("SD-15.steps")
+@costly()  # a diffusers pipeline run and ours per example
+@given(seed=seeds, steps=st.integers(1, 4), strength=st.floats(0.25, 1),
+       s=st.sampled_from([1.5, 3.0, 7.5]))  # fmt: skip
+def test_img2img_equals_diffusers_img2img_pipeline(seed, steps, strength, s):
+    """Our img2img = diffusers' StableDiffusionImg2ImgPipeline (init latents passed as a
+    4-channel image, output_type "latent") on the tiny random UNet2DConditionModel of SD-04,
+    its DDIMScheduler (steps_offset 1) and alphas_cumprod, the same seed, in float64. Budget as
+    SD-04: diffusers forms the DDIM coefficients from float32 scalars (relative error <= 4 x
+    2^-24 each), so each step moves the latents by <= 8 x 2^-24 (|z| + |eps|) < 1e-5 (|z|,
+    |eps| < 20 here); everything else is float64."""
+    assume(int(steps * strength) >= 1)
+    diffusers, net, vae, scheduler = tiny_diffusers()
+    g = seed.torch()
+    cond, uncond = (torch.randn(1, 5, 32, generator=g, dtype=F64) for _ in range(2))
+    x = torch.randn(1, 4, 8, 8, generator=g, dtype=F64)
+    pipe = diffusers.StableDiffusionImg2ImgPipeline(
+        vae=vae, text_encoder=None, tokenizer=None, unet=net, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        theirs = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=x,
+                      strength=strength, guidance_scale=s, num_inference_steps=steps,
+                      output_type="latent", generator=torch.Generator().manual_seed(int(seed)),
+                      ).images  # fmt: skip
+        ours = ap.img2img(
+            lambda z, t, c, m: net(z, t, encoder_hidden_states=c).sample, x, (cond, None),
+            (uncond, None), steps=steps, strength=strength, guidance=s,
+            generator=torch.Generator().manual_seed(int(seed)), abar=scheduler.alphas_cumprod,
+        )  # fmt: skip
+    err, tol = float((ours - theirs).abs().max()), 1e-5 * steps
+    current().worst("max |ours - diffusers img2img| / budget", err / tol)
+    assert err <= tol, err
 
 
 def img2img_tiny(init_latents, steps=50, strength=1.0, offset=0):
@@ -430,22 +467,64 @@ def test_preprocess_mask_is_pillows_nearest_resize_inverted(H8, W8, extra, seed)
 
 
 @finding("SD-16")
+@pytest.mark.filterwarnings(
+    "ignore:The class .*InpaintPipelineLegacy.* is deprecated:FutureWarning"
+)
 def test_finding_diffusers_legacy_pipeline_pastes_the_original_after_the_loop():
-    """diffusers' later StableDiffusionInpaintPipelineLegacy (deprecated) keeps the article's
-    in-loop replacement at t but adds, after the loop, latents = init_latents_orig * mask +
-    latents * (1 - mask): its kept region is clean; its current inpainting pipeline (4-channel
-    UNet) re-noises to the next timestep and uses the clean latents at the last step. Read from
-    the installed source."""
-    diffusers = pytest.importorskip("diffusers")
+    """diffusers' later StableDiffusionInpaintPipelineLegacy (deprecated; PIL mask, tensor image,
+    the tiny UNet of SD-04 and an 8x tiny AutoencoderKL, float64, output_type "latent") equals
+    the article's loop (ours) followed by latents = init_latents_orig * mask + latents *
+    (1 - mask): it keeps the in-loop replacement at t and pastes the clean latents after the
+    loop (budget as SD-04: < 1e-5 per step), while the article's loop alone differs on the kept
+    region. Its current StableDiffusionInpaintPipeline (4-channel UNet) re-noises to the next
+    timestep, and uses the clean latents at the last step (read from the installed source)."""
     import inspect
 
+    np = pytest.importorskip("numpy")
+    Image = pytest.importorskip("PIL.Image")
     from diffusers.pipelines.deprecated.stable_diffusion_variants import (
         pipeline_stable_diffusion_inpaint_legacy as legacy,
     )
 
-    src = inspect.getsource(legacy.StableDiffusionInpaintPipelineLegacy.__call__)
-    assert "add_noise(init_latents_orig, noise, torch.tensor([t]))" in src
-    assert "latents = (init_latents_orig * mask) + (latents * (1 - mask))" in src
-    current_src = inspect.getsource(diffusers.StableDiffusionInpaintPipeline.__call__)
-    assert "noise_timestep = timesteps[i + 1]" in current_src
-    current().record(diffusers=diffusers.__version__)
+    diffusers, net, _, scheduler = tiny_diffusers()
+    torch.manual_seed(0)
+    vae = diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8,) * 4,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=4,
+    ).to(F64).eval()  # fmt: skip
+    g = torch.Generator().manual_seed(0)
+    cond, uncond = (torch.randn(1, 5, 32, generator=g, dtype=F64) for _ in range(2))
+    image = torch.rand(1, 3, 32, 32, generator=g, dtype=F64) * 2 - 1
+    mask = torch.zeros(32, 32)
+    mask[:16, :16] = 1.0
+    pil = Image.fromarray((mask.numpy() * 255).astype(np.uint8), mode="L")
+    pipe = legacy.StableDiffusionInpaintPipelineLegacy(
+        vae=vae, text_encoder=None, tokenizer=None, unet=net, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    pipe.set_progress_bar_config(disable=True)
+    steps = 5
+    with torch.no_grad():
+        theirs = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=image,
+                      mask_image=pil, strength=0.8, guidance_scale=3.0, num_inference_steps=steps,
+                      output_type="latent", generator=torch.Generator().manual_seed(1)).images  # fmt: skip
+        gen = torch.Generator().manual_seed(1)  # the latent sample, then the noise, as theirs
+        x = vae.config.scaling_factor * vae.encode(image).latent_dist.sample(generator=gen)
+        ours = ap.inpaint_legacy(
+            lambda z, t, c, m: net(z, t, encoder_hidden_states=c).sample, x, mask, (cond, None),
+            (uncond, None), steps=steps, strength=0.8, guidance=3.0, generator=gen,
+            abar=scheduler.alphas_cumprod,
+        )  # fmt: skip
+    keep = ap.preprocess_mask(mask).to(F64)
+    pasted_gap = float((x * keep + ours * (1 - keep) - theirs).abs().max())
+    article_gap = float((ours - theirs).abs().max())
+    assert pasted_gap <= 1e-5 * steps < article_gap
+    src = inspect.getsource(diffusers.StableDiffusionInpaintPipeline.__call__)
+    assert "noise_timestep = timesteps[i + 1]" in src
+    current().record(diffusers=diffusers.__version__, max_gap_after_paste=pasted_gap,
+                     max_gap_article_loop=article_gap)  # fmt: skip
+    current().summary = (
+        "diffusers' later legacy inpainting = the article's loop + the clean latents pasted "
+        "after it; its current pipeline re-noises to the next timestep"
+    )
