@@ -259,13 +259,15 @@ def test_errors_of_both_forms_in_float16_and_bfloat16():
         sizes, blocks = (64, 256, 1024), (1, 4, 16, 64)
         axes = fig.subplots(1, 2)
         for ax, dtype in zip(axes, (torch.float16, torch.bfloat16), strict=True):
-            for N in sizes:
+            for N, color in zip(sizes, ("C0", "C1", "C2"), strict=True):
                 e = low_precision_errors(N, dtype, blocks)
                 for form, style in (("normalised", "o-"), ("unnormalised", "s--")):
-                    ax.loglog(blocks, [e[(form, b)] for b in blocks], style,
+                    ax.loglog(blocks, [e[(form, b)] for b in blocks], style, color=color,
                               label=f"{form}, N = {N}")  # fmt: skip
-                ax.axhline(e["naive"], lw=0.5, color="grey")
-            ax.set(xlabel="block size b", ylabel="max |O - O_64| / max|V|", title=str(dtype))
+                ax.axhline(e["naive"], lw=0.8, ls=":", color=color,
+                           label=f"naive softmax V (torch), N = {N}")  # fmt: skip
+            ax.set(xlabel="block size b", ylabel="max |O - O_64| / max|V|",
+                   title=f"{str(dtype)[6:]}: every operation in {str(dtype)[6:]}")  # fmt: skip
             ax.legend(fontsize=6)
 
     figure("fa10_low_precision", draw, size=(10, 4))
