@@ -20,7 +20,7 @@ img2img
 Legacy inpainting (the same loop, then a mask)
 (4) mask = 1 - tile(nearest_resize(mask_image, 1/8), 4 channels): the mask image has 1 (white)
     where to repaint; the latent mask has 1 where to keep (preprocess_mask; Pillow's nearest
-    resize samples the source pixel floor((i + 1/2) H / h)).
+    resize samples the source pixel at (i + 1/2) H / h, accumulated, truncated).
 (5) init_latents_orig = init_latents; latents = (2); in the loop (3), after each step
         init_latents_proper = add_noise(init_latents_orig, noise, t)
         latents = init_latents_proper * mask + latents * (1 - mask)
@@ -75,10 +75,19 @@ def preprocess_mask(mask_image, scale_factor=8):
             f"mask_image: shape {(H, W)} is smaller than scale_factor = {scale_factor}"
         )
     h, w = H // scale_factor, W // scale_factor
-    rows = ((torch.arange(h, dtype=torch.float64) + 0.5) * (H / h)).floor().long().clamp(max=H - 1)
-    cols = ((torch.arange(w, dtype=torch.float64) + 0.5) * (W / w)).floor().long().clamp(max=W - 1)
-    small = mask_image.float()[rows][:, cols]  # nearest neighbour
+    small = mask_image.float()[_nearest(H, h)][:, _nearest(W, w)]
     return 1 - small.expand(1, 4, h, w)  # repaint white, keep black
+
+
+def _nearest(n_in, n_out):
+    """Pillow's NEAREST resize source indices: the sample point starts at s / 2, s = n_in / n_out,
+    and moves by s per output pixel (accumulated in double, as its affine transform does), then is
+    truncated; floor((i + 1/2) s) computed directly can differ by one (52 -> 6: 39 vs 38)."""
+    s, v, index = n_in / n_out, n_in / n_out * 0.5, []
+    for _ in range(n_out):
+        index.append(min(int(v), n_in - 1))
+        v += s
+    return torch.tensor(index)
 
 
 def img2img(denoise, init_latents, cond, uncond, *, steps, strength, guidance, generator=None,
