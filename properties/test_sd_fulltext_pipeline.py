@@ -153,6 +153,10 @@ def test_img2img_steps_for_50_steps():
                 f"{float(ABAR[int(timesteps[0])]) ** 0.5:.4f}"
             )
     current().record(**table)
+    current().summary = (
+        "50 steps, strength 0.5/0.8/1: 25/40/50 denoising steps from t = 480/780/980 (481/781/981 "
+        "with steps_offset 1), the init latent noised to that first timestep; = diffusers"
+    )
 
 
 @claim("SD-15.steps")
@@ -306,6 +310,10 @@ def test_img2img_at_strength_1_depends_on_the_init_latent():
         case=f"init latents 0 and {c} everywhere, same noise: outputs differ",
     )
     assert start[0] > 0.07 and start[1] > 0.07
+    current().summary = (
+        f"strength 1 starts at t = 980 with sqrt(abar) = {start[0]:.3f} of the init latent, not "
+        f"noise: init 0 vs {c:g} changes the output by {current().numbers['relative_output_change']:.1%}"
+    )
 
 
 # --- SD-16: legacy inpainting -----------------------------------------------------------------
@@ -414,6 +422,10 @@ def test_legacy_inpainting_replaces_at_another_noise_level():
         ax.legend(fontsize=7)
 
     figure("sd16_noise_levels", draw)
+    current().summary = (
+        f"the replacement is at t, the stepped latents at the next timestep: {differ[0]}/50 steps "
+        f"differ (steps_offset 0), {differ[1]}/50 (1)"
+    )
 
 
 @claim(refutes="SD-16.kept-region")
@@ -448,6 +460,10 @@ def test_legacy_inpainting_leaves_the_kept_region_noisy():
             f"{numbers[0][1]:.3f} / {numbers[1][1]:.3f}"
         ),  # fmt: skip
         case=f"steps={case[0]}, steps_offset={case[1]}",
+    )
+    current().summary = (
+        f"after 50 steps the kept region is add_noise(orig, noise, t_last): noise std "
+        f"{numbers[0][0]:.3f} (steps_offset 0), {numbers[1][0]:.3f} (1) left"
     )
 
 
