@@ -72,7 +72,7 @@ class OT(GaussianPath):
 
     def coefficients(self, t):
         t = _time(t)
-        return t, 1 - (1 - self.sigma_min) * t
+        return t, (1 - t) + self.sigma_min * t  # = 1 - (1 - sigma_min) t, exact at t = 0 and 1
 
     def derivatives(self, t):
         t = _time(t)
