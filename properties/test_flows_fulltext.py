@@ -376,7 +376,17 @@ def test_theorem_3_result_is_the_flows_velocity(name, t, y, x1):
     x = psi_t^{-1}(y) (autograd through psi_t: exact up to rounding, where a finite difference
     would add a truncation error), for the OT (sigma_min 0 and 0.01), VP and VE paths; each is a
     few operations on numbers of size <= scale: 64 ulps of it."""
-    reference, first, _, result, scale = members_12(PATHS_12[name], y, x1, t)
+    path = PATHS_12[name]
+    reference, first, _, result, scale = members_12(path, y, x1, t)
+    # the audit's finite difference, recorded beside the autograd reference (central, h = 1e-6;
+    # one-sided at t < h): truncation h^2 |d^3 psi/dt^3| / 6 plus rounding ~ u |psi| / h
+    h, yy, xx1 = 1e-6, torch.tensor([y], dtype=F64), torch.tensor([x1], dtype=F64)
+    x = marginal.psi_inverse(path, yy, xx1, t)
+    lo, hi = max(t - h, 0.0), t + h
+    fd = float((marginal.psi(path, x, xx1, hi) - marginal.psi(path, x, xx1, lo))[0]) / (hi - lo)
+    current().worst(
+        "|finite difference - result| / (1 + |result|)", abs(fd - result) / (1 + abs(result))
+    )
     # abs_floor 1e-300: results in the subnormal range, where the relative budget underflows
     assert_close(first, reference, ulps=64, scale=scale, abs_floor=1e-300,
                  what="psi'_t(psi_t^-1(y)) - d psi_t/dt")  # fmt: skip
