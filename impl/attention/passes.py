@@ -98,6 +98,11 @@ def three_pass_attention(q, K, V, scale):
     d = 0.0
     for i in range(len(K)):
         d += math.exp(_logit(q, K[i], scale) - m)
+    return _output_pass(q, K, V, scale, m, d, log)
+
+
+def _output_pass(q, K, V, scale, m, d, log):
+    """The last pass of (3) and (4): O = sum_i e^{x_i - m} / d V[i,:], the logits recomputed."""
     o = _Output(1, log, q)
     acc = torch.zeros(V._rows.shape[-1], dtype=q.dtype)
     for i in range(len(K)):
@@ -115,12 +120,7 @@ def two_pass_attention(q, K, V, scale):
         m_new = max(m, x_i)
         d = d * math.exp(m - m_new) + math.exp(x_i - m_new)
         m = m_new
-    o = _Output(1, log, q)
-    acc = torch.zeros(V._rows.shape[-1], dtype=q.dtype)
-    for i in range(len(K)):
-        acc = acc + math.exp(_logit(q, K[i], scale) - m) / d * V[i]
-    o[0] = acc
-    return o.tensor()[0], _reads(log, K=K, V=V)
+    return _output_pass(q, K, V, scale, m, d, log)
 
 
 def one_pass_attention(q, K, V, scale):

@@ -40,7 +40,7 @@ def _(mp):
         for batch in micro_batches:
             losses = per_token_loss(batch)
             total = total + (losses.sum() / N if normalise == "tokens" else losses.mean() / M)
-        total.backward(inputs=params)
+        total.backward()
         return [p.grad for p in params]
 
     mp.setattr(gradacc, "accumulate", one_backward)
