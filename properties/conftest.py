@@ -170,3 +170,27 @@ def one_torch_thread():
     """Run the test on one torch thread (properties/threads.py)."""
     with threads.one_torch_thread():
         yield
+
+
+@pytest.fixture(scope="session")
+def sde(pytestconfig):
+    """The SDE / ODE samplers and solvers under test (family `sde`)."""
+    return _adapter(pytestconfig, "sde")
+
+
+@pytest.fixture(scope="session")
+def flows(pytestconfig):
+    """The normalizing-flow and flow-matching implementation under test (family `flows`)."""
+    return _adapter(pytestconfig, "flows")
+
+
+@pytest.fixture(scope="session")
+def training(pytestconfig):
+    """Packers, collator, unpad/pad and checkpoint plans under test (family `training`)."""
+    return _adapter(pytestconfig, "training")
+
+
+@pytest.fixture(scope="session")
+def latent(pytestconfig):
+    """The latent-diffusion pipeline under test (family `latent`)."""
+    return _adapter(pytestconfig, "latent")

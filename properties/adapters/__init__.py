@@ -10,16 +10,38 @@ same properties audit another implementation when it is selected:
     python -m properties.audit --target sa=...    # the same, for the audit report
 
 Without --target each family runs against the project's reference implementation (impl/).
+
+A family module also lists its PEERS: the adapters of libraries people use (registered in its
+ADAPTERS under the same name), each with the claims it is audited on and the claims it cannot be
+asked (and why). `python -m properties.peers` audits every peer and writes the peer matrix.
 """
 
 import importlib
+from dataclasses import dataclass, field
 
 FAMILIES = {
     "sa": "properties.adapters.sa",
     "rl": "properties.adapters.rl",
     "diffusion": "properties.adapters.diffusion",
     "attention": "properties.adapters.attention",
+    "sde": "properties.adapters.sde",
+    "flows": "properties.adapters.flows",
+    "training": "properties.adapters.training",
+    "latent": "properties.adapters.latent",
 }
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A library's adapter in the peer matrix.
+
+    library: its distribution name (the matrix reads its version with importlib.metadata);
+    claims: the claim ids or globs its adapter is audited on (python -m properties.audit --target
+    FAMILY=NAME --claims ...); not_asked: {claim id: why the library cannot be asked it}."""
+
+    library: str
+    claims: tuple
+    not_asked: dict = field(default_factory=dict)
 
 
 def parse(specs):
