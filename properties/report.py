@@ -219,6 +219,20 @@ def mutation_results(out):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def peer_matrix(out):
+    """OUT/peers.json as `python -m properties.peers` wrote it, or None."""
+    path = out / "peers.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def rewrite(out):
+    """Write OUT/report.md and OUT/report.html again from OUT/claims.json (after a peer matrix
+    or a mutation run was added to OUT)."""
+    data = json.loads((out / "claims.json").read_text(encoding="utf-8"))
+    articles, _ = catalogue.load()
+    write(out, data["run"], articles, data["claims"], data["findings"])
+
+
 def dashboard(out, html=DASHBOARD):
     """(address of the published asv dashboard relative to OUT, benchmark names), or None."""
     index = html / "index.json"
@@ -241,9 +255,9 @@ def write(out, run, articles, entries, findings=()):
     )
     text = json.dumps(data, indent=1, allow_nan=False)
     (out / "claims.json").write_text(text + "\n", encoding="utf-8")
-    mutation = mutation_results(out)
+    mutation, peers = mutation_results(out), peer_matrix(out)
     (out / "report.md").write_text(
-        markdown(run, articles, entries, mutation, data["findings"]), encoding="utf-8"
+        markdown(run, articles, entries, mutation, data["findings"], peers), encoding="utf-8"
     )
     page = report_html.render(
         out,
@@ -254,6 +268,7 @@ def write(out, run, articles, entries, findings=()):
         dashboard(out),
         data["findings"],
         data["article_errors"],
+        peers,
     )
     (out / "report.html").write_text(page, encoding="utf-8")
 
@@ -273,7 +288,7 @@ def _variant_lines(e):
     return lines
 
 
-def markdown(run, articles, entries, mutation=None, findings=()):
+def markdown(run, articles, entries, mutation=None, findings=(), peers=None):
     s = run["statistics"]
     lines = [
         "# Audit of the articles' claims",
@@ -359,6 +374,8 @@ def markdown(run, articles, entries, mutation=None, findings=()):
         for f in findings
     ] or ["No peer findings in this run."]
     lines.append("")
+    if peers is not None:
+        lines += ["## Peer matrix", "", *_peers_markdown(peers), ""]
     if mutation is not None:
         lines += ["## Mutation testing", "", mutation["note"], ""]
         lines += [
@@ -401,6 +418,38 @@ def _errors_markdown(errors):
         if x["counterexample"]:
             lines += ["", "Minimal case:", "", "```", x["counterexample"], "```"]
         lines.append("")
+    return lines
+
+
+def _peers_markdown(peers):
+    """The peer matrix: claims as rows, peers as columns (library and version), verdicts."""
+    cols = peers["columns"]
+    keys = [f"{c['family']}={c['adapter']}" for c in cols]
+    head = [f"{k} ({c['library']} {c['version']})" for k, c in zip(keys, cols, strict=True)]
+    lines = [
+        "Each peer audited by the claims' own properties (`python -m properties.peers`); a cell "
+        "is the claim's verdict under that library, `not asked` with the reason where the "
+        "library cannot be asked it. A `fails` is a finding about the library, never evidence "
+        "about the article.",
+        "",
+        "| claim | expected | " + " | ".join(head) + " |",
+        "|---|---|" + "---|" * len(cols),
+    ]
+    for row in peers["rows"]:
+        cells = []
+        for k in keys:
+            cell = row["cells"].get(k)
+            cells.append(
+                ""
+                if cell is None
+                else f"not asked: {_cell(cell['why'])}"
+                if cell["verdict"] == "not asked"
+                else cell["verdict"]
+            )
+        lines.append(f"| {row['id']} | {row['expected']} | " + " | ".join(cells) + " |")
+    for c in cols:
+        if "error" in c:
+            lines += ["", f"{c['family']}={c['adapter']} could not run (exit {c['exit']})."]
     return lines
 
 

@@ -200,6 +200,47 @@ def _errors(errors):
     return "".join(blocks)
 
 
+def _peers(peers):
+    """The peer matrix (OUT/peers.json): claims as rows, libraries as columns, verdict cells."""
+    if peers is None:
+        return "<p>No peer matrix in this report folder (run <code>tox -e peers</code>).</p>"
+    cols = peers["columns"]
+    keys = [f"{c['family']}={c['adapter']}" for c in cols]
+    head = "".join(
+        f'<th class="peer"><a href="{escape(c["report"])}">{escape(k)}</a><br>'
+        f"<small>{escape(c['library'])} {escape(str(c['version']))}</small></th>"
+        for k, c in zip(keys, cols, strict=True)
+    )
+    rows = []
+    for row in peers["rows"]:
+        cells = []
+        for k in keys:
+            cell = row["cells"].get(k)
+            if cell is None:
+                cells.append("<td></td>")
+            elif cell["verdict"] == "not asked":
+                cells.append(f'<td class="not-asked" title="{escape(cell["why"])}">not asked</td>')
+            else:
+                cells.append(f'<td class="cell">{_badge(cell["verdict"])}</td>')
+        rows.append(
+            f'<tr><td><a href="#{escape(row["id"])}">{escape(row["id"])}</a></td>'
+            f"<td>{_badge(row['expected'])}</td>{''.join(cells)}</tr>"
+        )
+    reasons = sorted(
+        {(k, c["why"]) for row in peers["rows"] for k, c in row["cells"].items()
+         if c["verdict"] == "not asked"}
+    )  # fmt: skip
+    why = "".join(f"<li><code>{escape(k)}</code>: {escape(w)}</li>" for k, w in reasons)
+    return (
+        "<p>Each library audited by the claims' own properties (<code>python -m properties.peers"
+        "</code>; each column links to that audit's report). A cell is the claim's verdict under "
+        "the library; a <code>fails</code> is a finding about the library, never evidence about "
+        "the article.</p>"
+        f'<table id="peers"><tr><th>claim</th><th>expected</th>{head}</tr>{"".join(rows)}</table>'
+        + (f"<p>Not asked:</p><ul>{why}</ul>" if why else "")
+    )
+
+
 def _findings(findings):
     if not findings:
         return "<p>No peer findings in this run.</p>"
@@ -269,7 +310,9 @@ def _dashboard(dashboard):
     )
 
 
-def render(out, run, articles, entries, mutation=None, dashboard=None, findings=(), errors=()):
+def render(
+    out, run, articles, entries, mutation=None, dashboard=None, findings=(), errors=(), peers=None
+):
     """The page as a string. `dashboard` is (address relative to OUT, [benchmark names]);
     `errors` the section "What the articles get wrong" (report.article_errors)."""
     s = run["statistics"]
@@ -310,6 +353,8 @@ def render(out, run, articles, entries, mutation=None, dashboard=None, findings=
             *claims,
             '<h2 id="peers">Peer findings</h2>',
             _findings(findings),
+            '<h2 id="peer-matrix">Peer matrix</h2>',
+            _peers(peers),
             '<h2 id="mutants">Mutation testing</h2>',
             _mutation(mutation),
             '<h2 id="benchmarks">Benchmarks</h2>',

@@ -21,6 +21,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 
 from impl.attention import reference, tiled
+from properties.adapters import Peer
 
 
 class Reference:
@@ -72,3 +73,11 @@ class SdpaFlash:
 
 
 ADAPTERS = {"reference": Reference, "sdpa-math": SdpaMath, "sdpa-flash": SdpaFlash}
+_NOT_ASKED = {
+    "FA-06": "the memory of the backward's saved tensors is measured on impl's autograd function",
+    "FA-07": "the IO counts are a model of the algorithm (impl/attention/io_model.py), not a call",
+}
+PEERS = {
+    "sdpa-math": Peer("torch", ("FA-03", "FA-04", "FA-05"), _NOT_ASKED),
+    "sdpa-flash": Peer("torch", ("FA-03", "FA-04", "FA-05"), _NOT_ASKED),
+}
