@@ -25,6 +25,7 @@ DASHBOARD = Path(os.environ.get("ASV_DASHBOARD", ROOT / ".asv" / "html"))
 # full texts that the articles get wrong, with the article's value beside the computed one (SD-06,
 # FA-08)
 REPORT_CLAIMS = ["SA-02", "SA-03*", "DDIM-08*", "RL-03", "SD-06", "FA-08"]
+REPORT_PEERS = ["attention=sdpa-math"]
 RESOURCES = {"script": "src", "link": "href", "img": "src", "iframe": "src"}
 
 
@@ -110,6 +111,10 @@ def audit_report(tmp_path_factory):
     cmd = [sys.executable, "-m", "properties.audit", "--claims", *REPORT_CLAIMS, "--out", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # the peer matrix, with one cheap peer (torch's SDPA, math backend, on three FA claims)
+    cmd = [sys.executable, "-m", "properties.peers", "--peers", *REPORT_PEERS, "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
 
 
@@ -141,6 +146,7 @@ def test_audit_report_renders_offline(chromium, audit_report):
         "errors",
         "claims",
         "peers",
+        "peer-matrix",
         "mutants",
         "benchmarks",
     }
@@ -179,6 +185,25 @@ def test_audit_report_renders_offline(chromium, audit_report):
             assert report_html._value(d["computed"]) in section
     assert len(browser.with_class(found, "src", tag="span")) == sum(
         c["source"] == "full text" for c in claims
+    )
+    # the peer matrix: a column per peer with its library's version, a verdict badge per cell
+    matrix = json.loads((out / "peers.json").read_text())
+    heads = browser.with_class(found, "peer", tag="th")
+    assert len(heads) == len(matrix["columns"]) == len(REPORT_PEERS)
+    section = text.split("Peer matrix", 1)[1].split("Mutation testing", 1)[0]
+    for c in matrix["columns"]:
+        assert (
+            f"{c['family']}={c['adapter']}" in section
+            and f"{c['library']} {c['version']}" in section
+        )
+    asked = [cell for r in matrix["rows"] for cell in r["cells"].values()]
+    assert (
+        len(browser.with_class(found, "cell", tag="td"))
+        == sum(c["verdict"] != "not asked" for c in asked)
+        > 0
+    )
+    assert len(browser.with_class(found, "not-asked", tag="td")) == sum(
+        c["verdict"] == "not asked" for c in asked
     )
     # every leaf claim lists its rejected variants, each marked rejected
     leaves = [c for c in claims if "guarded" in c]
