@@ -242,30 +242,66 @@ def test_timesteps_are_the_exact_spacings_and_floats_differ_only_at_ties(T, data
         assert w == t or b, (w, t)
 
 
+def _trailing_overshoots(cls, Ts, n_max):
+    """The (T, n), n <= min(T, n_max), where the scheduler's trailing timesteps are not n."""
+    bad = []
+    for T in Ts:
+        s = cls(num_train_timesteps=T, timestep_spacing="trailing")
+        for n in range(1, min(T, n_max) + 1):
+            s.set_timesteps(n)
+            if len(s.timesteps) != n:
+                bad.append((T, n))
+    return bad
+
+
+# diffusers 0.42.1, counted by enumeration (both schedulers give the same sets)
+TRAILING_OVERSHOOTS = {"T <= 1000, n <= min(T, 100)": 3389, "T = 1000, n <= 1000": 62}
+
+
 @finding("DDIM-08.linear")
 def test_finding_diffusers_trailing_spacing_can_add_timestep_minus_one():
-    """diffusers' DDIMScheduler, timestep_spacing = "trailing", computes the timesteps as
-    round(arange(T, 0, -T / n)) - 1 in floats: where T / n is not exact, the float arange can
-    reach one element past n, and the scheduler then has n + 1 timesteps, the last one -1 (not a
-    timestep of [0, T - 1]). Ours: the n exact values."""
+    """diffusers' DDIMScheduler and DDPMScheduler, timestep_spacing = "trailing", compute the
+    timesteps as round(arange(T, 0, -T / n)) - 1 in floats: where T / n is not exact, the float
+    arange can reach one element past n (its last element a rounding error above 0), and the
+    scheduler then has n + 1 timesteps, the last one -1 (not a timestep of [0, T - 1]; as an
+    index, -1 reads the last, noisiest entry of alphas_cumprod). Ours: the n exact values.
+    Enumerated with the schedulers themselves (0.5 s each): the affected (T, n) with
+    n <= min(T, 100), T <= 1000 number 3389, the smallest T = 15, n = 13 (timesteps
+    [14, 13, ..., 1, 0, -1]); at T = 1000, 62 of the step counts n <= 1000 (61, 103, 121, 122,
+    201, ...); T = 359, n = 29 ends [..., 24, 11, -1] (the thorough profile's first case). Every
+    affected case is the n exact values (up to ties, as below) followed by -1. Pinned: the
+    counts, the minimal case and the shape; an upgrade that fixes or changes it fails this test."""
+    from diffusers import DDIMScheduler, DDPMScheduler
 
-    def n_timesteps_in_range(case):
-        T, n = case
-        s = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
-        s.set_timesteps(n)
-        ts = s.timesteps.tolist()
-        return len(ts) == n and min(ts) >= 0
-
-    cases = st.integers(2, 1000).flatmap(
-        lambda T: st.tuples(st.just(T), st.integers(1, min(T, 100)))
-    )
-    T, n = refute(cases, n_timesteps_in_range, claim="diffusers DDIM trailing spacing",
-                  max_examples=2000, describe=lambda c: f"num_train_timesteps = {c[0]}, n = {c[1]}")  # fmt: skip
-    s = diffusers.DDIMScheduler(num_train_timesteps=T, timestep_spacing="trailing")
-    s.set_timesteps(n)
-    ours = schedules.timesteps(T, n, "trailing").tolist()
-    current().record(diffusers_timesteps=s.timesteps.tolist(), ours=ours)
+    counts = {}
+    for cls in (DDIMScheduler, DDPMScheduler):
+        bad = _trailing_overshoots(cls, range(1, 1001), 100)
+        at_1000 = [n for _, n in _trailing_overshoots(cls, [1000], 1000)]
+        assert len(bad) == TRAILING_OVERSHOOTS["T <= 1000, n <= min(T, 100)"], len(bad)
+        assert len(at_1000) == TRAILING_OVERSHOOTS["T = 1000, n <= 1000"], len(at_1000)
+        assert min(bad) == (15, 13) and at_1000[:5] == [61, 103, 121, 122, 201], (min(bad), at_1000)
+        for T, n in bad[::50] + [(359, 29)]:
+            s = cls(num_train_timesteps=T, timestep_spacing="trailing")
+            s.set_timesteps(n)
+            ts = s.timesteps.tolist()
+            exact = _spacing_values(T, n, "trailing")[0][::-1]
+            assert len(ts) == n + 1 and ts[-1] == -1, (T, n, ts)
+            assert all(
+                t == round(v) - 1 or v.denominator == 2 for t, v in zip(ts, exact, strict=False)
+            )
+        counts[cls.__name__] = {"affected (T, n), T <= 1000, n <= min(T, 100)": len(bad),
+                                "affected n at T = 1000, n <= 1000": len(at_1000),
+                                "first n at T = 1000": at_1000[:8]}  # fmt: skip
+    s = DDIMScheduler(num_train_timesteps=15, timestep_spacing="trailing")
+    s.set_timesteps(13)
+    ours = schedules.timesteps(15, 13, "trailing").tolist()
+    s359 = DDIMScheduler(num_train_timesteps=359, timestep_spacing="trailing")
+    s359.set_timesteps(29)
+    current().record(minimal_case="num_train_timesteps = 15, n = 13",
+                     diffusers_timesteps=s.timesteps.tolist(), ours=ours,
+                     T_359_n_29_last_three=s359.timesteps.tolist()[-3:], **counts)  # fmt: skip
     current().summary = (
-        f"finding: diffusers DDIM, trailing, T = {T}, n = {n}: {len(s.timesteps)} timesteps, the last "
-        f"{int(s.timesteps[-1])}; ours: {len(ours)}, the last {ours[-1]}"
+        f"finding: diffusers {diffusers.__version__} DDIM/DDPM, trailing, T = 15, n = 13: 14 timesteps, "
+        f"the last -1 (ours: 13, the last 0); 3389 of the (T, n) with T <= 1000, n <= min(T, 100), and "
+        f"62 step counts at T = 1000"
     )
