@@ -1,0 +1,434 @@
+"""Family `flows` (normalizing flows, CNFs, flow matching; seed article 5): the functions its
+properties call.
+
+Interface. Coupling flows (FLOW-01, FLOW-02), in the article's direction: f maps data x to the
+latent z = f(x), log p(x) = log N(f(x); 0, I) + log|det df/dx|; batches are finite float64 (n, d):
+    build(layers) -> flow           the flow of the given parameters: `layers` is a list of
+                                    Coupling and Permutation records (below), applied in order
+    realnvp(d, n_layers, width, generator) -> flow
+                                    the implementation's own RealNVP, randomly initialised (the
+                                    global torch RNG seeded from `generator`)
+    forward(flow, x) -> (z, log|det dz/dx|)       inverse(flow, z) -> (x, log|det dx/dz|)
+    log_prob(flow, x) -> log p(x)                 sample(flow, n, d, generator) -> x = f^-1(z)
+Continuous flows and flow matching (FLOW-03..FLOW-08; impl/flows/cnf.py and matching.py for the
+arguments): push(v, z0, log_p0, n), log_density(v, x, log_p0_fn, n), ot_path, conditional_field,
+ot_conditional_field, ot_marginal_field, ot_marginal_log_density, rectified_flow_pair, euler_t,
+euler_sigma, t_velocity_as_sigma, shift.
+
+A Coupling(mask, weights, scale) is the affine coupling of impl/flows/coupling.py with these
+parameters: mask a (d,) tensor of zeros and ones (1: the coordinate conditions, 0: it is
+transformed); weights [(W1, b1), (W2, b2), (W3, b3)], float64, of the conditioner
+a(u) = W3 tanh(W2 tanh(W1 u + b1) + b2) + b3 applied to u = mask * x, W3 of 2d rows; on the free
+coordinates the log-scale is s = scale * tanh(a[:d]) and the shift t = a[d:]:
+    y = mask x + (1 - mask) (x exp(s) + t),   log|det dy/dx| = sum over free coordinates of s.
+A Permutation(perm) maps x to x[:, perm].
+
+Adapters: `reference` (impl/flows), and the peers `zuko` (zuko's GeneralCouplingTransform / RealNVP,
+PermutationTransform, lazy Flow with a DiagNormal base) and `normflows` (normflows'
+MaskedAffineFlow, Permute, NormalizingFlow with a DiagGaussian base). Both peers get the same
+function from the same parameters (the mapping is in their `build`; test_flows_peers.py checks
+it against the reference, to rounding); their conventions where they differ from ours:
+- zuko's MonotonicAffineTransform takes an unconstrained a and uses the log-scale
+  a / (1 + |a| / 6.908) (a soft clamp to (-log 1e3, log 1e3)), not scale * tanh(a): its hyper
+  network is followed by the inverse of that clamp applied to scale * tanh(a), so its own clamp
+  gives back s (to rounding). zuko's MLP takes the conditioning coordinates only (W1's columns of
+  the free coordinates, which multiply zeros, are dropped) and emits (shift, scale) interleaved
+  per free coordinate. A coupling without conditioning coordinates (d = 1) is zuko's
+  ElementWiseTransform with the constant parameters of our conditioner at u = 0.
+- normflows' layers run from the base to the data: NormalizingFlow.log_prob applies each layer's
+  `inverse`, and MaskedAffineFlow's inverse is (y - t) exp(-s). Our layer is its inverse with
+  s' = -s and t' = -t exp(-s) (two small modules on our conditioner), and the layer list is
+  reversed. A Permute layer gets perm = argsort(ours) so that its inverse is our permutation.
+Peer libraries are imported inside the methods only.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from impl.flows import cnf, coupling, matching
+from properties.adapters import Peer
+
+F64 = torch.float64
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """An affine coupling's parameters (see the module docstring)."""
+
+    mask: torch.Tensor
+    weights: tuple
+    scale: float
+
+
+@dataclass(frozen=True)
+class Permutation:
+    """A fixed permutation x -> x[:, perm]."""
+
+    perm: torch.Tensor
+
+
+def conditioner(weights):
+    """The conditioner network a(u) of a Coupling's weights, a float64 torch module."""
+    (w1, b1), (w2, b2), (w3, b3) = weights
+    net = torch.nn.Sequential(
+        torch.nn.Linear(w1.shape[1], w1.shape[0]), torch.nn.Tanh(),
+        torch.nn.Linear(w2.shape[1], w2.shape[0]), torch.nn.Tanh(),
+        torch.nn.Linear(w3.shape[1], w3.shape[0]),
+    ).to(F64)  # fmt: skip
+    _load(net, weights)
+    return net
+
+
+def _load(net, weights):
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for linear, (w, b) in zip(linears, weights, strict=True):
+            linear.weight.copy_(w)
+            linear.bias.copy_(b)
+
+
+def random_layers(d, n_layers, width, scale, generator, gains=None):
+    """Parameters of a RealNVP-shaped flow (as impl.flows.coupling.realnvp): n_layers couplings
+    with alternating half masks (the even coordinates condition first; d = 1: all free), a random
+    permutation after each when d > 1; weights uniform in +-1/sqrt(fan in) (torch's Linear
+    default) times gains[k] for the k-th weight or bias tensor (6 per coupling; None: 1)."""
+    layers, k = [], 0
+    for i in range(n_layers):
+        mask = torch.zeros(d, dtype=F64)
+        mask[i % 2 :: 2] = 1 if d > 1 else 0
+        weights = []
+        for fan_in, fan_out in ((d, width), (width, width), (width, 2 * d)):
+            bound = 1 / math.sqrt(fan_in)
+            pair = []
+            for shape in ((fan_out, fan_in), (fan_out,)):
+                u = torch.rand(shape, generator=generator, dtype=F64)
+                pair.append((2 * u - 1) * bound * (1.0 if gains is None else gains[k]))
+                k += 1
+            weights.append(tuple(pair))
+        layers.append(Coupling(mask, tuple(weights), float(scale)))
+        if d > 1:
+            layers.append(Permutation(torch.randperm(d, generator=generator)))
+    return layers
+
+
+def _seeded(generator):
+    """A global-RNG seed drawn from generator (None: a fixed one)."""
+    if generator is None:
+        return 0
+    return int(torch.randint(0, 2**31, (1,), generator=generator))
+
+
+class Reference:
+    """The project's implementation, impl/flows (looked up at call time, so that the rejected
+    variants that patch impl/flows reach it)."""
+
+    @staticmethod
+    def build(layers):
+        built = []
+        for spec in layers:
+            if isinstance(spec, Permutation):
+                built.append(coupling.Permutation(spec.perm))
+                continue
+            layer = coupling.AffineCoupling(spec.mask, spec.weights[0][0].shape[0], spec.scale)
+            _load(layer.net, spec.weights)
+            built.append(layer)
+        return coupling.Flow(built)
+
+    @staticmethod
+    def realnvp(d, n_layers, width, generator):
+        return coupling.realnvp(d, n_layers, width, generator)
+
+    @staticmethod
+    def forward(flow, x):
+        return flow(x)
+
+    @staticmethod
+    def inverse(flow, z):
+        return flow.inverse(z)
+
+    @staticmethod
+    def log_prob(flow, x):
+        return flow.log_prob(x)
+
+    @staticmethod
+    def sample(flow, n, d, generator):
+        return flow.sample(n, d, generator)
+
+    @staticmethod
+    def push(v, z0, log_p0, n):
+        return cnf.push(v, z0, log_p0, n)
+
+    @staticmethod
+    def log_density(v, x, log_p0_fn, n):
+        return cnf.log_density(v, x, log_p0_fn, n)
+
+    @staticmethod
+    def ot_path(*args, **kwargs):
+        return matching.ot_path(*args, **kwargs)
+
+    @staticmethod
+    def conditional_field(*args, **kwargs):
+        return matching.conditional_field(*args, **kwargs)
+
+    @staticmethod
+    def ot_conditional_field(*args, **kwargs):
+        return matching.ot_conditional_field(*args, **kwargs)
+
+    @staticmethod
+    def ot_marginal_field(*args, **kwargs):
+        return matching.ot_marginal_field(*args, **kwargs)
+
+    @staticmethod
+    def ot_marginal_log_density(*args, **kwargs):
+        return matching.ot_marginal_log_density(*args, **kwargs)
+
+    @staticmethod
+    def rectified_flow_pair(*args, **kwargs):
+        return matching.rectified_flow_pair(*args, **kwargs)
+
+    @staticmethod
+    def euler_t(*args, **kwargs):
+        return matching.euler_t(*args, **kwargs)
+
+    @staticmethod
+    def euler_sigma(*args, **kwargs):
+        return matching.euler_sigma(*args, **kwargs)
+
+    @staticmethod
+    def t_velocity_as_sigma(*args, **kwargs):
+        return matching.t_velocity_as_sigma(*args, **kwargs)
+
+    @staticmethod
+    def shift(*args, **kwargs):
+        return matching.shift(*args, **kwargs)
+
+
+# zuko
+
+
+ZUKO_SLOPE = 1e-3  # MonotonicAffineTransform's default minimum slope: |log-scale| < -log(slope)
+
+
+class _UnclampZuko(torch.nn.Module):
+    """After our conditioner (rows reordered to zuko's interleaved (shift, a) per free
+    coordinate): a -> g^-1(scale tanh(a)), g^-1(l) = l / (1 - |l| / L), L = -log(slope), the
+    inverse of zuko's soft clamp g(a) = a / (1 + |a| / L)."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, phi):
+        limit = -math.log(ZUKO_SLOPE)
+        log_scale = self.scale * torch.tanh(phi[..., 1::2])
+        out = phi.clone()
+        out[..., 1::2] = log_scale / (1 - log_scale.abs() / limit)
+        return out
+
+
+class Zuko(Reference):
+    """zuko (RealNVP's GeneralCouplingTransform with MonotonicAffineTransform)."""
+
+    @staticmethod
+    def _base(d):
+        from zuko.distributions import DiagNormal
+        from zuko.lazy import UnconditionalDistribution
+
+        return UnconditionalDistribution(
+            DiagNormal, loc=torch.zeros(d, dtype=F64), scale=torch.ones(d, dtype=F64), buffer=True
+        )
+
+    @staticmethod
+    def _coupling(spec):
+        from zuko.flows import GeneralCouplingTransform
+        from zuko.flows.gaussianization import ElementWiseTransform
+
+        mask = spec.mask.bool()
+        a_idx, b_idx = mask.nonzero()[:, 0], (~mask).nonzero()[:, 0]
+        d = mask.numel()
+        (w1, b1), (w2, b2), (w3, b3) = spec.weights
+        if b_idx.numel() == 0:
+            return None  # nothing transformed: the identity
+        rows = torch.stack([b_idx + d, b_idx], dim=1).reshape(-1)  # (shift, a) per free coordinate
+        if a_idx.numel() == 0:
+            layer = ElementWiseTransform(d).to(F64)
+            phi = _UnclampZuko(spec.scale)(
+                conditioner(spec.weights)(torch.zeros(1, d, dtype=F64))[:, rows]
+            )
+            with torch.no_grad():
+                layer.phi[0].copy_(phi[0, 0::2])
+                layer.phi[1].copy_(phi[0, 1::2])
+            return layer
+        width = w1.shape[0]
+        layer = GeneralCouplingTransform(
+            features=d, mask=mask, hidden_features=(width, width), activation=torch.nn.Tanh
+        ).to(F64)
+        linears = [m for m in layer.hyper if hasattr(m, "weight")]
+        mapped = [(w1[:, a_idx], b1), (w2, b2), (w3[rows], b3[rows])]
+        with torch.no_grad():
+            for linear, (w, b) in zip(linears, mapped, strict=True):
+                linear.weight.copy_(w)
+                linear.bias.copy_(b)
+        layer.hyper = torch.nn.Sequential(layer.hyper, _UnclampZuko(spec.scale))
+        return layer
+
+    @staticmethod
+    def build(layers):
+        from zuko.lazy import Flow, UnconditionalTransform
+        from zuko.transforms import PermutationTransform
+
+        transforms, d = [], None
+        for spec in layers:
+            if isinstance(spec, Permutation):
+                d = spec.perm.numel()
+                transforms.append(
+                    UnconditionalTransform(PermutationTransform, spec.perm.long(), buffer=True)
+                )
+                continue
+            d = spec.mask.numel()
+            layer = Zuko._coupling(spec)
+            if layer is not None:
+                transforms.append(layer)
+        return Flow(transforms, Zuko._base(d))
+
+    @staticmethod
+    def realnvp(d, n_layers, width, generator):
+        import zuko
+
+        with torch.random.fork_rng():
+            torch.manual_seed(_seeded(generator))
+            flow = zuko.flows.RealNVP(
+                features=d, transforms=n_layers, hidden_features=(width, width)
+            )
+        return flow.to(F64)
+
+    @staticmethod
+    def forward(flow, x):
+        return flow().transform.call_and_ladj(x)
+
+    @staticmethod
+    def inverse(flow, z):
+        return flow().transform.inv.call_and_ladj(z)
+
+    @staticmethod
+    def log_prob(flow, x):
+        return flow().log_prob(x)
+
+    @staticmethod
+    def sample(flow, n, d, generator):
+        with torch.random.fork_rng():
+            torch.manual_seed(_seeded(generator))
+            return flow().sample((n,))
+
+
+# normflows
+
+
+class _NegLogScale(torch.nn.Module):
+    """s' = -scale tanh(a[:d]) of our conditioner a (normflows' s network)."""
+
+    def __init__(self, net, scale, d):
+        super().__init__()
+        self.net, self.scale, self.d = net, scale, d
+
+    def forward(self, u):
+        return -self.scale * torch.tanh(self.net(u)[:, : self.d])
+
+
+class _NegShift(torch.nn.Module):
+    """t' = -t exp(-s) of our conditioner (normflows' t network)."""
+
+    def __init__(self, net, scale, d):
+        super().__init__()
+        self.net, self.scale, self.d = net, scale, d
+
+    def forward(self, u):
+        a = self.net(u)
+        return -a[:, self.d :] * torch.exp(-self.scale * torch.tanh(a[:, : self.d]))
+
+
+class Normflows(Reference):
+    """normflows (MaskedAffineFlow, Permute, NormalizingFlow)."""
+
+    @staticmethod
+    def build(layers):
+        import normflows as nf
+
+        nf_layers, d = [], None
+        for spec in layers:
+            if isinstance(spec, Permutation):
+                d = spec.perm.numel()
+                layer = nf.flows.Permute(d, mode="shuffle")
+                layer.perm.copy_(torch.argsort(spec.perm))
+                layer.inv_perm.copy_(spec.perm)
+            else:
+                d = spec.mask.numel()
+                net = conditioner(spec.weights)
+                layer = nf.flows.MaskedAffineFlow(
+                    spec.mask.to(F64),
+                    _NegShift(net, spec.scale, d),
+                    _NegLogScale(net, spec.scale, d),
+                )
+            nf_layers.append(layer)
+        base = nf.distributions.DiagGaussian(d, trainable=False)
+        return nf.NormalizingFlow(base, list(reversed(nf_layers))).to(F64)
+
+    @staticmethod
+    def realnvp(d, n_layers, width, generator):
+        """normflows' RealNVP example: MaskedAffineFlow with alternating masks b and 1 - b, s and
+        t its MLPs [d, width, width, d] (random last layers, not init_zeros: a non-trivial map)."""
+        import normflows as nf
+
+        with torch.random.fork_rng():
+            torch.manual_seed(_seeded(generator))
+            b = torch.tensor([1.0 if i % 2 == 0 else 0.0 for i in range(d)])
+            layers = []
+            for i in range(n_layers):
+                s = nf.nets.MLP([d, width, width, d])
+                t = nf.nets.MLP([d, width, width, d])
+                layers.append(nf.flows.MaskedAffineFlow(b if i % 2 == 0 else 1 - b, t, s))
+            flow = nf.NormalizingFlow(nf.distributions.DiagGaussian(d, trainable=False), layers)
+        return flow.to(F64)
+
+    @staticmethod
+    def forward(flow, x):
+        return flow.inverse_and_log_det(x)
+
+    @staticmethod
+    def inverse(flow, z):
+        return flow.forward_and_log_det(z)
+
+    @staticmethod
+    def log_prob(flow, x):
+        return flow.log_prob(x)
+
+    @staticmethod
+    def sample(flow, n, d, generator):
+        with torch.random.fork_rng():
+            torch.manual_seed(_seeded(generator))
+            return flow.sample(n)[0]
+
+
+ADAPTERS = {"reference": Reference, "zuko": Zuko, "normflows": Normflows}
+
+_FLOWS_ONLY = "the library has coupling flows only (no CNF or flow-matching code)"
+PEERS = {
+    "zuko": Peer(
+        library="zuko",
+        claims=("FLOW-01", "FLOW-02"),
+        not_asked={
+            c: _FLOWS_ONLY
+            for c in ("FLOW-03", "FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")
+        },  # fmt: skip
+    ),
+    "normflows": Peer(
+        library="normflows",
+        claims=("FLOW-01", "FLOW-02"),
+        not_asked={
+            c: _FLOWS_ONLY
+            for c in ("FLOW-03", "FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")
+        },  # fmt: skip
+    ),
+}
