@@ -57,10 +57,10 @@ def step_inputs(draw):
 
 @claim("DDIM-03")
 @given(inputs=step_inputs(), fraction=floats(0.0, 1.0))
-def test_undetermined_coefficients_preserve_the_marginal(inputs, fraction):
+def test_undetermined_coefficients_preserve_the_marginal(diffusion, inputs, fraction):
     t, tau, a, b, *_ = inputs
     sigma = fraction * (1 - b) ** 0.5
-    lam, k = ddim.coefficients(a, b, sigma)
+    lam, k = diffusion.coefficients(a, b, sigma)
     # mean: lambda + k sqrt(a) = sqrt(b); variance: k^2 (1 - a) + sigma^2 = 1 - b (a few roundings
     # of numbers <= 1, and 1 - b - sigma^2 carries u / (1 - b) relative)
     assert_close(lam + k * a**0.5, b**0.5, ulps=16, what="lambda + k sqrt(abar_t) - sqrt(abar_tau)")
@@ -78,11 +78,11 @@ def test_undetermined_coefficients_preserve_the_marginal(inputs, fraction):
 @claim("DDIM-03")
 @statistical()
 @given(inputs=step_inputs(), fraction=floats(0.0, 1.0), x0=floats(-3, 3))
-def test_x_tau_has_the_marginal_for_every_sigma(inputs, fraction, x0):
+def test_x_tau_has_the_marginal_for_every_sigma(diffusion, inputs, fraction, x0):
     t, tau, a, b, _, _, _ = inputs
     gen = torch.Generator().manual_seed(t * 1000 + tau + 1)
     sigma = fraction * (1 - b) ** 0.5
-    lam, k = ddim.coefficients(a, b, sigma)
+    lam, k = diffusion.coefficients(a, b, sigma)
     eps, z = torch.randn(2, 4000, generator=gen, dtype=F64)
     x_t = a**0.5 * x0 + (1 - a) ** 0.5 * eps
     x_tau = lam * x0 + k * x_t + sigma * z

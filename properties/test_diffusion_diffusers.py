@@ -305,3 +305,97 @@ def test_finding_diffusers_trailing_spacing_can_add_timestep_minus_one():
         f"the last -1 (ours: 13, the last 0); 3389 of the (T, n) with T <= 1000, n <= min(T, 100), and "
         f"62 step counts at T = 1000"
     )
+
+
+# The `diffusion` family's diffusers adapter (properties/adapters/diffusion.py: Diffusers) -------
+# Its claims run in the peer matrix (python -m properties.peers, tox -e peers); here one cheap
+# smoke check of each function it overrides, against the reference on one input.
+
+
+def test_diffusers_adapter_smoke():
+    from properties.adapters.diffusion import Diffusers, Reference
+
+    abar = schedules.alphas_cumprod(schedules.linear_betas())
+    x_t, eps, z = torch.randn(3, 2, 4, generator=torch.Generator().manual_seed(0), dtype=F64)
+    a, b = abar[600].item(), abar[400].item()
+    sigma = Reference.sigma_paper(0.7, a, b)
+    for got, want in (
+        (
+            Diffusers.ddim_step(x_t, eps, a, b, sigma, z),
+            Reference.ddim_step(x_t, eps, a, b, sigma, z),
+        ),
+        (
+            Diffusers.ddim_step(x_t, eps, a, 1.0, 0.0, z),
+            Reference.ddim_step(x_t, eps, a, 1.0, 0.0, z),
+        ),
+        (Diffusers.ddpm_step(x_t, eps, a, b, z), Reference.ddpm_step(x_t, eps, a, b, z)),
+        (
+            Diffusers.ddpm_step(x_t, eps, a, b, z, "large"),
+            Reference.ddpm_step(x_t, eps, a, b, z, "large"),
+        ),
+        (Diffusers.q_sample(x_t, a, eps), Reference.q_sample(x_t, a, eps)),
+    ):
+        assert_close(got, want, ulps=64, scale=10, what="diffusers adapter - reference")
+    model = lambda x, t: 0.2 * x + 1e-3 * t  # noqa: E731
+    ts = Reference.timesteps(1000, 10, "leading")
+    assert Diffusers.timesteps(1000, 10, "leading").tolist() == ts.tolist()
+    for eta in (0.0, 1.0):
+        got = Diffusers.ddim_sample(model, x_t, abar, ts, eta, torch.Generator().manual_seed(1))
+        want = Reference.ddim_sample(model, x_t, abar, ts, eta, torch.Generator().manual_seed(1))
+        assert_close(got, want, ulps=256, scale=10, what=f"diffusers DDIM sampler, eta = {eta}")
+    got = Diffusers.ddpm_sample(model, x_t, abar, [900, 500, 0], torch.Generator().manual_seed(2))
+    want = Reference.ddpm_sample(model, x_t, abar, [900, 500, 0], torch.Generator().manual_seed(2))
+    assert_close(got, want, ulps=256, scale=10, what="diffusers DDPM sampler")
+
+
+@finding("DDIM-10")
+def test_finding_diffusers_euler_step_rounds_the_sample_to_float32():
+    """EulerDiscreteScheduler.step casts the sample to float32 ("upcast to avoid precision
+    issues"; a downcast for float64 input) and computes the rest in the model output's dtype: on
+    float64 input its Euler step in sigma is the float64 step of the sample rounded to float32,
+    about 1e-7 relative from the float64 step (so DDIM-10's float64 identity fails through this
+    adapter; the mathematics holds up to that rounding of the input)."""
+    from properties.adapters.diffusion import Diffusers, Reference
+
+    abar = schedules.alphas_cumprod(schedules.linear_betas())
+    x_t, eps = torch.randn(2, 64, generator=torch.Generator().manual_seed(0), dtype=F64)
+    a, b = abar[700].item(), abar[500].item()
+    got = Diffusers.ode_euler_step(x_t, eps, a, b)
+    want = Reference.ode_euler_step(x_t, eps, a, b)
+    gap = float((got - want).abs().max() / want.abs().max())  # relative to the largest entry
+    assert got.dtype == F64 and 1e-10 < gap < 1e-6, gap
+    # = the float64 step of xbar = x_t / sqrt(a) rounded to float32 (the adapter's sqrt(a), sqrt(b))
+    xbar32 = (x_t / a**0.5).float().double()
+    rounded = b**0.5 * (xbar32 + (((1 - b) / b) ** 0.5 - ((1 - a) / a) ** 0.5) * eps)
+    assert_close(
+        got, rounded, ulps=64, scale=float(want.abs().max()), what="Euler of the float32 sample"
+    )
+    current().record(worst_relative_gap_to_float64=gap)
+    current().summary = (
+        f"finding: diffusers {diffusers.__version__} EulerDiscreteScheduler rounds a float64 sample to "
+        f"float32 before its step: {gap:.1e} relative from the float64 Euler step (= DDIM(eta = 0))"
+    )
+
+
+@finding("DDIM-05")
+def test_finding_diffusers_ddpm_fixed_small_final_step_adds_1e_10_noise():
+    """DDPMScheduler clamps the posterior variance to 1e-20 (it takes its log elsewhere): on the
+    final step from a timestep t > 0 to the data, where the posterior variance is 0, the
+    "fixed_small" step adds sqrt(1e-20) z = 1e-10 z to x0_hat (float64 tables, the adapter's
+    sampler; with diffusers' float32 tables the float32 coefficients' error hides it)."""
+    from properties.adapters.diffusion import Diffusers, Reference
+
+    abar = schedules.alphas_cumprod(schedules.linear_betas())
+    x_T = torch.randn(3, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    model = lambda x, t: 0.2 * x + 1e-3 * t  # noqa: E731
+    gaps = {}
+    for ts in ([500, 200, 50], [500, 200, 0]):
+        got = Diffusers.ddpm_sample(model, x_T, abar, ts, torch.Generator().manual_seed(9))
+        want = Reference.ddpm_sample(model, x_T, abar, ts, torch.Generator().manual_seed(9))
+        gaps[ts[-1]] = float((got - want).abs().max())
+    assert gaps[0] < 1e-14 and 1e-11 < gaps[50] < 1e-9, gaps
+    current().record(gap_last_t_50=gaps[50], gap_last_t_0=gaps[0])
+    current().summary = (
+        f"finding: diffusers DDPM fixed_small, last timestep 50: the output is x0_hat + 1e-10 z "
+        f"(gap {gaps[50]:.1e}; last timestep 0: {gaps[0]:.0e})"
+    )
