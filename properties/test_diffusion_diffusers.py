@@ -399,3 +399,26 @@ def test_finding_diffusers_ddpm_fixed_small_final_step_adds_1e_10_noise():
         f"finding: diffusers DDPM fixed_small, last timestep 50: the output is x0_hat + 1e-10 z "
         f"(gap {gaps[50]:.1e}; last timestep 0: {gaps[0]:.0e})"
     )
+
+
+def test_diffusers_sigma_form_adapter_smoke():
+    """The `sde` family's diffusers adapter (properties/adapters/sde_diffusers.py): Heun's
+    sampler = the reference's to float64 rounding; Euler's to the float32 rounding of its sample
+    (the DDIM-10 finding above)."""
+    from properties.adapters.sde import Reference
+    from properties.adapters.sde_diffusers import Diffusers
+
+    def denoiser(x, s):
+        return x / (1 + s[:, None] ** 2) + 0.1 * torch.sin(x)
+
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0), dtype=F64) * 10
+    sigmas = Reference.get_sigmas_karras(5, 0.1, 10.0)
+    heun = Diffusers.sample_heun(denoiser, x, sigmas)
+    assert_close(heun, Reference.sample_heun(denoiser, x, sigmas), ulps=64, scale=10, what="Heun")
+    euler = Diffusers.sample_euler(denoiser, x, sigmas)
+    assert_close(euler, Reference.sample_euler(denoiser, x, sigmas), ulps=0, abs_floor=1e-6,
+                 what="Euler (float32 sample)")  # fmt: skip
+    drift = lambda y, t: -y * (1 + t)  # noqa: E731
+    got = Diffusers.ode_solve(drift, x, 0.0, 1.0, 8, "heun")
+    assert_close(got, Reference.ode_solve(drift, x, 0.0, 1.0, 8, "heun"), ulps=64, scale=10,
+                 what="Heun as the ODE solver")  # fmt: skip
