@@ -354,7 +354,8 @@ def test_finding_diffusers_euler_step_rounds_the_sample_to_float32():
     issues"; a downcast for float64 input) and computes the rest in the model output's dtype: on
     float64 input its Euler step in sigma is the float64 step of the sample rounded to float32,
     about 1e-7 relative from the float64 step (so DDIM-10's float64 identity fails through this
-    adapter; the mathematics holds up to that rounding of the input)."""
+    adapter; the mathematics holds up to that rounding of the input). DPMSolverMultistepScheduler
+    casts its sample too (its first-order step is DDIM(eta = 0): the diffusers-dpmsolver peer)."""
     from properties.adapters.diffusion import Diffusers, Reference
 
     abar = schedules.alphas_cumprod(schedules.linear_betas())
@@ -370,7 +371,14 @@ def test_finding_diffusers_euler_step_rounds_the_sample_to_float32():
     assert_close(
         got, rounded, ulps=64, scale=float(want.abs().max()), what="Euler of the float32 sample"
     )
-    current().record(worst_relative_gap_to_float64=gap)
+    # DPMSolverMultistepScheduler's first-order step (= DDIM(eta = 0)) casts its sample to
+    # float32 too: the same size of gap (not only the cast: a float32 sample does not close it)
+    from properties.adapters.diffusion import DiffusersDPMSolver
+
+    dpm = DiffusersDPMSolver.ode_euler_step(x_t, eps, a, b)
+    dpm_gap = float((dpm - want).abs().max() / want.abs().max())
+    assert 1e-10 < dpm_gap < 1e-6, dpm_gap
+    current().record(worst_relative_gap_to_float64=gap, dpm_solver_1_gap=dpm_gap)
     current().summary = (
         f"finding: diffusers {diffusers.__version__} EulerDiscreteScheduler rounds a float64 sample to "
         f"float32 before its step: {gap:.1e} relative from the float64 Euler step (= DDIM(eta = 0))"

@@ -272,7 +272,32 @@ class Diffusers(Reference):
         return s.add_noise(x0, eps, torch.tensor([0]))
 
 
-ADAPTERS = {"reference": Reference, "diffusers": Diffusers}
+class DiffusersDPMSolver(Diffusers):
+    """diffusers' DPMSolverMultistepScheduler, first order (solver_order = 1, "dpmsolver++", the
+    exponential integrator in lambda = log(sqrt(abar) / sqrt(1 - abar))), as the step that DDIM-10
+    says DDIM(eta = 0) is: ode_euler_step(x_t, eps, a, b) is one step of it on the sigma table
+    [sqrt((1 - a)/a), sqrt((1 - b)/b)] (float64), the sample x_t itself (not x_t / sqrt(a)). Its
+    first-order update is exactly DDIM(eta = 0) in exact arithmetic; every other function is the
+    diffusers adapter's."""
+
+    @staticmethod
+    def ode_euler_step(x_t, eps_hat, a, b):
+        from diffusers import DPMSolverMultistepScheduler
+
+        s = DPMSolverMultistepScheduler(num_train_timesteps=2, solver_order=1,
+                                        algorithm_type="dpmsolver++", final_sigmas_type="zero")  # fmt: skip
+        s.set_timesteps(1)
+        s.sigmas = torch.tensor([((1 - a) / a) ** 0.5, ((1 - b) / b) ** 0.5], dtype=F64)
+        s.timesteps = torch.tensor([1])
+        s._step_index = 0
+        return s.step(eps_hat, s.timesteps[0], x_t).prev_sample
+
+
+ADAPTERS = {
+    "reference": Reference,
+    "diffusers": Diffusers,
+    "diffusers-dpmsolver": DiffusersDPMSolver,
+}
 
 PEERS = {
     "diffusers": Peer(
@@ -294,5 +319,13 @@ PEERS = {
             "DDIM-16": "the article's timesteps int(linspace(999, 0, n)) are not a DDIMScheduler "
             "spacing",
         },
-    )
+    ),
+    "diffusers-dpmsolver": Peer(
+        library="diffusers",
+        claims=("DDIM-10",),
+        not_asked={
+            "DDIM-0[1-9]*": "asked of the diffusers peer (this one replaces only the DDIM(eta = 0) "
+            "step's ODE view by DPMSolverMultistepScheduler)",
+        },
+    ),
 }
