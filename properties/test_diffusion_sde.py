@@ -1,5 +1,5 @@
 """SDE-01..SDE-08: score SDEs, their reverse, the probability-flow ODE, likelihoods and the
-consistency parametrisation (impl/diffusion/sde.py).
+consistency parametrisation (impl/diffusion/sde.py; the samplers and solvers through the `sde` family).
 
 With Gaussian data every process here is linear in x, so the law of a numerical solution is
 Gaussian with a mean and variance that two solves determine (x -> phi x + psi): the properties
@@ -17,7 +17,8 @@ from scipy import integrate
 from scipy import stats as sps
 
 from impl import ode
-from impl.diffusion import oracle, schedules, sde
+from impl.diffusion import oracle, schedules
+from impl.diffusion import sde as sdes
 from properties import stats
 from properties.catalogue import claim
 from properties.evidence import current, figure, refute
@@ -30,7 +31,7 @@ MIXTURE_1D = oracle.isotropic_mixture(
     [[-2.0], [1.5]], 0.4, weights=torch.tensor([0.3, 0.7], dtype=F64)
 )
 U = 2.0**-53
-SDES = {"VP": sde.VP(), "sub-VP": sde.SubVP(), "VE": sde.VE()}
+SDES = {"VP": sdes.VP(), "sub-VP": sdes.SubVP(), "VE": sdes.VE()}
 
 
 def gaussian(mu, sigma):
@@ -64,7 +65,7 @@ def law_error(law, target):
 
 @claim("SDE-01")
 @given(name=st.sampled_from(sorted(SDES)), seed=seeds, x0=floats(-3, 3), n=st.integers(1, 50))
-def test_euler_maruyama_step(name, seed, x0, n):
+def test_euler_maruyama_step(sde, name, seed, x0, n):
     process = SDES[name]
     x = torch.full((8, 1), x0, dtype=F64)
     gen_a, gen_b = seed.torch(), seed.torch()
@@ -87,7 +88,7 @@ def test_euler_maruyama_step(name, seed, x0, n):
 @claim("SDE-01")
 @statistical()
 @given(seed=seeds, x0=floats(-2, 2), n=st.sampled_from([10, 100]))
-def test_euler_maruyama_law_and_its_convergence(seed, x0, n):
+def test_euler_maruyama_law_and_its_convergence(sde, seed, x0, n):
     """VP is linear: EM's law is N(a x0, v) with a = prod (1 - beta_k h/2), v_{k+1} = (1 - beta_k h/2)^2 v_k
     + beta_k h exactly; 4000 paths follow it, and it tends to the kernel N(c x0, s^2) at order 1."""
     vp = SDES["VP"]
@@ -199,7 +200,7 @@ def test_kernels_solve_their_moment_equations(t):
     current().summary = "VE and sub-VP kernels solve their SDEs' moment equations"
 
 
-def reverse_step_law(process, score, t, t_next):
+def reverse_step_law(sde, process, score, t, t_next):
     """(A, d, G) with one step of the implementation's reverse EM, from t to t_next, equal to
     x -> A x + d + G z: its drift is affine in x for Gaussian data and its noise is the first
     N(0, 1) draw of the generator. Three one-step runs: x = 0 and x = 1 with the same noise give
@@ -217,7 +218,7 @@ def reverse_step_law(process, score, t, t_next):
     return at_1 - at_0, at_0 - G * z_a, G
 
 
-def reverse_joint_law_error(process, mu, sigma, n, marks=4):
+def reverse_joint_law_error(sde, process, mu, sigma, n, marks=4):
     """Reverse EM from t = 1 (x_1 ~ p_1 exactly) down to 0 in n steps, Gaussian data N(mu,
     sigma^2): the recursion m <- A m + d, v <- A^2 v + G^2, Cov(x_k+1, x_j) = A Cov(x_k, x_j)
     gives the exact joint law of the iterates at the mark times 1, 3/4, 1/2, 1/4, 0. The forward
@@ -235,7 +236,7 @@ def reverse_joint_law_error(process, mu, sigma, n, marks=4):
     _, m, v = forward(1.0)
     marked, covs, worst = [1.0], [v], 0.0
     for k, (t, t_next) in enumerate(zip(ts, ts[1:], strict=False)):
-        A, d, G = reverse_step_law(process, score, t, t_next)
+        A, d, G = reverse_step_law(sde, process, score, t, t_next)
         m, v, covs = A * m + d, A**2 * v + G**2, [A * cov for cov in covs]
         if (k + 1) % (n // marks):
             continue
@@ -252,7 +253,7 @@ def reverse_joint_law_error(process, mu, sigma, n, marks=4):
 @claim("SDE-04")
 @settings(max_examples=4)
 @given(mu=floats(-2, 2), sigma=floats(0.2, 2.0))
-def test_reverse_sde_has_the_joint_law_of_the_forward_process(mu, sigma):
+def test_reverse_sde_has_the_joint_law_of_the_forward_process(sde, mu, sigma):
     """Gaussian data, exact score: reverse Euler-Maruyama is a linear Gaussian recursion, whose
     joint law (means, variances and Cov(x_s, x_t) at t = 1, 3/4, 1/2, 1/4, 0) is computed exactly
     from the implementation's steps and compared with the forward process' for VP, sub-VP and
@@ -261,7 +262,7 @@ def test_reverse_sde_has_the_joint_law_of_the_forward_process(mu, sigma):
     A wrong drift, diffusion or noise leaves an error that does not vanish (ratio near 1)."""
     ratios = {}
     for name, process in SDES.items():
-        errors = [reverse_joint_law_error(process, mu, sigma, n) for n in (100, 200, 400)]
+        errors = [reverse_joint_law_error(sde, process, mu, sigma, n) for n in (100, 200, 400)]
         ratios[name] = [errors[0] / errors[1], errors[1] / errors[2]]
         assert all(1.6 < r < 2.5 for r in ratios[name]), (name, errors)
         current().worst(f"{name}: joint-law error at 400 steps (in std units)", errors[2])
@@ -279,7 +280,7 @@ def reverse_step(process, score, x, t, h, z):
 
 @claim("SDE-04")
 @given(name=st.sampled_from(sorted(SDES)), seed=seeds, x0=floats(-3, 3), n=st.integers(1, 40))
-def test_reverse_euler_maruyama_step(name, seed, x0, n):
+def test_reverse_euler_maruyama_step(sde, name, seed, x0, n):
     """Reverse EM from t = 0.6 down to 0.1 takes the written-out steps of (3) on the same grid,
     with float64 noise drawn from the caller's generator only (the global RNG is not used)."""
     process = SDES[name]
@@ -311,7 +312,7 @@ def test_reverse_euler_maruyama_step(name, seed, x0, n):
     scale_x=floats(0.1, 3.0),
     name=st.sampled_from(sorted(SDES)),
 )
-def test_predictor_corrector_step(seed, snr, n, scale_x, name):
+def test_predictor_corrector_step(sde, seed, snr, n, scale_x, name):
     """(7), Song et al.'s Algorithms 2 (VE) and 3 (VP) with the Langevin corrector of Algorithms
     4 and 5, written out: each reverse EM step from t to t_next, then at t_next
     x + e s + sqrt(2 e) z with e = 2 alpha (snr mean_i |z_i| / mean_i |s_i|)^2 (row norms averaged
@@ -355,7 +356,7 @@ def mixture_cdf(process, t):
 @claim("SDE-04")
 @statistical()
 @given(seed=seeds)
-def test_reverse_sde_generates_mixture_data(seed):
+def test_reverse_sde_generates_mixture_data(sde, seed):
     """1-D mixture, VP, 1000 reverse EM steps to t = 1e-3, 4000 samples: KS test against the exact
     marginal at 1e-3 (alpha = 1e-7)."""
     process = SDES["VP"]
@@ -369,15 +370,15 @@ def test_reverse_sde_generates_mixture_data(seed):
     stats.ks_law(out[:, 0].numpy(), cdf, what="reverse SDE samples vs p_0")
 
 
-def ode_law(process, score, m1, v1, n, method, half=True, t_eps=1e-3):
+def ode_law(sde, process, score, m1, v1, n, method, half=True, t_eps=1e-3):
     drift = lambda x, t: sde.ode_drift(process, score, x, t, half)  # noqa: E731
-    return pushforward(lambda x: ode.ode_solve(drift, x, 1.0, t_eps, n, method), m1, v1)
+    return pushforward(lambda x: sde.ode_solve(drift, x, 1.0, t_eps, n, method), m1, v1)
 
 
 @claim("SDE-05.half")
 @settings(max_examples=12)
 @given(mu=floats(-2, 2), sigma=floats(0.2, 2.0), name=st.sampled_from(sorted(SDES)))
-def test_probability_flow_ode_keeps_the_marginals(mu, sigma, name):
+def test_probability_flow_ode_keeps_the_marginals(sde, mu, sigma, name):
     """Pushing p_1 through the PF-ODE to t = 1e-3 gives p_{1e-3}: Euler's error halves and Heun's
     quarters per doubling of the steps (order 1 and 2). Where the error is below 1e-4 from the
     start (VP with unit-variance data: p_t barely moves) only that accuracy is checked."""
@@ -386,7 +387,8 @@ def test_probability_flow_ode_keeps_the_marginals(mu, sigma, name):
     start, target = marginal(process, mu, sigma, 1.0), marginal(process, mu, sigma, 1e-3)
     for method, order in (("euler", 1), ("heun", 2)):
         errs = [
-            law_error(ode_law(process, score, *start, n, method), target) for n in (100, 200, 400)
+            law_error(ode_law(sde, process, score, *start, n, method), target)
+            for n in (100, 200, 400)
         ]
         if errs[0] < 1e-4:
             assert max(errs) < 1e-4, (method, errs)
@@ -399,12 +401,14 @@ def test_probability_flow_ode_keeps_the_marginals(mu, sigma, name):
 
 
 @claim(refutes="SDE-05.without-half")
-def test_ode_without_the_half_does_not_keep_the_marginals():
+def test_ode_without_the_half_does_not_keep_the_marginals(sde):
     def keeps(case):
         name, mu, sigma = case
         process = SDES[name]
         score = score_of(process, gaussian(mu, sigma))
-        law = ode_law(process, score, *marginal(process, mu, sigma, 1.0), 800, "heun", half=False)
+        law = ode_law(
+            sde, process, score, *marginal(process, mu, sigma, 1.0), 800, "heun", half=False
+        )
         return law_error(law, marginal(process, mu, sigma, 1e-3)) < 1e-3
 
     cases = st.tuples(
@@ -415,7 +419,7 @@ def test_ode_without_the_half_does_not_keep_the_marginals():
                              describe=lambda c: f"{c[0]}, data N({c[1]}, {c[2]}^2)")  # fmt: skip
     process = SDES[name]
     score = score_of(process, gaussian(mu, sigma))
-    law = ode_law(process, score, *marginal(process, mu, sigma, 1.0), 800, "heun", half=False)
+    law = ode_law(sde, process, score, *marginal(process, mu, sigma, 1.0), 800, "heun", half=False)
     current().record(pushed_variance=law[1], true_variance=marginal(process, mu, sigma, 1e-3)[1])
     current().summary = (
         f"{name}, data N({mu}, {sigma}^2): without the 1/2 the variance ends at {law[1]:.2e}"
@@ -423,7 +427,7 @@ def test_ode_without_the_half_does_not_keep_the_marginals():
 
 
 @claim("SDE-05.half")
-def test_trajectories_and_orders_figure():
+def test_trajectories_and_orders_figure(sde):
     """The report's figures: PF-ODE and reverse-SDE trajectories on 2-D mixture data, and the
     solver-order plot; the mixture samples from the PF-ODE also pass a per-axis KS test."""
     process = SDES["VP"]
@@ -436,7 +440,7 @@ def test_trajectories_and_orders_figure():
     ode_path, sde_path = [x1[:12]], [x1[:12]]
     x_ode, x_sde = x1, x1
     for t, t_next in zip(ts, ts[1:], strict=False):
-        x_ode = ode.ode_solve(
+        x_ode = sde.ode_solve(
             lambda x, t: sde.ode_drift(process, score, x, t), x_ode, t, t_next, 2, "heun"
         )
         x_sde = sde.reverse_euler_maruyama(process, score, x_sde, t, t_next, 2, gen)
@@ -479,7 +483,7 @@ def test_trajectories_and_orders_figure():
     start, target = marginal(process, mu, sigma, 1.0), marginal(process, mu, sigma, 1e-3)
     ns = [25, 50, 100, 200, 400, 800]
     curves = {
-        m: [law_error(ode_law(process, g_score, *start, n, m), target) for n in ns]
+        m: [law_error(ode_law(sde, process, g_score, *start, n, m), target) for n in ns]
         for m in ("euler", "heun")
     }
 
@@ -538,7 +542,7 @@ def test_score_of_the_kernel_is_minus_eps_over_std(a, seed):
 @claim("SDE-07")
 @settings(max_examples=8)
 @given(d=st.integers(1, 3), seed=seeds)
-def test_ode_log_likelihood_is_the_exact_log_density(d, seed):
+def test_ode_log_likelihood_is_the_exact_log_density(sde, d, seed):
     """Gaussian data N(mu, diag): log p_0(x_0) from the PF-ODE (Heun, exact divergence) against
     the exact log-density. Heun's error e(n) ~ C/n^2, so e(n) ~ (LL(n/2) - LL(n))/3; the check
     allows twice that."""
@@ -563,7 +567,7 @@ def test_ode_log_likelihood_is_the_exact_log_density(d, seed):
 @claim("SDE-07")
 @statistical()
 @given(d=st.integers(3, 6), seed=seeds)
-def test_hutchinson_is_unbiased_with_the_variances_of_its_probes(d, seed):
+def test_hutchinson_is_unbiased_with_the_variances_of_its_probes(sde, d, seed):
     """E[v^T J v] = tr(J) for the implementation's Rademacher and Gaussian probes (sde.probes);
     the variances are exactly 2 sum_{i != j} S_ij^2 and 2 ||S||_F^2 (S the symmetric part of J).
     J = N(0, 1) entries + 2 I, so that the diagonal (which only the Gaussian probe's variance
@@ -596,11 +600,11 @@ def test_hutchinson_is_unbiased_with_the_variances_of_its_probes(d, seed):
 def test_consistency_parametrisation(t1, t2, seed):
     x = torch.randn(16, generator=seed.torch(), dtype=F64)
     F = lambda x, t: torch.sin(x) * t + 3.0  # noqa: E731
-    assert torch.equal(sde.consistency_function(F, x, 0.002), x), "f(x, eps) = x exactly"
+    assert torch.equal(sdes.consistency_function(F, x, 0.002), x), "f(x, eps) = x exactly"
     lo, hi = sorted((t1, t2))
     if hi > lo:
-        skip_lo, out_lo = sde.consistency_coefficients(lo)
-        skip_hi, out_hi = sde.consistency_coefficients(hi)
+        skip_lo, out_lo = sdes.consistency_coefficients(lo)
+        skip_hi, out_hi = sdes.consistency_coefficients(hi)
         assert skip_hi <= skip_lo and out_hi >= out_lo
     current().summary = (
         "c_skip(e) = 1, c_out(e) = 0 exactly; c_skip decreasing, c_out increasing for t > e"
@@ -612,46 +616,52 @@ def test_bad_input_names_the_argument():
 
     x = torch.zeros(2, 1, dtype=F64)
     for call, argument in [
-        (lambda: sde.VP(beta_min=0.0), "beta_min"),
-        (lambda: sde.VP(beta_max=-1.0), "beta_max"),
-        (lambda: sde.VE(sigma_min=-0.1), "sigma_min"),
-        (lambda: sde.VE(sigma_min=1.0, sigma_max=0.5), "sigma_max"),
-        (lambda: sde.VE(sigma_min=1.0, sigma_max=1.0), "sigma_max"),
-        (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.2, 10, None), "t1"),
-        (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.2, 0.5, 10, None), "t0"),
+        (lambda: sdes.VP(beta_min=0.0), "beta_min"),
+        (lambda: sdes.VP(beta_max=-1.0), "beta_max"),
+        (lambda: sdes.VE(sigma_min=-0.1), "sigma_min"),
+        (lambda: sdes.VE(sigma_min=1.0, sigma_max=0.5), "sigma_max"),
+        (lambda: sdes.VE(sigma_min=1.0, sigma_max=1.0), "sigma_max"),
+        (lambda: sdes.euler_maruyama(sdes.VP(), x, 0.5, 0.2, 10, None), "t1"),
+        (
+            lambda: sdes.reverse_euler_maruyama(sdes.VP(), lambda x, t: x, x, 0.2, 0.5, 10, None),
+            "t0",
+        ),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.5, 0.5, 10), "t_end"),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.5, 10), "t_end"),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.0, 0), "n"),
         (lambda: ode.ode_solve(lambda x, t: x, x, 0.0, 1.0, 4, "rk4"), "method"),
-        (lambda: sde.consistency_coefficients(0.001), "t"),
+        (lambda: sdes.consistency_coefficients(0.001), "t"),
         (
-            lambda: sde.predictor_corrector(
-                sde.VP(), lambda x, t: x, x, 1.0, 0.5, 4, None, snr=0.0
+            lambda: sdes.predictor_corrector(
+                sdes.VP(), lambda x, t: x, x, 1.0, 0.5, 4, None, snr=0.0
             ),
             "snr",
         ),
         (
-            lambda: sde.log_likelihood(
-                sde.VP(), lambda x, t: x, lambda x: x[:, 0], x, 2, probe="uniform"
+            lambda: sdes.log_likelihood(
+                sdes.VP(), lambda x, t: x, lambda x: x[:, 0], x, 2, probe="uniform"
             ),
             "probe",
         ),
-        (lambda: sde.probes("sphere", (2, 1), None), "kind"),
-        (lambda: sde.euler_maruyama(sde.VP(), x, 0.5, 0.5, 10, None), "t1"),
-        (lambda: sde.reverse_euler_maruyama(sde.VP(), lambda x, t: x, x, 0.5, 0.5, 10, None), "t0"),
-        (lambda: sde.euler_maruyama(sde.VP(), x, 0.2, float("nan"), 10, None), "t1"),
-        (lambda: sde.predictor_corrector(sde.VP(), lambda x, t: x, x, 2.0, 0.5, 4, None), "t1"),
+        (lambda: sdes.probes("sphere", (2, 1), None), "kind"),
+        (lambda: sdes.euler_maruyama(sdes.VP(), x, 0.5, 0.5, 10, None), "t1"),
         (
-            lambda: sde.log_likelihood(
-                sde.VP(), lambda x, t: x, lambda x: x[:, 0], x, 2, t_eps=1.0
+            lambda: sdes.reverse_euler_maruyama(sdes.VP(), lambda x, t: x, x, 0.5, 0.5, 10, None),
+            "t0",
+        ),
+        (lambda: sdes.euler_maruyama(sdes.VP(), x, 0.2, float("nan"), 10, None), "t1"),
+        (lambda: sdes.predictor_corrector(sdes.VP(), lambda x, t: x, x, 2.0, 0.5, 4, None), "t1"),
+        (
+            lambda: sdes.log_likelihood(
+                sdes.VP(), lambda x, t: x, lambda x: x[:, 0], x, 2, t_eps=1.0
             ),
             "t_eps",
         ),
-        (lambda: sde.VP().kernel(float("nan")), "t"),
-        (lambda: sde.VE().g(1.5), "t"),
-        (lambda: sde.consistency_coefficients(float("nan")), "t"),
-        (lambda: sde.consistency_coefficients(1.0, eps=0.0), "eps"),
-        (lambda: sde.predictor_corrector(sde.VP(), lambda x, t: x, x, 1.0, 0.0, 10, None), "n"),
+        (lambda: sdes.VP().kernel(float("nan")), "t"),
+        (lambda: sdes.VE().g(1.5), "t"),
+        (lambda: sdes.consistency_coefficients(float("nan")), "t"),
+        (lambda: sdes.consistency_coefficients(1.0, eps=0.0), "eps"),
+        (lambda: sdes.predictor_corrector(sdes.VP(), lambda x, t: x, x, 1.0, 0.0, 10, None), "n"),
     ]:
         with pytest.raises(ValueError, match=rf"^{argument}: "):
             call()
@@ -660,7 +670,7 @@ def test_bad_input_names_the_argument():
 @claim("SDE-04")
 @statistical()
 @given(seed=seeds)
-def test_predictor_corrector_generates_mixture_data(seed):
+def test_predictor_corrector_generates_mixture_data(sde, seed):
     """Predictor (reverse EM) + Langevin corrector (snr 0.16), 300 steps, VP, 1-D mixture: 3000
     samples pass a KS test against the exact marginal at t = 1e-3 (alpha = 1e-7)."""
     process = SDES["VP"]
@@ -676,7 +686,7 @@ def test_predictor_corrector_generates_mixture_data(seed):
 @claim("SDE-07")
 @statistical()
 @given(seed=seeds)
-def test_hutchinson_log_likelihood_is_unbiased_along_the_ode(seed):
+def test_hutchinson_log_likelihood_is_unbiased_along_the_ode(sde, seed):
     """The ODE log-likelihood with one Hutchinson probe per point (Rademacher, d = 3) is an
     unbiased estimate of the exact-divergence value: over 3000 probes its mean matches it (CLT
     test at alpha = 1e-7)."""
@@ -710,18 +720,18 @@ def test_consistency_parametrisation_by_its_formula():
     """(6) at t = 1 with the defaults sigma_data = 0.5, eps = 0.002: c_skip = sd^2 / ((t - eps)^2
     + sd^2), c_out = sd (t - eps) / sqrt(sd^2 + t^2), and f = c_skip x + c_out F(x, t)."""
     sd, eps, t = 0.5, 0.002, 1.0
-    c_skip, c_out = sde.consistency_coefficients(t)
+    c_skip, c_out = sdes.consistency_coefficients(t)
     assert math.isclose(c_skip, sd**2 / ((t - eps) ** 2 + sd**2), rel_tol=1e-15)
     assert math.isclose(c_out, sd * (t - eps) / math.sqrt(sd**2 + t**2), rel_tol=1e-15)
     x = torch.tensor([[0.3, -1.0]], dtype=torch.float64)
-    f = sde.consistency_function(lambda x, t: 2 * x + t, x, t)
+    f = sdes.consistency_function(lambda x, t: 2 * x + t, x, t)
     assert torch.allclose(f, c_skip * x + c_out * (2 * x + t), rtol=1e-15, atol=0)
 
 
 @claim("SDE-07")
 @settings(max_examples=10)
 @given(d=st.integers(1, 4), seed=seeds)
-def test_hutchinson_probes_on_a_diagonal_jacobian(d, seed):
+def test_hutchinson_probes_on_a_diagonal_jacobian(sde, d, seed):
     """Isotropic Gaussian data: the PF-ODE drift's Jacobian is a(t) I, so v^T J v = a |v|^2 and
     the ODE path does not depend on v. Hence, with the same steps, a Rademacher probe (|v|^2 = d)
     gives the exact-divergence value, and a Gaussian probe v (drawn from the caller's generator,
@@ -753,13 +763,13 @@ def test_hutchinson_probes_on_a_diagonal_jacobian(d, seed):
 def test_the_papers_default_sdes():
     """Song et al.'s defaults: VP beta from 0.1 to 20 (c(1)^2 = exp(-(0.1 + 19.9/2))), VE sigma
     from 0.01 to 50 (s(1)^2 = 50^2 - 0.01^2); the consistency map is the identity at its eps."""
-    c, s2 = sde.VP().kernel(1.0)
+    c, s2 = sdes.VP().kernel(1.0)
     assert math.isclose(c**2, math.exp(-(0.1 + 19.9 / 2)), rel_tol=1e-14)
     assert math.isclose(s2, -math.expm1(-(0.1 + 19.9 / 2)), rel_tol=1e-15)
-    ve = sde.VE()
+    ve = sdes.VE()
     assert ve.kernel(1.0) == (1.0, ve.sigma(1.0) ** 2 - 0.01**2)
     assert math.isclose(ve.sigma(1.0), 50.0, rel_tol=1e-14) and ve.sigma(0.0) == 0.01
     x = torch.tensor([[0.3, -1.2]], dtype=F64)
     F = lambda x, t: x + 1.0  # noqa: E731
-    assert torch.equal(sde.consistency_function(F, x, 0.01, eps=0.01), x)
-    assert not torch.equal(sde.consistency_function(F, x, 0.01), x)
+    assert torch.equal(sdes.consistency_function(F, x, 0.01, eps=0.01), x)
+    assert not torch.equal(sdes.consistency_function(F, x, 0.01), x)
