@@ -1,5 +1,8 @@
-"""CKPT-01..CKPT-06: gradient checkpointing plans on a chain of layers (impl/training/checkpoint.py),
-with exact counts of saved bytes (saved-tensor hooks) and of layer evaluations."""
+"""CKPT-01..CKPT-06: gradient checkpointing plans on a chain of layers (family `training`;
+reference impl/training/checkpoint.py, accumulate.py), with exact counts of saved bytes
+(saved-tensor hooks) and of layer evaluations. The plans, the segment checkpoint and gradient
+accumulation come from the `training` fixture; the chain, SavedBytes, the allocator probe and the
+programme cost() are the measurement (impl)."""
 
 import functools
 import math
@@ -36,21 +39,37 @@ def run(plan, n, width, seed, dropout=0.0, rng_seed=0, **kw):
     return [x.grad, *(p.grad for p in chain.parameters())], saved.peak, chain.evaluations
 
 
-PLANS = {
-    "segments": lambda chain, x, k: ck.segments(chain, x, min(k, len(chain))),
-    "sqrt_segments": lambda chain, x, k: ck.sqrt_segments(chain, x),
-    "recompute_all": lambda chain, x, k: ck.recompute_all(chain, x),
-    "revolve": lambda chain, x, k: ck.revolve(chain, x, k),
-    "bisection": lambda chain, x, k: ck.bisection(chain, x),
+_PLANS = {
+    "segments": lambda t, chain, x, k: t.segments(chain, x, min(k, len(chain))),
+    "sqrt_segments": lambda t, chain, x, k: t.sqrt_segments(chain, x),
+    "recompute_all": lambda t, chain, x, k: t.recompute_all(chain, x),
+    "revolve": lambda t, chain, x, k: t.revolve(chain, x, k),
+    "bisection": lambda t, chain, x, k: t.bisection(chain, x),
 }
 
 
+def plan_of(training, name):
+    """The adapter's plan `name` as plan(chain, x, k), or skip: an implementation without it
+    cannot be asked."""
+    if getattr(training, name, None) is None:
+        pytest.skip(f"the adapter has no {name} plan")
+    return functools.partial(_PLANS[name], training) if name in _PLANS else getattr(training, name)
+
+
+def store_all(training):
+    """The adapter's store-all plan (the baseline), or skip."""
+    if getattr(training, "store_all", None) is None:
+        pytest.skip("the adapter has no store_all plan")
+    return training.store_all
+
+
 @claim("CKPT-01")
-@pytest.mark.parametrize("plan", PLANS)
+@pytest.mark.parametrize("plan", _PLANS)
 @given(n=st.integers(1, 12), width=st.integers(1, 6), k=st.integers(1, 6), seed=seeds)
-def test_gradients_are_bit_identical_to_store_all(plan, n, width, k, seed):
-    grads, _, _ = run(lambda c, x: ck.store_all(c, x), n, width, seed)
-    grads_plan, _, _ = run(PLANS[plan], n, width, seed, k=k)
+def test_gradients_are_bit_identical_to_store_all(training, plan, n, width, k, seed):
+    plan = plan_of(training, plan)
+    grads, _, _ = run(store_all(training), n, width, seed)
+    grads_plan, _, _ = run(plan, n, width, seed, k=k)
     for g, g_plan in zip(grads, grads_plan, strict=True):
         assert g_plan is not None, "a parameter of a checkpointed layer got no gradient"
         assert torch.equal(g, g_plan)
@@ -69,19 +88,19 @@ def unit_bytes(width):
 
 @claim("CKPT-02")
 @given(n=st.integers(2, 8), k=st.integers(1, 4), seed=seeds)
-def test_dropout_needs_the_random_state_restored(n, k, seed):
+def test_dropout_needs_the_random_state_restored(training, n, k, seed):
     """With dropout, checkpointed gradients equal store-all's when the recomputation restores the
     forward's random state, and differ when it does not (negative control)."""
     k = min(k, n)
-    restored = lambda c, x: ck.segments(c, x, k)  # noqa: E731
-    grads, _, _ = run(lambda c, x: ck.store_all(c, x), n, 4, seed, dropout=0.5)
+    restored = lambda c, x: plan_of(training, "segments")(c, x, k)  # noqa: E731
+    grads, _, _ = run(store_all(training), n, 4, seed, dropout=0.5)
     same, _, _ = run(restored, n, 4, seed, dropout=0.5)
     assert all(torch.equal(a, b) for a, b in zip(grads, same, strict=True))
 
     def not_restored(chain, x):
         for a in range(0, n, k):
             f = lambda x, a=a: chain.run(x, a, min(a + k, n))  # noqa: E731
-            x = ck.checkpoint(f, x, preserve_rng_state=False)
+            x = training.checkpoint(f, x, preserve_rng_state=False)
         return x
 
     differ, _, _ = run(not_restored, n, 4, seed, dropout=0.5)
@@ -94,11 +113,14 @@ def test_dropout_needs_the_random_state_restored(n, k, seed):
 
 @claim("CKPT-03")
 @given(n=st.integers(1, 40), width=st.integers(1, 5))
-def test_store_all_is_linear_and_recompute_all_is_constant_memory_quadratic_time(n, width):
+def test_store_all_is_linear_and_recompute_all_is_constant_memory_quadratic_time(
+    training, n, width
+):
     a, b = unit_bytes(width)
-    _, peak, evaluations = run(lambda c, x: ck.store_all(c, x), n, width, 0)
+    recompute_all = plan_of(training, "recompute_all")
+    _, peak, evaluations = run(store_all(training), n, width, 0)
     assert (peak, evaluations) == (n * b, n)
-    _, peak, evaluations = run(PLANS["recompute_all"], n, width, 0, k=1)
+    _, peak, evaluations = run(recompute_all, n, width, 0, k=1)
     # x_0 and one layer's saved tensors (for layer 1 its input is x_0 itself: a + b - a)
     assert peak == (a + b if n > 1 else b)
     assert evaluations == n * (n + 1) // 2  # the forward advances to x_{n-1} and tapes f_n
@@ -118,10 +140,10 @@ def segment_peak(n, k, a, b):
 
 @claim("CKPT-04")
 @given(n=st.integers(1, 40), k=st.integers(1, 40), width=st.integers(1, 5))
-def test_segments_store_about_k_plus_n_over_k_for_one_extra_forward(n, k, width):
+def test_segments_store_about_k_plus_n_over_k_for_one_extra_forward(training, n, k, width):
     k = min(k, n)
     a, b = unit_bytes(width)
-    _, peak, evaluations = run(PLANS["segments"], n, width, 0, k=k)
+    _, peak, evaluations = run(plan_of(training, "segments"), n, width, 0, k=k)
     assert peak == segment_peak(n, k, a, b)
     last = n - (n - 1) // k * k
     assert evaluations == 2 * n - last  # the forward, and one recomputation of all but the last
@@ -132,7 +154,7 @@ def test_segments_store_about_k_plus_n_over_k_for_one_extra_forward(n, k, width)
 
 
 @claim("CKPT-04")
-def test_best_segment_length_is_near_sqrt_n_figure():
+def test_best_segment_length_is_near_sqrt_n_figure(training):
     """The k minimising segment_peak (a + b per layer... with b = 2a here) lies within a factor
     2 of sqrt(n a / b), the minimiser of n a / k + k b; measured peaks for n = 16, 64, 256."""
     a, b = unit_bytes(4)
@@ -142,19 +164,20 @@ def test_best_segment_length_is_near_sqrt_n_figure():
         k_star = min(peaks, key=peaks.get)
         best[n] = (k_star, peaks[k_star] / (n * b))
         assert math.sqrt(n * a / b) / 2 <= k_star <= 2 * math.sqrt(n * a / b)
-    _, measured, _ = run(PLANS["sqrt_segments"], 64, 4, 0, k=1)
+    _, measured, _ = run(plan_of(training, "sqrt_segments"), 64, 4, 0, k=1)
     assert measured == segment_peak(64, 8, a, b)
     current().record(**{f"n={n}: best k, peak / store-all": v for n, v in best.items()})
 
     def draw(fig):
         ns = [4, 8, 16, 32, 64, 128, 256]
         plans = {
-            "store all": lambda c, x: ck.store_all(c, x),
-            "segments, k = sqrt(n)": lambda c, x: ck.sqrt_segments(c, x),
-            "bisection": lambda c, x: ck.bisection(c, x),
-            "revolve, s = 2": lambda c, x: ck.revolve(c, x, 2),
-            "recompute all": lambda c, x: ck.recompute_all(c, x),
+            "store all": training.store_all,
+            "segments, k = sqrt(n)": training.sqrt_segments,
+            "bisection": training.bisection,
+            "revolve, s = 2": training.revolve and (lambda c, x: training.revolve(c, x, 2)),
+            "recompute all": training.recompute_all,
         }
+        plans = {name: plan for name, plan in plans.items() if plan is not None}
         ax_mem, ax_eval = fig.subplots(1, 2)
         for name, plan in plans.items():
             measured = [run(plan, n, 4, 0)[1:] for n in ns]
@@ -172,9 +195,9 @@ def test_best_segment_length_is_near_sqrt_n_figure():
 
 @claim("CKPT-05")
 @given(n=st.integers(1, 64), width=st.integers(1, 3))
-def test_bisection_is_log_memory_for_n_log_n_evaluations(n, width):
+def test_bisection_is_log_memory_for_n_log_n_evaluations(training, n, width):
     a, b = unit_bytes(width)
-    _, peak, evaluations = run(PLANS["bisection"], n, width, 0, k=1)
+    _, peak, evaluations = run(plan_of(training, "bisection"), n, width, 0, k=1)
     depth = math.ceil(math.log2(n)) if n > 1 else 0
     assert peak <= (1 + depth) * a + b
     assert evaluations == ck.cost(n, None)[0]  # the forward sweep included
@@ -202,7 +225,7 @@ def allocated_peak(plan, n, width=32, batch=128):
 
 
 @claim("CKPT-05")
-def test_recursive_plans_log_memory_measured_by_the_allocator():
+def test_recursive_plans_log_memory_measured_by_the_allocator(training):
     """SavedBytes counts what a plan saves or declares (`_hold`); a plan that kept activations
     without declaring them would still look O(log n) there. Here the allocator measures every
     tensor, at n = 64 and 256 layers of width 32 on 128 rows (an activation a = 32 KiB, 4x a
@@ -215,14 +238,15 @@ def test_recursive_plans_log_memory_measured_by_the_allocator():
     depend on n: growth <= 0.5 a. Evaluations are the programme's, unchanged by the measurement."""
     c, small = 2, 0.5
     depth = {n: math.ceil(math.log2(n)) for n in (64, 256)}
+    plan_of(training, "bisection"), plan_of(training, "revolve")  # or skip
     plans = {
-        "bisection": (lambda c_, x: ck.bisection(c_, x), lambda n: depth[n], None),
+        "bisection": (lambda c_, x: training.bisection(c_, x), lambda n: depth[n], None),
         "revolve(ceil log2 n)": (
-            lambda c_, x: ck.revolve(c_, x, math.ceil(math.log2(len(c_)))),
+            lambda c_, x: training.revolve(c_, x, math.ceil(math.log2(len(c_)))),
             lambda n: depth[n],
             lambda n: depth[n],
         ),
-        "revolve(2)": (lambda c_, x: ck.revolve(c_, x, 2), lambda n: 0, lambda n: 2),
+        "revolve(2)": (lambda c_, x: training.revolve(c_, x, 2), lambda n: 0, lambda n: 2),
     }
     measured = {}
     for name, (plan, levels, s) in plans.items():
@@ -247,27 +271,28 @@ def binomial_steps(n, c):
 
 @claim("CKPT-05")
 @given(n=st.integers(1, 80), s=st.integers(1, 7), width=st.integers(1, 3))
-def test_revolve_dynamic_programme_equals_the_binomial_optimum(n, s, width):
+def test_revolve_dynamic_programme_equals_the_binomial_optimum(training, n, s, width):
     """T(n, s) - n (evaluations beyond the one taped evaluation per layer) equals Griewank's
     closed form with s + 1 checkpoints (x_0 included); the run, forward sweep included, uses
     exactly T(n, s) evaluations and at most (1 + s) a + b saved bytes."""
     assert ck.cost(n, s)[0] - n == binomial_steps(n, s + 1)
     if n <= 30:
         a, b = unit_bytes(width)
-        _, peak, evaluations = run(PLANS["revolve"], n, width, 0, k=s)
+        _, peak, evaluations = run(plan_of(training, "revolve"), n, width, 0, k=s)
         assert evaluations == ck.cost(n, s)[0]
         assert peak <= (1 + s) * a + b
 
 
 @claim("CKPT-05")
 @given(n=st.integers(1, 40), k=st.integers(1, 40), width=st.integers(1, 3))
-def test_optimal_plan_is_no_worse_than_segments_or_revolve_at_equal_memory(n, k, width):
+def test_optimal_plan_is_no_worse_than_segments_or_revolve_at_equal_memory(training, n, k, width):
     """Budget s = the peak of segments(k) in activations, less x_0 and one layer's tape: the
     optimal plan fits in it and evaluates no more layers than segments(k) or revolve(s)."""
     k = min(k, n)
     a, b = unit_bytes(width)
     s = max(0, segment_peak(n, k, a, b) // a - 1 - b // a)
-    _, peak, evaluations = run(lambda c, x: ck.optimal(c, x, s), n, width, 0)
+    plan_of(training, "optimal")  # or skip
+    _, peak, evaluations = run(lambda c, x: training.optimal(c, x, s), n, width, 0)
     assert evaluations == ck.cost(n, s, ck.Chain.TAPE)[0]
     assert peak <= segment_peak(n, k, a, b) and peak <= (1 + s) * a + b
     assert evaluations <= 2 * n - (n - (n - 1) // k * k)
@@ -290,20 +315,22 @@ def accumulation_case(sizes, seed):
     return w, batches, per_token_loss, full
 
 
-def accumulated(sizes, seed, **kw):
+def accumulated(training, sizes, seed, **kw):
+    if getattr(training, "accumulate", None) is None:
+        pytest.skip("the adapter has no gradient accumulation")
     w, batches, per_token_loss, full = accumulation_case(sizes, seed)
-    (grad,) = gradacc.accumulate(per_token_loss, [w], batches, sizes, **kw)
+    (grad,) = training.accumulate(per_token_loss, [w], batches, sizes, **kw)
     return grad, full
 
 
 @claim("CKPT-06")
 @given(sizes=st.lists(st.integers(1, 6), min_size=1, max_size=4), seed=seeds)
-def test_gradient_accumulation(sizes, seed):
+def test_gradient_accumulation(training, sizes, seed):
     """impl.training.accumulate on micro-batches of `sizes` tokens. Default (token-sum
     normalisation): equals the full batch's mean gradient for any sizes. Loss / M: equal for
     equal sizes."""
-    by_tokens, full = accumulated(sizes, seed)
-    by_micro, _ = accumulated(sizes, seed, normalise="micro_batches")
+    by_tokens, full = accumulated(training, sizes, seed)
+    by_micro, _ = accumulated(training, sizes, seed, normalise="micro_batches")
     n_total = sum(sizes)
     # float64: each gradient entry is a sum of n_total <= 24 terms 2 (x.w - y) x / N, summed in
     # another order and with another division than the reference: 64 u (1 + |full|) per term
@@ -318,11 +345,11 @@ def test_gradient_accumulation(sizes, seed):
 
 
 @claim("CKPT-06")
-def test_loss_over_micro_batches_is_wrong_for_unequal_token_counts():
+def test_loss_over_micro_batches_is_wrong_for_unequal_token_counts(training):
     """Sizes 1 and 2: loss / M weights micro-batch m by N / (M n_m) = 3/2 and 3/4, so its gradient
     misses the full batch's by far more than rounding; the default does not."""
-    by_micro, full = accumulated([1, 2], 0, normalise="micro_batches")
-    by_tokens, _ = accumulated([1, 2], 0)
+    by_micro, full = accumulated(training, [1, 2], 0, normalise="micro_batches")
+    by_tokens, _ = accumulated(training, [1, 2], 0)
     tol = float(64 * 2.0**-53 * (1 + full.abs().max()) * 3)
     assert (by_micro - full).abs().max() > 1e6 * tol
     assert torch.allclose(by_tokens, full, rtol=0, atol=tol)
@@ -348,18 +375,21 @@ def test_accumulate_accumulates_into_grad_and_checks_its_input():
 
 
 @claim("CKPT-06")
-def test_accumulate_through_a_reentrant_checkpoint_reaches_every_layer():
+def test_accumulate_through_a_reentrant_checkpoint_reaches_every_layer(training):
     """Accumulation over checkpointed segments gives every layer the gradient of the plain chain
     (bit-identical in float64: the recomputation repeats the same operations). Regression: a
     backward(inputs=params) pruned the reentrant checkpoint's node, which has no parameter among
     its inputs, and the checkpointed layers' gradients stayed None."""
+    if getattr(training, "accumulate", None) is None:
+        pytest.skip("the adapter has no gradient accumulation")
     grads = []
-    for plan in (ck.store_all, lambda chain, x: ck.segments(chain, x, 1)):
+    segments = plan_of(training, "segments")
+    for plan in (store_all(training), lambda chain, x: segments(chain, x, 1)):
         chain = ck.Chain(2, 1)
         x = torch.ones(1, 1, dtype=F64, requires_grad=True)
         params = list(chain.parameters())
         loss = functools.partial(lambda plan, chain, x: plan(chain, x).sum(-1), plan, chain)
-        grads.append(gradacc.accumulate(loss, params, [x], [1]))
+        grads.append(training.accumulate(loss, params, [x], [1]))
     assert all(g is not None for g in grads[1]), "a checkpointed layer got no gradient"
     assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
 
@@ -419,21 +449,24 @@ def test_chain_layers_are_residual_tanh_with_dropout_p():
 
 
 @claim("CKPT-05")
-def test_recursive_plans_on_long_chains_cost_exactly_their_programme():
+def test_recursive_plans_on_long_chains_cost_exactly_their_programme(training):
     """Deterministic cases past the few examples a fast profile draws: revolve(s) evaluates
     exactly T(n, s) layers and its peak is exactly (1 + s) a + b when n > s + 1 (the forward sweep
     holds all s checkpoints at once), less otherwise; the optimal plan and bisection evaluate
     exactly their programme's count on 30 layers."""
     a, b = unit_bytes(1)
+    revolve = plan_of(training, "revolve")
+    bisection = plan_of(training, "bisection")
+    plan_of(training, "optimal")  # or skip
     for n in range(2, 23, 4):
         for s in range(1, 6):
-            _, peak, evaluations = run(PLANS["revolve"], n, 1, 0, k=s)
+            _, peak, evaluations = run(revolve, n, 1, 0, k=s)
             assert evaluations == ck.cost(n, s)[0], (n, s)
             assert (peak == (1 + s) * a + b) == (n > s + 1) and peak <= (1 + s) * a + b, (n, s)
     for s in (2, 5, 8):
-        _, peak, evaluations = run(lambda c, x, s: ck.optimal(c, x, s), 30, 1, 0, s=s)
+        _, peak, evaluations = run(lambda c, x, s: training.optimal(c, x, s), 30, 1, 0, s=s)
         assert evaluations == ck.cost(30, s, ck.Chain.TAPE)[0] and peak <= (1 + s) * a + b
-    assert run(PLANS["bisection"], 30, 1, 0, k=1)[2] == ck.cost(30, None)[0]
+    assert run(bisection, 30, 1, 0, k=1)[2] == ck.cost(30, None)[0]
 
 
 def test_recursive_plans_without_a_probe_and_without_an_input_gradient():

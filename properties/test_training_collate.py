@@ -1,5 +1,8 @@
 """PACK-02..PACK-06: padding removal, varlen attention, position ids, and the equivalence of a
-padded, a packed and an unpadded run of a tiny LM (impl/training/collate.py, lm.py)."""
+padded, a packed and an unpadded run of a tiny LM (family `training`; reference
+impl/training/collate.py, lm.py). The collator, padding removal, varlen attention and the LM come
+from the `training` fixture; the attention the varlen output is compared with is the reference's
+(impl/attention), an oracle."""
 
 import numpy as np
 import pytest
@@ -32,17 +35,17 @@ def masks(draw, right_padded=True):
 
 @claim("PACK-02")
 @given(mask=masks(right_padded=False) | masks(), d=st.integers(1, 4), seed=seeds)
-def test_unpad_then_pad_is_masking(mask, d, seed):
+def test_unpad_then_pad_is_masking(training, mask, d, seed):
     B, T = mask.shape
     x = torch.randn(B, T, d, generator=seed.torch(), dtype=F64)
-    tokens, indices, cu_seqlens, max_seqlen = collate.unpad(x, mask)
+    tokens, indices, cu_seqlens, max_seqlen = training.unpad(x, mask)
     lengths = mask.sum(1)
     assert cu_seqlens.dtype == torch.int32 and cu_seqlens[0] == 0
     assert torch.equal(cu_seqlens.diff().long(), lengths) and cu_seqlens[-1] == mask.sum()
     assert max_seqlen == (int(lengths.max()) if B else 0)
     assert torch.all(indices.diff() > 0)
     assert torch.equal(tokens, x.reshape(B * T, d)[mask.flatten().bool()])
-    assert torch.equal(collate.pad(tokens, indices, B, T), x * mask[..., None])
+    assert torch.equal(training.pad(tokens, indices, B, T), x * mask[..., None])
     current().summary = (
         "unpad: cu_seqlens from row lengths, increasing indices; pad(unpad(x)) = x * mask, exactly"
     )
@@ -59,12 +62,12 @@ def packed_attention_cases(draw):
 
 @claim("PACK-03")
 @given(case=packed_attention_cases(), causal=st.booleans())
-def test_varlen_attention_is_per_sample_and_padded_attention(case, causal):
+def test_varlen_attention_is_per_sample_and_padded_attention(training, case, causal):
     """Packed varlen = each sample alone = the padded batch with key masking, on real tokens; a
     sample's outputs do not change when other samples' tokens change."""
     lengths, q, k, v = case
     cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
-    o = tiled.varlen_attention(q, k, v, cu, cu, causal)[0]
+    o = training.varlen_attention(q, k, v, cu, cu, causal)[0]
     alone = torch.cat([
         reference.attention(*(t[a:b].transpose(0, 1)[None] for t in (q, k, v)),
                             reference.causal_mask(b - a, b - a) if causal else None)[0][0]
@@ -76,14 +79,14 @@ def test_varlen_attention_is_per_sample_and_padded_attention(case, causal):
     B, T = len(lengths), max(lengths)
     mask = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
     flat = mask.flatten().nonzero().flatten()
-    padded = [collate.pad(t, flat, B, T).transpose(1, 2) for t in (q, k, v)]
+    padded = [training.pad(t, flat, B, T).transpose(1, 2) for t in (q, k, v)]
     o_pad = tiled.attention(*padded, causal=causal, key_padding_mask=mask)[0].transpose(1, 2)
     assert_close(o_pad[mask], alone, ulps=1000, scale=1 + alone.abs(), what="padded - alone")
     if len(lengths) > 1:  # change the other samples: sample 0's outputs are unchanged
         k2, v2 = k.clone(), v.clone()
         k2[lengths[0] :] += 1.0
         v2[lengths[0] :] -= 2.0
-        o2 = tiled.varlen_attention(q, k2, v2, cu, cu, causal)[0]
+        o2 = training.varlen_attention(q, k2, v2, cu, cu, causal)[0]
         assert torch.equal(o2[: lengths[0]], o[: lengths[0]])
     current().summary = (
         "varlen attention = each sample alone = padded attention with key masking (float64), "
@@ -93,8 +96,8 @@ def test_varlen_attention_is_per_sample_and_padded_attention(case, causal):
 
 @claim("PACK-04")
 @given(samples=samples_st)
-def test_position_ids_restart_and_cu_seqlens_agree(samples):
-    batch = collate.packed(samples)
+def test_position_ids_restart_and_cu_seqlens_agree(training, samples):
+    batch = training.packed(samples)
     pos = batch["position_ids"][0]
     starts = batch["cu_seqlens"][:-1].long()
     assert torch.all(pos[starts] == 0)
@@ -102,9 +105,9 @@ def test_position_ids_restart_and_cu_seqlens_agree(samples):
         batch["cu_seqlens"][:-1].tolist(), batch["cu_seqlens"][1:].tolist(), strict=True
     ):
         assert torch.equal(pos[a:b], torch.arange(b - a))
-    padded = collate.padded(samples)
-    from_pos = collate.cu_seqlens_from_position_ids(batch["position_ids"])
-    from_mask = collate.cu_seqlens_from_mask(padded["attention_mask"])
+    padded = training.padded(samples)
+    from_pos = training.cu_seqlens_from_position_ids(batch["position_ids"])
+    from_mask = training.cu_seqlens_from_mask(padded["attention_mask"])
     assert torch.equal(from_pos, batch["cu_seqlens"]) and torch.equal(
         from_mask, batch["cu_seqlens"]
     )
@@ -112,16 +115,16 @@ def test_position_ids_restart_and_cu_seqlens_agree(samples):
 
 
 @claim("PACK-04")
-def test_negative_control_position_ids_without_reset():
+def test_negative_control_position_ids_without_reset(training):
     """Positions counted over the whole row (no reset): cu_seqlens derived from them merge the
     samples, and the packed LM's logits no longer match the padded run. Passed with the samples'
     own cu_seqlens, which they contradict, they are refused."""
     samples = [[1, 2, 3], [4, 5]]
-    batch = collate.packed(samples)
+    batch = training.packed(samples)
     no_reset = torch.arange(batch["input_ids"].shape[1])[None]
-    merged = collate.cu_seqlens_from_position_ids(no_reset)
+    merged = training.cu_seqlens_from_position_ids(no_reset)
     assert merged.tolist() == [0, 5]
-    model = lm.TinyLM()
+    model = training.tiny_lm()
     good = model.forward_packed(batch["input_ids"], batch["position_ids"], batch["cu_seqlens"])
     bad = model.forward_packed(batch["input_ids"], no_reset, merged)
     assert not torch.allclose(good[0, 3:], bad[0, 3:], atol=1e-6)
@@ -139,9 +142,9 @@ def lm_budget(model, T):
 
 @claim("PACK-05")
 @given(samples=samples_st, seed=st.integers(0, 10**6))
-def test_padded_packed_and_unpadded_runs_agree(samples, seed):
-    model = lm.TinyLM(seed=seed)
-    padded, packed = collate.padded(samples), collate.packed(samples)
+def test_padded_packed_and_unpadded_runs_agree(training, samples, seed):
+    model = training.tiny_lm(seed=seed)
+    padded, packed = training.padded(samples), training.packed(samples)
     mask = padded["attention_mask"].bool()
     runs = {
         "padded": lambda: model.forward_padded(padded["input_ids"], padded["attention_mask"]),
@@ -154,7 +157,7 @@ def test_padded_packed_and_unpadded_runs_agree(samples, seed):
         model.zero_grad()
         logits = run()
         labels = packed["labels"] if name == "packed" else padded["labels"]
-        loss, tokens = collate.shifted_token_loss(logits, labels)
+        loss, tokens = training.shifted_token_loss(logits, labels)
         loss.backward()
         real = logits[0] if name == "packed" else logits[mask]
         out[name] = (real.detach(), loss.detach(), [p.grad.clone() for p in model.parameters()])
@@ -176,19 +179,19 @@ def test_padded_packed_and_unpadded_runs_agree(samples, seed):
 
 
 @claim("PACK-05")
-def test_mean_of_sample_means_differs_unless_token_counts_are_equal():
+def test_mean_of_sample_means_differs_unless_token_counts_are_equal(training):
     """Token mean = sum_s n_s m_s / sum_s n_s; mean of sample means = sum_s m_s / S: equal iff
     sum_s (n_s - n_bar) m_s = 0, e.g. when every sample has the same token count. Minimal
     counterexample by search; equal lengths agree exactly up to rounding."""
-    model = lm.TinyLM()
+    model = training.tiny_lm()
 
     @torch.no_grad()
     def means(samples):
-        batch = collate.padded(samples)
+        batch = training.padded(samples)
         logits = model.forward_padded(batch["input_ids"], batch["attention_mask"])
-        per_sample = [collate.shifted_token_loss(logits[b : b + 1], batch["labels"][b : b + 1])
+        per_sample = [training.shifted_token_loss(logits[b : b + 1], batch["labels"][b : b + 1])
                       for b in range(len(samples))]  # fmt: skip
-        total, tokens = collate.shifted_token_loss(logits, batch["labels"])
+        total, tokens = training.shifted_token_loss(logits, batch["labels"])
         sample_means = [float(l) / n for l, n in per_sample if n]
         return float(total) / tokens, sum(sample_means) / len(sample_means)
 
@@ -201,10 +204,10 @@ def test_mean_of_sample_means_differs_unless_token_counts_are_equal():
 
 @claim("PACK-06")
 @given(lengths=st.lists(st.integers(1, 24), min_size=1, max_size=6))
-def test_unpadded_flops_scale_with_real_tokens(lengths):
+def test_unpadded_flops_scale_with_real_tokens(training, lengths):
     """FLOPs counted by torch's FlopCounterMode: token-wise layers (every matmul outside the
     attention kernel) scale with real tokens, attention with sum L_i^2 against B T^2."""
-    model = lm.TinyLM(d=16, heads=2, layers=2)
+    model = training.tiny_lm(d=16, heads=2, layers=2)
     B, T = len(lengths), max(lengths)
     ids = torch.randint(0, 32, (B, T), generator=torch.Generator().manual_seed(0))
     mask = (torch.arange(T)[None] < torch.tensor(lengths)[:, None]).long()
@@ -242,11 +245,11 @@ def test_bad_input_names_the_argument():
 
 
 @claim("PACK-06")
-def test_speedup_against_padding_fraction_figure():
+def test_speedup_against_padding_fraction_figure(training):
     """Forward + backward of a float32 LM (d = 64, 4 heads, 2 layers, vocab 256) on 8 rows of
     T = 512 with padding fractions 0.25, 0.5, 0.75 (row lengths drawn around the mean): the ideal
     speed-up is the counted FLOP ratio padded / unpadded; the measured one is in the figure."""
-    model = lm.TinyLM(vocab=256, d=64, heads=4, layers=2, dtype=torch.float32)
+    model = training.tiny_lm(vocab=256, d=64, heads=4, layers=2, dtype=torch.float32)
     B, T = 8, 512
     rows = {}
     for f in (0.25, 0.5, 0.75):
