@@ -1,5 +1,6 @@
 """FLOW-03, FLOW-04: continuous normalizing flows (impl/flows/cnf.py) and the continuity equation
-(the OT path's marginal field and density, impl/flows/matching.py, pushed with impl/ode.py)."""
+(the OT path's marginal field and density, impl/flows/matching.py, pushed with impl/ode.py), through
+the family `flows` (properties/adapters/flows.py); impl/ode.py's solver is a tool of the checks."""
 
 import math
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from impl import ode
 from impl.diffusion import oracle
-from impl.flows import cnf, matching
+from impl.flows import cnf
 from properties.catalogue import claim
 from properties.evidence import current
 from properties.strategies import floats, seeds
@@ -26,7 +27,7 @@ def std_normal_log_density(z):
 @claim("FLOW-03")
 @settings(max_examples=20)
 @given(d=st.integers(1, 3), seed=seeds)
-def test_linear_cnf_density_is_the_pushforward(d, seed):
+def test_linear_cnf_density_is_the_pushforward(flows, d, seed):
     """v(z) = A z pushes N(0, I) to N(0, e^A e^A^T): the CNF log-density (Heun, order 2) equals it,
     with the solver error estimated from n = 20 vs 40 (e(40) ~ (LL(20) - LL(40))/3; twice that allowed)."""
     gen = seed.torch()
@@ -35,8 +36,8 @@ def test_linear_cnf_density_is_the_pushforward(d, seed):
     M = torch.matrix_exp(A)
     exact = torch.distributions.MultivariateNormal(torch.zeros(d, dtype=F64), M @ M.T).log_prob(x)
     v = lambda z, t: z @ A.T  # noqa: E731
-    coarse = cnf.log_density(v, x, std_normal_log_density, 20)
-    fine = cnf.log_density(v, x, std_normal_log_density, 40)
+    coarse = flows.log_density(v, x, std_normal_log_density, 20)
+    fine = flows.log_density(v, x, std_normal_log_density, 40)
     assert_within_richardson(
         coarse, fine, exact, floor=1e-12, what="CNF log-density - exact push-forward"
     )
@@ -48,7 +49,7 @@ def test_linear_cnf_density_is_the_pushforward(d, seed):
 @claim("FLOW-03")
 @settings(max_examples=10)
 @given(seed=seeds)
-def test_nonlinear_cnf_matches_the_change_of_variables_of_its_flow_map(seed):
+def test_nonlinear_cnf_matches_the_change_of_variables_of_its_flow_map(flows, seed):
     """v(z, t) = tanh(W z + b t): log p_1(z_1) from the CNF equals log p_0(z_0) - log|det dz_1/dz_0|
     of the (fine, n = 400) flow map; the CNF's Heun error at n = 50 is estimated by n = 25 vs 50."""
     gen = seed.torch()
@@ -56,8 +57,8 @@ def test_nonlinear_cnf_matches_the_change_of_variables_of_its_flow_map(seed):
     v = lambda z, t: torch.tanh(z @ W.T + b * t)  # noqa: E731
     z0 = torch.randn(4, 2, generator=gen, dtype=F64)
     log_p0 = std_normal_log_density(z0)
-    _, coarse = cnf.push(v, z0, log_p0, 25)
-    _, fine = cnf.push(v, z0, log_p0, 50)
+    _, coarse = flows.push(v, z0, log_p0, 25)
+    _, fine = flows.push(v, z0, log_p0, 50)
 
     def flow_map(u):
         return ode.ode_solve(v, u[None], 0.0, 1.0, 400)[0]
@@ -87,9 +88,11 @@ def random_mixture(seed, d, k):
 @settings(max_examples=30)
 @given(seed=seeds, d=st.integers(1, 3), k=st.integers(1, 4), t=floats(0.02, 0.98),
        sigma_min=st.just(0.0) | floats(0.0, 0.5))  # fmt: skip
-def test_marginal_field_and_density_satisfy_the_continuity_equation(seed, d, k, t, sigma_min):
-    """The OT path's marginal field u_t (matching.ot_marginal_field) and density p_t
-    (matching.ot_marginal_log_density) of a random Gaussian mixture satisfy, by autograd in x and
+def test_marginal_field_and_density_satisfy_the_continuity_equation(
+    flows, seed, d, k, t, sigma_min
+):
+    """The OT path's marginal field u_t (flows.ot_marginal_field) and density p_t
+    (flows.ot_marginal_log_density) of a random Gaussian mixture satisfy, by autograd in x and
     t, the continuity equation in log form: d log p/dt + div u + u . grad log p = 0.
 
     Budget: each of the three terms is computed with a relative error of a few tens of u (Cholesky,
@@ -101,12 +104,12 @@ def test_marginal_field_and_density_satisfy_the_continuity_equation(seed, d, k, 
     x = (3 * torch.randn(8, d, generator=seed.torch(), dtype=F64)).requires_grad_(True)
     tt = torch.tensor(t, dtype=F64, requires_grad=True)
     given_sigma_min = {"sigma_min": sigma_min} if sigma_min else {}  # 0: the default path
-    log_p = matching.ot_marginal_log_density(data, x, tt, **given_sigma_min)
+    log_p = flows.ot_marginal_log_density(data, x, tt, **given_sigma_min)
     dlogp_dt = torch.stack(
         [torch.autograd.grad(log_p[i], tt, retain_graph=True)[0] for i in range(len(x))]
     )
     (grad_logp,) = torch.autograd.grad(log_p.sum(), x, retain_graph=True)
-    u = matching.ot_marginal_field(data, x, tt, **given_sigma_min)
+    u = flows.ot_marginal_field(data, x, tt, **given_sigma_min)
     div = sum(torch.autograd.grad(u[:, j].sum(), x, retain_graph=True)[0][:, j] for j in range(d))
     transport = u * grad_logp
     residual = (dlogp_dt + div + transport.sum(1)).detach()
@@ -131,19 +134,19 @@ def mixture_cdf_1d(data, x, t, sigma_min):
 @claim("FLOW-04")
 @settings(max_examples=10)
 @given(seed=seeds, k=st.integers(1, 4), sigma_min=floats(0.0, 0.5), t_end=floats(0.5, 0.95))
-def test_marginal_field_transports_the_gaussian_to_the_path(seed, k, sigma_min, t_end):
+def test_marginal_field_transports_the_gaussian_to_the_path(flows, seed, k, sigma_min, t_end):
     """Push N(0, 1) through ode.ode_solve (Heun) with the marginal field of a random 1-D mixture:
     the ODE map is increasing, so if u generates p_t it carries the z-quantile of N(0, 1) to the
     z-quantile of p_t: F_t(X_t(z)) = Phi(z) with F_t the mixture CDF of t x_1 + sigma_t x_0 (exact,
     no sampling). The Heun error at n = 80 steps is estimated by Richardson from n = 40 vs 80
     (assert_within_richardson); with sigma_min >= 0.05 the path runs to t = 1. The density
-    matching.ot_marginal_log_density is checked against the same law at the pushed points."""
+    flows.ot_marginal_log_density is checked against the same law at the pushed points."""
     data = random_mixture(seed, 1, k)
     t1 = 1.0 if sigma_min >= 0.05 else t_end
     z = torch.linspace(-3, 3, 13, dtype=F64)[:, None]
 
     def field(x, t):
-        return matching.ot_marginal_field(data, x, t, sigma_min)
+        return flows.ot_marginal_field(data, x, t, sigma_min)
 
     coarse = mixture_cdf_1d(data, ode.ode_solve(field, z, 0.0, t1, 40), t1, sigma_min)
     fine = mixture_cdf_1d(data, ode.ode_solve(field, z, 0.0, t1, 80), t1, sigma_min)
@@ -153,7 +156,7 @@ def test_marginal_field_transports_the_gaussian_to_the_path(seed, k, sigma_min, 
     # each with a few u of relative error: 64 u of the density)
     x = ode.ode_solve(field, z, 0.0, t1, 80).requires_grad_(True)
     (pdf,) = torch.autograd.grad(mixture_cdf_1d(data, x, t1, sigma_min).sum(), x)
-    density = matching.ot_marginal_log_density(data, x.detach(), t1, sigma_min).exp()
+    density = flows.ot_marginal_log_density(data, x.detach(), t1, sigma_min).exp()
     assert_close(density, pdf[:, 0], ulps=64, scale=pdf[:, 0],
                  what="p_t(x) - dF_t/dx")  # fmt: skip
     current().summary = (

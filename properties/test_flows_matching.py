@@ -1,6 +1,6 @@
 """FLOW-05..FLOW-08: flow matching, Gaussian conditional paths, rectified flow and its two time
-conventions, the timestep shift (impl/flows/matching.py). Exact fields of Gaussian-mixture data
-stand in for a trained network."""
+conventions, the timestep shift (impl/flows/matching.py, through the family `flows`). Exact fields
+of Gaussian-mixture data stand in for a trained network."""
 
 from fractions import Fraction
 
@@ -28,7 +28,7 @@ DATA_1D = oracle.isotropic_mixture(
 
 @claim("FLOW-05")
 @given(t=floats(0.02, 0.98), x=floats(-3, 3))
-def test_marginal_field_is_the_posterior_weighted_conditional_field(t, x):
+def test_marginal_field_is_the_posterior_weighted_conditional_field(flows, t, x):
     """u_t(x) = int u_t(x|x1) p_t(x|x1) q(x1) dx1 / int p_t(x|x1) q(x1) dx1, by quadrature over x1 on
     [-8, 8] (16001 points; the integrands are Gaussians of width >= 0.02, so the Riemann sums are
     exact to far below 1e-9), against the closed form through Tweedie's formula."""
@@ -36,9 +36,9 @@ def test_marginal_field_is_the_posterior_weighted_conditional_field(t, x):
     sigma = 1 - t
     log_w = DATA_1D.log_density(x1, 1.0, 0.0) - 0.5 * ((x - t * x1[:, 0]) / sigma) ** 2
     w = torch.softmax(log_w, 0)
-    u_cond = matching.ot_conditional_field(torch.tensor(x, dtype=F64), x1[:, 0], t)
+    u_cond = flows.ot_conditional_field(torch.tensor(x, dtype=F64), x1[:, 0], t)
     quadrature = float((w * u_cond).sum())
-    closed = float(matching.ot_marginal_field(DATA_1D, torch.tensor([[x]], dtype=F64), t)[0, 0])
+    closed = float(flows.ot_marginal_field(DATA_1D, torch.tensor([[x]], dtype=F64), t)[0, 0])
     assert_close(
         closed,
         quadrature,
@@ -56,16 +56,16 @@ def two_models(seed):
     return models
 
 
-def fm_cfm_samples(seed, n, with_marginal=True):
+def fm_cfm_samples(flows, seed, n, with_marginal=True):
     data = oracle.isotropic_mixture([[-1.0, 0.0], [1.0, 0.5]], 0.4)
     gen = seed.torch()
     x1, _ = data.sample(n, gen)
     x0 = torch.randn(n, 2, generator=gen, dtype=F64)
     t = 0.05 + 0.9 * torch.rand(n, 1, generator=gen, dtype=F64)
-    x = matching.ot_path(x0, x1, t)
-    u_c = matching.ot_conditional_field(x, x1, t)
+    x = flows.ot_path(x0, x1, t)
+    u_c = flows.ot_conditional_field(x, x1, t)
     u_m = torch.stack(
-        [matching.ot_marginal_field(data, x[i : i + 1], float(t[i]))[0] for i in range(n)]
+        [flows.ot_marginal_field(data, x[i : i + 1], float(t[i]))[0] for i in range(n)]
     )
     return x, t, u_c, u_m
 
@@ -73,12 +73,12 @@ def fm_cfm_samples(seed, n, with_marginal=True):
 @claim("FLOW-05")
 @statistical()
 @given(seed=seeds)
-def test_fm_and_cfm_losses_differ_by_a_model_free_constant_and_share_gradients(seed):
+def test_fm_and_cfm_losses_differ_by_a_model_free_constant_and_share_gradients(flows, seed):
     """On the same samples, L_FM - L_CFM = mean(|u_m|^2 - |u_c|^2) - 2 mean(v . (u_m - u_c)); the
     model enters only through mean(v . (u_m - u_c)), whose expectation is 0 since E[u_c | x] = u_m.
     So for two models the per-sample differences (v_1 - v_2) . (u_m - u_c), and a directional
     derivative of the per-sample gradient difference, have mean 0 (CLT tests, alpha = 1e-7)."""
-    x, t, u_c, u_m = fm_cfm_samples(seed, 3000)
+    x, t, u_c, u_m = fm_cfm_samples(flows, seed, 3000)
     v1, v2 = two_models(seed)
     with torch.no_grad():
         d = ((v1.net(torch.cat([x, t], 1)) - v2.net(torch.cat([x, t], 1))) * (u_m - u_c)).sum(1)
@@ -100,14 +100,14 @@ def test_fm_and_cfm_losses_differ_by_a_model_free_constant_and_share_gradients(s
 
 
 @claim("FLOW-05")
-def test_negative_control_prior_weighted_average_is_not_the_marginal_field():
+def test_negative_control_prior_weighted_average_is_not_the_marginal_field(flows):
     """Averaging the conditional field over x1 ~ q without conditioning on x (prior weights) is the
     tempting wrong marginal: the quadrature check above rejects it."""
     t, x = 0.5, 0.3
     x1 = torch.linspace(-8, 8, 16001, dtype=F64)[:, None]
     sigma = 1 - t
     log_w = DATA_1D.log_density(x1, 1.0, 0.0) - 0.5 * ((x - t * x1[:, 0]) / sigma) ** 2
-    u_cond = matching.ot_conditional_field(torch.tensor(x, dtype=F64), x1[:, 0], t)
+    u_cond = flows.ot_conditional_field(torch.tensor(x, dtype=F64), x1[:, 0], t)
     posterior = float((torch.softmax(log_w, 0) * u_cond).sum())
     prior = float((torch.softmax(DATA_1D.log_density(x1, 1.0, 0.0), 0) * u_cond).sum())
     assert abs(prior - posterior) > 0.1
@@ -116,21 +116,21 @@ def test_negative_control_prior_weighted_average_is_not_the_marginal_field():
 
 @claim("FLOW-06")
 @given(seed=seeds, t=floats(0.0, 0.99), sigma_min=st.just(0.0) | floats(0.0, 0.5))
-def test_gaussian_path_field_and_straight_ot_trajectories(seed, t, sigma_min):
+def test_gaussian_path_field_and_straight_ot_trajectories(flows, seed, t, sigma_min):
     """d psi_t(x0)/dt (autograd) equals u_t(psi_t(x0) | x1); for the OT path it is the constant
     x1 - (1 - sigma_min) x0."""
     gen = seed.torch()
     x0, x1 = torch.randn(2, 8, 3, generator=gen, dtype=F64)
     tt = torch.tensor(t, dtype=F64, requires_grad=True)
     given_sigma_min = {"sigma_min": sigma_min} if sigma_min else {}  # 0: the default path
-    psi = matching.ot_path(x0, x1, tt, **given_sigma_min)
+    psi = flows.ot_path(x0, x1, tt, **given_sigma_min)
     dpsi = torch.stack(
         [
             torch.autograd.grad(psi.flatten()[i], tt, retain_graph=True)[0]
             for i in range(psi.numel())
         ]
     )
-    field = matching.ot_conditional_field(psi.detach(), x1, t, **given_sigma_min).flatten()
+    field = flows.ot_conditional_field(psi.detach(), x1, t, **given_sigma_min).flatten()
     constant = (x1 - (1 - sigma_min) * x0).flatten()
     scale = (x0.abs() + x1.abs()).flatten() / (1 - (1 - sigma_min) * t)
     assert_close(
@@ -151,7 +151,7 @@ def test_gaussian_path_field_and_straight_ot_trajectories(seed, t, sigma_min):
     sig = (1 - a_value**2) ** 0.5
     dsig = -a_value * da / max(sig, 1e-300)
     if sig > 1e-3:
-        u_vp = matching.conditional_field(
+        u_vp = flows.conditional_field(
             psi_vp.detach(), x1, t, a_value * x1, da * x1, sig, dsig
         ).flatten()
         assert_close(u_vp, d_vp, ulps=64, scale=(x0.abs() + x1.abs()).flatten() * (1 + abs(dsig) / sig),
@@ -161,8 +161,8 @@ def test_gaussian_path_field_and_straight_ot_trajectories(seed, t, sigma_min):
     )
 
 
-def _velocity_t(data):
-    return lambda x, t: matching.ot_marginal_field(data, x, t)
+def _velocity_t(flows, data):
+    return lambda x, t: flows.ot_marginal_field(data, x, t)
 
 
 DATA_2D = oracle.isotropic_mixture([[-1.5, 0.0], [1.5, 0.5]], 0.3)
@@ -171,14 +171,14 @@ DATA_2D = oracle.isotropic_mixture([[-1.5, 0.0], [1.5, 0.5]], 0.3)
 @claim("FLOW-07")
 @settings(max_examples=20)
 @given(seed=seeds, n=st.integers(1, 50))
-def test_the_two_time_conventions_give_the_same_samples(seed, n):
+def test_the_two_time_conventions_give_the_same_samples(flows, seed, n):
     """Euler in t (0 -> 1) with v_t, and Euler in sigma = 1 - t (1 -> 0) with v_sigma = -v_t at
     t = 1 - sigma, visit the same points: the step sizes agree up to rounding of 1 - k/n."""
     x_noise = torch.randn(32, 2, generator=seed.torch(), dtype=F64)
-    v = _velocity_t(DATA_2D)
-    by_t = matching.euler_t(v, x_noise, n)
+    v = _velocity_t(flows, DATA_2D)
+    by_t = flows.euler_t(v, x_noise, n)
     sigmas = [1 - k / n for k in range(n + 1)]
-    by_sigma = matching.euler_sigma(matching.t_velocity_as_sigma(v), x_noise, sigmas)
+    by_sigma = flows.euler_sigma(flows.t_velocity_as_sigma(v), x_noise, sigmas)
     scale = 64 * n * (x_noise.abs() + 4)
     assert_close(
         by_sigma, by_t, ulps=1, scale=scale, what="sigma-convention samples - t-convention samples"
@@ -187,13 +187,13 @@ def test_the_two_time_conventions_give_the_same_samples(seed, n):
 
 
 @claim("FLOW-07")
-def test_negative_control_sign_flip_between_conventions():
+def test_negative_control_sign_flip_between_conventions(flows):
     def same(n):
         x_noise = torch.randn(8, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
-        v = _velocity_t(DATA_2D)
-        by_t = matching.euler_t(v, x_noise, n)
+        v = _velocity_t(flows, DATA_2D)
+        by_t = flows.euler_t(v, x_noise, n)
         wrong = lambda x, sigma: v(x, 1 - sigma)  # noqa: E731  (missing the minus sign)
-        by_sigma = matching.euler_sigma(wrong, x_noise, [1 - k / n for k in range(n + 1)])
+        by_sigma = flows.euler_sigma(wrong, x_noise, [1 - k / n for k in range(n + 1)])
         return bool(torch.allclose(by_sigma, by_t, atol=1e-6))
 
     n = find(st.integers(1, 50), lambda n: not same(n))
@@ -203,7 +203,7 @@ def test_negative_control_sign_flip_between_conventions():
 @claim("FLOW-07")
 @statistical()
 @given(seed=seeds)
-def test_rectified_flow_pair_and_euler_sampling_reach_the_data(seed):
+def test_rectified_flow_pair_and_euler_sampling_reach_the_data(flows, seed):
     """x_t = (1 - t) x0 + t x1 with target x1 - x0 (exact by construction), and Euler sampling of
     the exact marginal field with 200 steps: 4000 samples pass a KS test per axis (alpha 1e-7)."""
     from scipy import stats as sps
@@ -211,11 +211,11 @@ def test_rectified_flow_pair_and_euler_sampling_reach_the_data(seed):
     gen = seed.torch()
     x0, x1 = torch.randn(2, 16, 2, generator=gen, dtype=F64)
     t = torch.rand(16, 1, generator=gen, dtype=F64)
-    x_t, target = matching.rectified_flow_pair(x0, x1, t)
+    x_t, target = flows.rectified_flow_pair(x0, x1, t)
     assert torch.equal(target, x1 - x0)
     assert_close(x_t, x0 + t * (x1 - x0), ulps=4, scale=x0.abs() + x1.abs(), what="x_t")
-    samples = matching.euler_t(
-        _velocity_t(DATA_2D), torch.randn(4000, 2, generator=gen, dtype=F64), 200
+    samples = flows.euler_t(
+        _velocity_t(flows, DATA_2D), torch.randn(4000, 2, generator=gen, dtype=F64), 200
     )
     for axis in (0, 1):
         means = DATA_2D.means[:, axis].numpy()
@@ -231,8 +231,8 @@ def test_rectified_flow_pair_and_euler_sampling_reach_the_data(seed):
 @claim("FLOW-08")
 @given(sigma=st.fractions(0, 1, max_denominator=1000), s=st.fractions(Fraction(1, 100), 100, max_denominator=100),
        other=st.fractions(0, 1, max_denominator=1000))  # fmt: skip
-def test_timestep_shift_exactly(sigma, s, other):
-    f = matching.shift
+def test_timestep_shift_exactly(flows, sigma, s, other):
+    f = flows.shift
     assert f(Fraction(0), s) == 0 and f(Fraction(1), s) == 1
     assert f(sigma, Fraction(1)) == sigma
     if s > 1:
@@ -269,7 +269,7 @@ def test_bad_input_names_the_argument():
 @pytest.mark.parametrize(
     "sigma_min, t", [(0.0, 0.0), (0.0, 0.3), (0.1, 0.0), (0.1, 0.3), (0.1, 1.0)]
 )
-def test_ot_marginal_field_of_one_gaussian_in_closed_form(sigma_min, t):
+def test_ot_marginal_field_of_one_gaussian_in_closed_form(flows, sigma_min, t):
     """Data N(m, s^2 I) in d = 2: x_t = t x_1 + sigma_t x_0 (sigma_t = 1 - (1 - sigma_min) t) and
     u = x_1 - (1 - sigma_min) x_0 are jointly Gaussian, so u_t(x) = E[u | x_t = x] =
     m + Cov(u, x_t) / Var(x_t) (x - t m), Cov = t s^2 - (1 - sigma_min) sigma_t,
@@ -280,7 +280,7 @@ def test_ot_marginal_field_of_one_gaussian_in_closed_form(sigma_min, t):
     sigma_t = 1 - (1 - sigma_min) * t
     cov, var = t * s2 - (1 - sigma_min) * sigma_t, t**2 * s2 + sigma_t**2
     expected = m + cov / var * (x - t * m)
-    got = matching.ot_marginal_field(data, x, t, sigma_min)
+    got = flows.ot_marginal_field(data, x, t, sigma_min)
     assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
