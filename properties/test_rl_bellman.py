@@ -89,7 +89,7 @@ def test_v_is_the_policy_average_of_q_and_q_is_one_backup(rl, model, seed):
     # v_pi(s) = sum_a pi(a|s) q_pi(s, a): with q and v as above the two sides differ by at most
     # (1 + gamma) eps_v, the rounding of q and of the sum over A actions
     slack = (1 + mdp.gamma) * eps_v + backup_rounding + (mdp.n_actions + 2) * U * np.abs(q).max()
-    assert_close(bellman.v_from_q(pi, q), v, ulps=0, abs_floor=slack, what="sum_a pi q - v")
+    assert_close(rl.v_from_q(pi, q), v, ulps=0, abs_floor=slack, what="sum_a pi q - v")
     # Independently: q_pi solves q = r + gamma P Pi q over state-action pairs (a dense solve).
     S, A = mdp.n_states, mdp.n_actions
     P = mdp.transition_tensor().reshape(S * A, S)
@@ -149,10 +149,8 @@ def test_staying_at_the_target_returns_r_target_over_one_minus_gamma(rl, world, 
     assert_close(v[t], expected, ulps=0, abs_floor=closed_form_budget(mdp, v_pi) + 4 * U * abs(expected),
                  what="v(target) - r_target / (1 - gamma)")  # fmt: skip
     # The return of the trajectory itself: sum_{t<L} gamma^t r = r (1 - gamma^L) / (1 - gamma).
-    from impl.rl.monte_carlo import returns
-
     L = 200
-    g0 = returns(np.full(L, world.r_target), world.gamma)[0]
+    g0 = rl.returns(np.full(L, world.r_target), world.gamma)[0]
     assert_close(g0, world.r_target * (1 - world.gamma**L) / (1 - world.gamma), ulps=4 * L,
                  scale=abs(expected), what="discounted return of L target rewards")  # fmt: skip
     current().summary = "v(target) = r_target / (1 - gamma) under any policy that stays there"

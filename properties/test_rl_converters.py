@@ -1,19 +1,26 @@
-"""Peers, through the converters (impl/rl/converters.py): pymdptoolbox and gymnasium's FrozenLake.
+"""Peers, through the converters (impl/rl/converters.py): pymdptoolbox, its maintained fork
+mdptoolbox-hiive (the `mdptoolbox` and `mdptoolbox-hiive` adapters of properties/adapters/rl.py),
+and gymnasium's FrozenLake.
 
 Tests about a peer are findings (`@finding`), not evidence for the article's claims; each is
-asserted as observed (so a peer that changes shows up) and recorded in the evidence. v* comes
+asserted as observed (so a peer that changes shows up) and recorded in the evidence, and runs on
+both toolboxes (the fork keeps every behaviour pinned here, measured on 4.0.3.1). v* comes
 from the independent reference of properties/rl_bounds.py; each solver is held to the a-priori
-bound of its stopping rule (pymdptoolbox's PolicyIteration, a plain argmax with exact
-evaluation, to the same bound as ours, whose tie tolerance only loosens it)."""
+bound of its stopping rule (the toolboxes' PolicyIteration, a plain argmax with exact
+evaluation, to the same bound as ours, whose tie tolerance only loosens it). "Ours" is the
+reference adapter, named explicitly: these tests compare the library with the article's
+implementation, whatever --target selects."""
+
+import warnings
+from importlib import metadata
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
 from impl.rl import converters, policy
-from impl.rl.dynamic_programming import policy_iteration, value_iteration
 from properties import stats
-from properties.adapters.rl import MDPToolbox
+from properties.adapters.rl import MDPToolbox, MDPToolboxHiive, Reference
 from properties.catalogue import claim, finding
 from properties.evidence import current
 from properties.rl_bounds import (
@@ -28,6 +35,23 @@ from properties.tolerances import assert_close
 
 mdptoolbox = pytest.importorskip("mdptoolbox.mdp", reason="pymdptoolbox is a test dependency")
 gym = pytest.importorskip("gymnasium", reason="gymnasium is a test dependency")
+
+
+@pytest.fixture(
+    scope="module",
+    params=[MDPToolbox, MDPToolboxHiive],
+    ids=["pymdptoolbox", "mdptoolbox-hiive"],
+)
+def toolbox(request):
+    """Each toolbox's adapter (skipped where its package is not installed: tox installs the
+    fork without its dependencies)."""
+    adapter = request.param
+    pytest.importorskip(adapter.module, reason=f"{adapter.library} is a peer dependency")
+    return adapter
+
+
+def _name(toolbox):
+    return f"{toolbox.library} {metadata.version(toolbox.library)}"
 
 
 def _forest():
@@ -54,66 +78,130 @@ def test_mdptoolbox_round_trip(model):
 @finding("RL-04")
 @settings(max_examples=20)
 @given(model=random_mdps(max_states=10).filter(lambda m: m.gamma > 0))
-def test_mdptoolbox_policy_iteration_reaches_our_v_star(model):
+def test_mdptoolbox_policy_iteration_reaches_our_v_star(toolbox, model):
+    """The smoke check of each toolbox adapter in the default gate (the claims' properties run
+    on it in the peer matrix): its PolicyIteration reaches v* on random MDPs with gamma > 0."""
     mdp = model.mdp()
     v_star, eps = reference_optimum(mdp)
     bound = policy_iteration_bound(mdp, v_star) + eps
-    ours = policy_iteration(mdp).v
+    ours = Reference.policy_iteration(mdp).v
     assert_close(ours, v_star, ulps=0, abs_floor=bound, what="our PI's v - v*")
-    theirs = MDPToolbox.policy_iteration(mdp)
-    assert_close(theirs.v, v_star, ulps=0, abs_floor=bound, what="pymdptoolbox PI's V - v*")
+    theirs = toolbox.policy_iteration(mdp)
+    assert_close(theirs.v, v_star, ulps=0, abs_floor=bound, what=f"{toolbox.library} PI's V - v*")
+    assert theirs.iterations == len(theirs.history) >= 1
     pi = policy.deterministic(theirs.actions, mdp.n_actions)
     v_policy, eps_policy = reference_policy_value(mdp, pi)
     assert_close(v_policy, v_star, ulps=0, abs_floor=bound + eps_policy,
-                 what="value of pymdptoolbox PI's policy - v*")  # fmt: skip
+                 what=f"value of {toolbox.library} PI's policy - v*")  # fmt: skip
     current().summary = (
-        "pymdptoolbox PolicyIteration reaches the reference v* on random MDPs, as ours does"
+        f"{_name(toolbox)}: PolicyIteration reaches the reference v* on random MDPs, as ours does"
     )
 
 
 @finding("RL-04")
-def test_mdptoolbox_policy_iteration_on_forest():
+def test_mdptoolbox_policy_iteration_on_forest(toolbox):
     mdp = _forest()
     v_star, eps = reference_optimum(mdp)
-    theirs = MDPToolbox.policy_iteration(mdp)
-    ours = policy_iteration(mdp).v
+    theirs = toolbox.policy_iteration(mdp)
+    ours = Reference.policy_iteration(mdp).v
     bound = policy_iteration_bound(mdp, v_star) + eps
-    assert_close(theirs.v, v_star, ulps=0, abs_floor=bound, what="forest(): pymdptoolbox V - v*")
+    assert_close(
+        theirs.v, v_star, ulps=0, abs_floor=bound, what=f"forest(): {toolbox.library} V - v*"
+    )
     assert_close(ours, v_star, ulps=0, abs_floor=bound, what="forest(): our v - v*")
-    current().summary = "pymdptoolbox PolicyIteration reaches the reference v* on forest()"
+    current().summary = f"{_name(toolbox)}: PolicyIteration reaches the reference v* on forest()"
     current().record(forest_v_star=ours.round(4).tolist())
 
 
 @finding("RL-03")
-def test_finding_mdptoolbox_value_iteration_stops_with_v_far_from_v_star():
-    """pymdptoolbox's ValueIteration stops on a span criterion that makes its *policy*
-    epsilon-optimal but not its V: on forest() (gamma = 0.9) V is off by about 21 after 4
-    sweeps. Our stopping rule bounds V itself: ||v - v*|| <= gamma tol / (1 - gamma)."""
+@pytest.mark.parametrize("tol", [None, 1e-10], ids=["default-epsilon", "tol-1e-10"])
+def test_finding_mdptoolbox_value_iteration_stops_with_v_far_from_v_star(toolbox, tol):
+    """The toolboxes' ValueIteration stops on a span criterion, max - min of V_{k+1} - V_k,
+    that makes its *policy* epsilon-optimal but not its V: on forest() (gamma = 0.9) V is off
+    by about 21 after 4 sweeps, with the library's default epsilon = 0.01 and with its epsilon
+    set so that its threshold is 1e-10 (the adapter's translation of tol): sweep 4 moves every
+    state by the same amount, span 0. Our stopping rule bounds V itself:
+    ||v - v*|| <= gamma tol / (1 - gamma). mdptoolbox-hiive 4.0.3.1 still does this."""
     mdp = _forest()
     v_star, eps = reference_optimum(mdp)
-    theirs = MDPToolbox.value_iteration(mdp)
-    error = float(np.abs(theirs.v - v_star).max())
-    v_policy, eps_policy = reference_policy_value(mdp, policy.deterministic(theirs.actions, 2))
+    if tol is None:
+        P, R = converters.to_mdptoolbox(mdp)
+        run = toolbox._mdp_module().ValueIteration(P, R, 0.9)
+        run.run()
+        v, actions, sweeps = np.array(run.V), np.array(run.policy), run.iter
+    else:
+        theirs = toolbox.value_iteration(mdp, tol=tol)
+        v, actions, sweeps = theirs.v, theirs.actions, theirs.iterations
+    error = float(np.abs(v - v_star).max())
+    v_policy, eps_policy = reference_policy_value(mdp, policy.deterministic(actions, 2))
     assert np.abs(v_policy - v_star).max() <= eps + eps_policy, "its policy is optimal"
-    assert error > 1.0, "finding no longer reproduces: pymdptoolbox's V is now close to v*"
-    ours = value_iteration(mdp, tol=1e-10)
+    assert sweeps == 4 and error > 21.0, (
+        f"finding no longer reproduces: {toolbox.library}'s V is now close to v* "
+        f"(||V - v*|| = {error:.3g} after {sweeps} sweeps)"
+    )
+    ours = Reference.value_iteration(mdp, tol=1e-10)
     assert np.abs(ours.v - v_star).max() <= value_iteration_bound(mdp, 1e-10, v_star) + eps
     current().record(
-        mdptoolbox_sweeps=theirs.iterations, mdptoolbox_v_error=error, our_sweeps=ours.iterations
+        **{f"{toolbox.library} sweeps": sweeps, f"{toolbox.library} ||V - v*||": error},
+        our_sweeps=ours.iterations,
+        finding=f"{_name(toolbox)}: ValueIteration on forest() (gamma 0.9, "
+        f"{'default epsilon 0.01' if tol is None else 'threshold 1e-10'}) stops after {sweeps} "
+        f"sweeps with ||V - v*|| = {error:.1f}; its policy is optimal",
     )
     current().summary = (
-        f"finding: pymdptoolbox ValueIteration stops after {theirs.iterations} sweeps with "
+        f"finding: {_name(toolbox)} ValueIteration stops after {sweeps} sweeps with "
         f"||V - v*|| = {error:.1f} (policy optimal); ours bounds V"
     )
 
 
 @finding("RL-03")
-def test_finding_mdptoolbox_rejects_gamma_zero():
+@pytest.mark.parametrize(
+    "case, P, R, error",
+    [
+        ("one state", [[[1.0]]], [[0.0]], "ValueError: math domain error"),
+        ("two states, every reward 1", [[[0.0, 1.0], [1.0, 0.0]]], [[1.0], [1.0]],
+         "OverflowError: cannot convert float infinity to integer"),
+    ],
+    ids=["one-state", "equal-rewards"],
+)  # fmt: skip
+def test_finding_mdptoolbox_value_iteration_crashes_when_the_first_sweep_has_span_zero(
+    toolbox, case, P, R, error
+):
+    """The toolboxes' ValueIteration sizes its run from the first sweep (`_boundIter`:
+    log(threshold / span) / log(gamma k), k = 1 - sum of the column minima of P): a first
+    sweep whose change V_1 - V_0 is the same in every state (span 0: a single state, or equal
+    rewards everywhere) makes that log(inf), then int(ceil(-inf)) -> OverflowError; one state
+    also gives k = 0, log(0) -> ValueError. Both are valid MDPs (gamma = 0.9), which our value
+    iteration solves: v* = r / (1 - gamma)."""
+    mdp = converters.from_mdptoolbox(np.array(P), np.array(R), 0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(AssertionError) as raised:
+            toolbox.value_iteration(mdp)
+    assert f"ValueIteration raised {error}" in str(raised.value), (
+        f"finding no longer reproduces: {toolbox.library} now says {raised.value}"
+    )
+    ours = Reference.value_iteration(mdp)
+    v_star, eps = reference_optimum(mdp)
+    assert np.abs(ours.v - v_star).max() <= value_iteration_bound(mdp, 1e-10, v_star) + eps
+    current().record(
+        finding=f"{_name(toolbox)}: ValueIteration(P, R, 0.9) raises {error} on {case} "
+        f"(P = {P}, R = {R}); the first sweep's change has span 0"
+    )
+    current().summary = f"finding: {_name(toolbox)} ValueIteration crashes on {case} ({error})"
+
+
+@finding("RL-03")
+def test_finding_mdptoolbox_rejects_gamma_zero(toolbox):
     mdp = _forest()
     P, R = converters.to_mdptoolbox(mdp)
-    with pytest.raises(Exception, match="Discount rate"):
-        mdptoolbox.PolicyIteration(P, R, 0.0)
-    current().summary = "finding: pymdptoolbox refuses gamma = 0 (allowed by the book and by us)"
+    with pytest.raises(AssertionError, match="Discount rate"):
+        toolbox._mdp_module().PolicyIteration(P, R, 0.0)
+    current().record(finding=f"{_name(toolbox)}: PolicyIteration(P, R, 0.0) -> AssertionError "
+                     "'Discount rate must be in ]0; 1]'")  # fmt: skip
+    current().summary = (
+        f"finding: {_name(toolbox)} refuses gamma = 0 (allowed by the book and by us)"
+    )
 
 
 def frozen_lake(size, slippery):
@@ -176,37 +264,40 @@ def test_gymnasium_duplicates_are_merged():
         converters.from_gymnasium({0: {0: [(1.0, 0, 0.0, False)]}, 1: {}}, 0.9)
 
 
-def test_policy_value_bound_of_frozen_lake_solution():
+def test_policy_value_bound_of_frozen_lake_solution(rl):
     mdp = converters.from_gymnasium(frozen_lake(4, True).unwrapped.P, 0.99)
-    result = policy_iteration(mdp)
+    result = rl.policy_iteration(mdp)
     pi = policy.deterministic(result.actions, mdp.n_actions)
     assert policy_value_bound(mdp, pi, result.v) < 1e-9
 
 
 @finding("RL-05")
-def test_finding_mdptoolbox_policy_iteration_cycles_on_ties():
-    """Negative control for 'stops after finitely many iterations': pymdptoolbox's
+def test_finding_mdptoolbox_policy_iteration_cycles_on_ties(toolbox):
+    """Negative control for 'stops after finitely many iterations': the toolboxes''
     PolicyIteration takes a plain argmax, so floating-point noise between tied actions flips
     the policy back and forth: on a 13 x 13 grid world it runs to max_iter (100) although its V
     is already v*. Our policy iteration keeps the current action on ties and stops."""
-    import warnings
-
     forbidden = [(i, i) for i in range(1, 14) if i != 7 and i % 3]
     mdp = gw_grid(13, forbidden).mdp()
     P, R = converters.to_mdptoolbox(mdp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = mdptoolbox.PolicyIteration(P, R, 0.9, max_iter=100)
+        run = toolbox._mdp_module().PolicyIteration(P, R, 0.9, max_iter=100)
         run.run()
-    ours = policy_iteration(mdp)
-    assert run.iter == 100, "finding no longer reproduces: pymdptoolbox PI now stops"
+    ours = Reference.policy_iteration(mdp)
+    assert run.iter == 100, f"finding no longer reproduces: {toolbox.library} PI now stops"
     v_star, eps = reference_optimum(mdp)
     assert np.abs(np.array(run.V) - v_star).max() <= policy_iteration_bound(mdp, v_star) + eps
     assert ours.iterations < 100
-    current().record(mdptoolbox_iterations=run.iter, our_iterations=ours.iterations)
+    current().record(
+        **{f"{toolbox.library} iterations": run.iter},
+        our_iterations=ours.iterations,
+        finding=f"{_name(toolbox)}: PolicyIteration(P, R, 0.9, max_iter=100) on the 13 x 13 grid "
+        f"world runs all {run.iter} iterations (argmax flips between tied actions)",
+    )
     current().summary = (
-        f"finding: pymdptoolbox PolicyIteration cycles on ties (13x13 grid: {run.iter} = max_iter "
-        f"iterations); ours stops after {ours.iterations}"
+        f"finding: {_name(toolbox)} PolicyIteration cycles on ties (13x13 grid: {run.iter} = "
+        f"max_iter iterations); ours stops after {ours.iterations}"
     )
 
 

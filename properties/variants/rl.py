@@ -90,7 +90,7 @@ def _(mp):
     why="v(s) = mean_a q(s, a): the policy's weights pi(a|s) dropped",
 )
 def _(mp):
-    mp.setattr(bellman, "v_from_q", lambda pi, q: np.mean(np.asarray(q), axis=1))
+    _adapter(mp, "v_from_q", lambda pi, q: np.mean(np.asarray(q), axis=1))
 
 
 # RL-03: the optimality operator and value iteration
