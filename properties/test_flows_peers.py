@@ -111,7 +111,7 @@ def test_peer_computes_our_coupling_flow_from_the_same_parameters(
 
 
 @pytest.mark.parametrize("name", sorted(PEERS))
-def test_peer_runs_a_claim_property(flows, name):
+def test_peer_runs_a_claim_property(name):
     """Smoke check of each peer adapter through a claim's property in the default gate: FLOW-01's
     change of variables of the whole map on one flow (the full claims run in the peer matrix)."""
     from properties.strategies import Seed

@@ -413,22 +413,22 @@ class Normflows(Reference):
 
 ADAPTERS = {"reference": Reference, "zuko": Zuko, "normflows": Normflows}
 
-_FLOWS_ONLY = "the library has coupling flows only (no CNF or flow-matching code)"
+_NO_MATCHING = "the library has no flow-matching code (paths, fields, Euler samplers, shift)"
+_ZUKO_CNF = (
+    "zuko's CNF (FreeFormJacobianTransform) integrates with an adaptive solver (atol, rtol); "
+    "FLOW-03's properties fix the step count n and bound the error by Richardson between n and 2n"
+)
 PEERS = {
     "zuko": Peer(
         library="zuko",
         claims=("FLOW-01", "FLOW-02"),
-        not_asked={
-            c: _FLOWS_ONLY
-            for c in ("FLOW-03", "FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")
-        },  # fmt: skip
+        not_asked={"FLOW-03": _ZUKO_CNF}
+        | {c: _NO_MATCHING for c in ("FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")},
     ),
     "normflows": Peer(
         library="normflows",
         claims=("FLOW-01", "FLOW-02"),
-        not_asked={
-            c: _FLOWS_ONLY
-            for c in ("FLOW-03", "FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")
-        },  # fmt: skip
+        not_asked={"FLOW-03": "the library has no continuous normalizing flow"}
+        | {c: _NO_MATCHING for c in ("FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")},
     ),
 }
