@@ -1,6 +1,9 @@
 """SD-01..SD-05 and CFG-06 on the tiny latent diffusion model (impl/diffusion/latent): shapes and
 scaling, cross-attention, one network for both conditions, the pipeline against diffusers'
-StableDiffusionPipeline, and the cost of latent against pixel space."""
+StableDiffusionPipeline, and the cost of latent against pixel space. The properties call the
+pipeline, its scaling, training and modules through the `latent` family's adapter
+(properties/adapters/latent.py); the reference adapter is named explicitly where a test compares
+the article's implementation with diffusers whatever --target selects."""
 
 import os
 import time
@@ -13,8 +16,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from impl.attention import reference
 from impl.diffusion import ddim, schedules
-from impl.diffusion.latent import autoencoder, data, judge, pipeline, text, train, unet
+from impl.diffusion.latent import autoencoder, data, judge, pipeline, text, train
 from properties import profiles, stats
+from properties.adapters.latent import Reference
 from properties.catalogue import claim, finding
 from properties.evidence import current, figure, refute
 from properties.profiles import costly
@@ -25,14 +29,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 F32 = torch.float32
 
 
-def models(seed=0, dtype=F32):
+def models(latent, seed=0, dtype=F32):
     torch.manual_seed(seed)
-    return (text.TextEncoder().to(dtype), unet.UNet().to(dtype),
-            autoencoder.Autoencoder().to(dtype))  # fmt: skip
+    return (latent.text_encoder().to(dtype), latent.unet().to(dtype),
+            latent.autoencoder().to(dtype))  # fmt: skip
 
 
 @claim("SD-01.shapes")
-def test_scale_factor_brings_the_autoencoders_latents_to_unit_variance():
+def test_scale_factor_brings_the_autoencoders_latents_to_unit_variance(latent):
     """train_autoencoder (3 steps at 16 x 16) ends with scale = 1 / std of the posterior means of
     N = 512 fresh training images. The data are the 60 equally likely images (4 colours x 3 shapes
     x 5 regions), so the variance sigma^2 of the latents over the data distribution is exact: the
@@ -43,8 +47,8 @@ def test_scale_factor_brings_the_autoencoders_latents_to_unit_variance():
     radii at alpha = 1e-7 over the population's range of q_i and m_i; float32 sums of Nm = 8192
     squares add <= Nm u = 4.9e-4 relative. So scale^2 sigma^2 is 1 within those bounds."""
     torch.manual_seed(0)
-    model = train.TinySD(size=16)
-    train.train_autoencoder(model, 3, 8, train.BETA, torch.Generator().manual_seed(0), log=str)
+    model = latent.tiny_sd(size=16)
+    latent.train_autoencoder(model, 3, 8, train.BETA, torch.Generator().manual_seed(0), log=str)
     picks = [(c, s, r) for c in data.COLOURS for s in data.SHAPES for r in data.REGIONS]
     with torch.no_grad():
         z = model.ae.encode(torch.stack([data.image(*p, size=16) for p in picks]))[0].double()
@@ -69,9 +73,9 @@ def test_scale_factor_brings_the_autoencoders_latents_to_unit_variance():
 
 @claim("SD-01.shapes")
 @given(h=st.integers(1, 5), w=st.integers(1, 5), B=st.integers(1, 3))
-def test_autoencoder_maps_images_to_latents_eight_times_smaller(h, w, B):
+def test_autoencoder_maps_images_to_latents_eight_times_smaller(latent, h, w, B):
     torch.manual_seed(0)
-    ae = autoencoder.Autoencoder()
+    ae = latent.autoencoder()
     x = torch.rand(B, 3, 8 * h, 8 * w) * 2 - 1
     with torch.no_grad():
         mean, log_var = ae.encode(x)
@@ -84,14 +88,14 @@ def test_autoencoder_maps_images_to_latents_eight_times_smaller(h, w, B):
 
 
 @claim(refutes="SD-01.exact-round-trip")
-def test_scaling_round_trip_is_exact_only_for_powers_of_two():
+def test_scaling_round_trip_is_exact_only_for_powers_of_two(latent):
     """z * s / s == z fails for s = 0.18215 in float32 (it holds to one rounding); with s a power
     of two both operations are exact."""
     s = torch.tensor(autoencoder.SD_SCALE, dtype=F32)
 
     def round_trip(z, scale=s):
         """The pipeline's own scaling: to the diffusion latents and back for decoding."""
-        return autoencoder.from_diffusion(autoencoder.to_diffusion(z, scale), scale)
+        return latent.from_diffusion(latent.to_diffusion(z, scale), scale)
 
     def round_trips(z):
         z = torch.tensor(z, dtype=F32)
@@ -108,11 +112,11 @@ def test_scaling_round_trip_is_exact_only_for_powers_of_two():
 
 @claim("SD-02")
 @given(seed=seeds, L=st.integers(1, 8), n=st.integers(1, 20))
-def test_cross_attention_is_reference_attention_over_the_text(seed, L, n):
+def test_cross_attention_is_reference_attention_over_the_text(latent, seed, L, n):
     """Queries from image features, keys and values from the text: the module's output equals
     softmax(Q K^T / sqrt(d)) V of the naive reference on the same projections."""
     g = seed.torch()
-    attn = unet.Attention(16, 12, heads=2).double()
+    attn = latent.attention(16, 12, heads=2).double()
     x, ctx = (
         torch.randn(2, n, 16, generator=g, dtype=torch.float64),
         torch.randn(2, L, 12, generator=g, dtype=torch.float64),
@@ -127,12 +131,12 @@ def test_cross_attention_is_reference_attention_over_the_text(seed, L, n):
 
 
 @claim("SD-02")
-def test_text_changes_the_output_and_masked_padding_does_not():
+def test_text_changes_the_output_and_masked_padding_does_not(latent):
     """Two prompts on the same latent, in one batch (so rounding cannot tell the rows apart): the
     text must move eps by more than 1e-4 of its scale (the batching rounding bound used below, a
     bound on what float32 rounding alone can do); a UNet that never reads the text gives two
     identical rows. Different words at masked padding positions leave eps bit-identical."""
-    encoder, net, _ = models()
+    encoder, net, _ = models(latent)
     z = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([500, 500])
     with torch.no_grad():
@@ -153,10 +157,10 @@ def test_text_changes_the_output_and_masked_padding_does_not():
 
 @claim("SD-03", "CFG-06")
 @given(seed=seeds, s=st.floats(0, 10))
-def test_one_network_answers_both_and_guidance_interpolates(seed, s):
+def test_one_network_answers_both_and_guidance_interpolates(latent, seed, s):
     """The pipeline's guided eps is eps_u + s (eps_c - eps_u) from one batched call of one network:
     s = 0 gives the unconditional prediction exactly, s = 1 the conditional one to one rounding."""
-    encoder, net, _ = models()
+    encoder, net, _ = models(latent)
     g = seed.torch()
     z = torch.randn(1, 4, 4, 4, generator=g)
     calls = []
@@ -185,7 +189,7 @@ def test_one_network_answers_both_and_guidance_interpolates(seed, s):
                 rtol=0,
                 atol=2 * 2.0**-24 * float(eps_c.abs().max() + eps_u.abs().max()),
             )
-        pipeline.generate(
+        latent.generate(
             denoise,
             lambda z: z,
             (cond, mask_c),
@@ -220,8 +224,9 @@ def tiny_diffusers(dtype=torch.float64):
     return diffusers, net.eval(), vae.eval(), scheduler
 
 
-def both_pipelines(seed, s, steps, B, latent_scale=None):
-    """Images in [0, 1] from diffusers' StableDiffusionPipeline and from our loop driving the same
+def both_pipelines(seed, s, steps, B, latent_scale=None, latent=Reference):
+    """Images in [0, 1] from diffusers' StableDiffusionPipeline and from our loop (`latent`'s
+    generate: the reference's unless a property passes its fixture) driving the same
     tiny random diffusers UNet and VAE, embeddings, schedule (diffusers' float32 alphas_cumprod:
     see the schedule test) and seed, in float64."""
     diffusers, net, vae, scheduler = tiny_diffusers()
@@ -240,7 +245,7 @@ def both_pipelines(seed, s, steps, B, latent_scale=None):
 
         @torch.no_grad()
         def ours(guidance):
-            images = pipeline.generate(
+            images = latent.generate(
                 lambda z, t, c, m: net(z, t, encoder_hidden_states=c).sample,
                 lambda z: vae.decode(z).sample, (cond, None), (uncond, None), steps=steps,
                 guidance=guidance, latent_shape=(B, 4, 8, 8),
@@ -257,14 +262,14 @@ def both_pipelines(seed, s, steps, B, latent_scale=None):
 @costly()
 @given(seed=seeds, s=st.sampled_from([1.0, 3.0, 7.5]), steps=st.integers(1, 6),
        B=st.integers(1, 2))  # fmt: skip
-def test_pipeline_equals_diffusers_stable_diffusion_pipeline(seed, s, steps, B):
+def test_pipeline_equals_diffusers_stable_diffusion_pipeline(latent, seed, s, steps, B):
     """Our loop (CFG batched, DDIM, latent scaling, decode) = StableDiffusionPipeline, in float64.
     Budget: diffusers forms the DDIM coefficients (abar^1/2, (1 - abar)^1/2 and their ratios) from
     float32 scalars, relative error <= 4 x 2^-24 per coefficient, so each step moves the latents
     by <= 8 x 2^-24 (|z| + |eps|) < 5e-7 (|z|, |eps| < 10 here) and the decoded pixels (in [0, 1],
     a decoder gain below 10 for these weights) by < 5e-6 per step; everything else is float64.
     The negative control below (latents not unscaled before decoding) is far outside it."""
-    theirs, ours = both_pipelines(seed, s, steps, B)
+    theirs, ours = both_pipelines(seed, s, steps, B, latent=latent)
     err = float((ours(s) - theirs).abs().max())
     tol = 5e-6 * steps
     current().worst("max |ours - diffusers| / budget", err / tol)
@@ -277,8 +282,8 @@ def test_pipeline_equals_diffusers_stable_diffusion_pipeline(seed, s, steps, B):
 
 
 @claim("SD-04")
-def test_negative_control_latents_not_unscaled():
-    theirs, ours = both_pipelines(Seed(0), 3.0, 2, 1, latent_scale=1.0)
+def test_negative_control_latents_not_unscaled(latent):
+    theirs, ours = both_pipelines(Seed(0), 3.0, 2, 1, latent_scale=1.0, latent=latent)
     assert float((ours(3.0) - theirs).abs().max()) > 1e-3
 
 
@@ -297,9 +302,9 @@ def test_finding_diffusers_guidance_at_most_one_is_the_conditional_prediction(se
 
 
 @claim("SD-04")
-def test_scaled_linear_schedule():
+def test_scaled_linear_schedule(latent):
     """sqrt(beta) linear from sqrt(0.00085) to sqrt(0.012) over 1000 steps (float64)."""
-    abar = pipeline.scaled_linear_abar()
+    abar = latent.scaled_linear_abar()
     beta = 1 - abar / torch.cat([torch.ones(1, dtype=abar.dtype), abar[:-1]])
     root = beta.sqrt()
     assert abs(float(beta[0]) - 0.00085) < 1e-15 and abs(float(beta[-1]) - 0.012) < 1e-14
@@ -309,7 +314,7 @@ def test_scaled_linear_schedule():
 @finding("SD-04")
 def test_finding_diffusers_scaled_linear_schedule_is_float32():
     """diffusers computes the same schedule in float32 (alphas_cumprod off by up to ~1e-7)."""
-    abar = pipeline.scaled_linear_abar()
+    abar = Reference.scaled_linear_abar()
     diffusers_abar = tiny_diffusers()[3].alphas_cumprod
     gap = float((diffusers_abar.double() - abar).abs().max())
     assert diffusers_abar.dtype == torch.float32 and 0 < gap < 1e-6
@@ -317,7 +322,7 @@ def test_finding_diffusers_scaled_linear_schedule_is_float32():
 
 
 @claim("SD-05")
-def test_latent_space_is_48_times_smaller_and_cheaper():
+def test_latent_space_is_48_times_smaller_and_cheaper(latent):
     """The project's pipeline at 64 x 64 (TinySD.generate, one step): the numbers the denoiser
     receives per image and pass, read from its inputs, against the numbers of the image the
     pipeline returns: 3 x 64 x 64 / (4 x 8 x 8) = 48, the article's ratio. The same UNet run in
@@ -326,7 +331,7 @@ def test_latent_space_is_48_times_smaller_and_cheaper():
     faster) and time recorded."""
     H = W = 64
     torch.manual_seed(0)
-    model = train.TinySD(size=H)
+    model = latent.tiny_sd(size=H)
     seen = []
     hook = model.unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
     try:
@@ -338,7 +343,7 @@ def test_latent_space_is_48_times_smaller_and_cheaper():
     latent_shape = (1, *seen[0][1:])
     ratio = images[0].numel() / torch.Size(latent_shape).numel()
     assert ratio == 48, f"the denoiser sees {tuple(seen[0])} for {H} x {W}: {ratio}x fewer numbers"
-    pixel_net = unet.UNet(latent=3)
+    pixel_net = latent.unet(latent=3)
     ctx, mask = model.encode_prompts(["a red circle on the left"])
     cost = {}
     with torch.no_grad():
@@ -364,7 +369,7 @@ def test_latent_space_is_48_times_smaller_and_cheaper():
 
 
 def test_bad_input_names_the_argument():
-    encoder, net, ae = models()
+    encoder, net, ae = models(Reference)
     for call, argument in [
         (lambda: ae.encode(torch.zeros(1, 3, 12, 16)), "x"),
         (lambda: ae.decode(torch.zeros(1, 3, 2, 2)), "z"),
@@ -413,17 +418,17 @@ def test_issue_16_tokenize_names_the_argument_and_the_whole_word():
 
 
 @claim("SD-03")
-def test_training_objective_drops_the_text_at_rate_p_uncond():
+def test_training_objective_drops_the_text_at_rate_p_uncond(latent):
     """The eps objective on scaled latents replaces the caption by the null prompt with
     probability 0.1: exact two-sided binomial test (alpha 1e-7) over 4000 draws, and the loss is
     the mean squared error of the predicted noise."""
-    model = train.TinySD()
+    model = latent.tiny_sd()
     g = torch.Generator().manual_seed(0)
     images, captions, _ = data.sample(80, 32, g)
     drops = 0
     with torch.no_grad():
         for _ in range(50):
-            loss, drop = train.denoiser_loss(model, images, captions, g)
+            loss, drop = latent.denoiser_loss(model, images, captions, g)
             drops += int(drop.sum())
     assert loss.ndim == 0 and loss > 0
     stats.binomial_two_sided(drops, 4000, train.P_UNCOND, what="text dropped")
@@ -496,25 +501,25 @@ def test_judge_reads_every_training_image_correctly():
     assert judge.judge(torch.full((3, 32, 32), -1.0)) == (None, None)
 
 
-def short_run_model():
+def short_run_model(latent):
     """A short training run, where the conditional model is still imperfect: the autoencoder from
     TINY_SD_MODEL (or trained here, 1500 steps, about 6 minutes on 2 cores), then the text encoder
     and UNet from scratch for 400 steps (about a minute)."""
     path = os.environ.get("TINY_SD_MODEL")
     g = torch.Generator().manual_seed(0)
     if path:
-        model = train.load(path)
+        model = latent.load(path)
         torch.manual_seed(0)
-        model.unet, model.text = unet.UNet(), text.TextEncoder()
+        model.unet, model.text = latent.unet(), latent.text_encoder()
     else:
-        model = train.TinySD()
-        train.train_autoencoder(model, 1500, 64, 1e-4, g, log=lambda _: None)
-    train.train_denoiser(model, 400, 64, g, log=lambda _: None)
+        model = latent.tiny_sd()
+        latent.train_autoencoder(model, 1500, 64, 1e-4, g, log=lambda _: None)
+    latent.train_denoiser(model, 400, 64, g, log=lambda _: None)
     return model
 
 
 @claim("SD-03", "CFG-06")
-def test_prompt_adherence_rises_with_guidance():
+def test_prompt_adherence_rises_with_guidance(latent):
     """After a short training run (thorough profile, or TINY_SD_MODEL=<file> for the autoencoder),
     samples follow their prompt, judged by colour and position, more often with guidance s = 3
     than s = 1. Paired design (the same initial noise at both scales), 2000 samples over all 20
@@ -523,7 +528,7 @@ def test_prompt_adherence_rises_with_guidance():
     if profiles.active() != "thorough" and not os.environ.get("TINY_SD_MODEL"):
         pytest.skip("trains the model for ~9 minutes: runs with HYPOTHESIS_PROFILE=thorough, or "
                     "with TINY_SD_MODEL=<a trained .safetensors> (~1 minute)")  # fmt: skip
-    model = short_run_model()
+    model = short_run_model(latent)
     picks = [(c, "circle", r) for c in data.COLOURS for r in data.REGIONS] * 100
     prompts = [data.caption(*p) for p in picks]
     hits = {}
@@ -614,7 +619,7 @@ def test_judge_reads_pixel_centres_and_lists_must_match():
 
 @claim("SD-04")
 @pytest.mark.parametrize("eta, steps_offset", [(0.0, None), (0.7, 0)])
-def test_generate_takes_the_written_out_guided_ddim_steps(eta, steps_offset):
+def test_generate_takes_the_written_out_guided_ddim_steps(latent, eta, steps_offset):
     """generate() written out for B = 3 prompts: z_T from the generator; per timestep t of
     leading spacing + steps_offset (1 by default) one batched pass on [z, z] with the long
     timesteps and the contexts and masks of ["", y] stacked; eps = eps_u + s (eps_c - eps_u);
@@ -640,7 +645,7 @@ def test_generate_takes_the_written_out_guided_ddim_steps(eta, steps_offset):
             + 1e-3 * t.to(z.dtype)[:, None, None, None]
         )
 
-    abar = pipeline.scaled_linear_abar(torch.float64)
+    abar = latent.scaled_linear_abar(torch.float64)
     kwargs = dict(steps=4, guidance=2.5, latent_shape=shape, latent_scale=0.5, eta=eta)
     dtype = torch.float32
     if steps_offset is not None:  # another schedule, final abar and dtype
@@ -648,7 +653,7 @@ def test_generate_takes_the_written_out_guided_ddim_steps(eta, steps_offset):
         dtype = torch.float64
         kwargs |= dict(steps_offset=steps_offset, abar=abar, final_abar=0.99995, dtype=dtype)
     used = torch.Generator().manual_seed(1)
-    got = pipeline.generate(denoise, lambda z: z * 10, cond, uncond, generator=used, **kwargs)
+    got = latent.generate(denoise, lambda z: z * 10, cond, uncond, generator=used, **kwargs)
     offset = 1 if steps_offset is None else steps_offset
     final = float(abar[0]) if steps_offset is None else 0.99995
     ts = [t + offset for t in schedules.timesteps(1000, 4, "leading").tolist()]
