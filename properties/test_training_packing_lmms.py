@@ -120,3 +120,40 @@ def test_smoke_lmms_unpad_equals_ours_on_two_or_more_columns(mask, d, seed):
     assert all(torch.equal(a, b) for a, b in zip(theirs[:3], ours[:3], strict=True))
     assert int(theirs[3]) == ours[3]
     assert torch.equal(LmmsEngine.cu_seqlens_from_mask(mask), ours[2])
+
+
+def rotate(x, cos, sin):
+    """Rotary embedding of x (L, H, d) at positions 0..L-1 (cos, sin: (>= L, d) tables)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos[: len(x), None] + rotated * sin[: len(x), None]
+
+
+@finding("PACK-04")
+@given(
+    lengths=st.lists(st.integers(1, 9), min_size=1, max_size=4),
+    heads=st.integers(1, 2),
+    half=st.integers(1, 4),
+    seed=seeds,
+)
+def test_finding_lmms_rotary_on_packed_rows_restarts_every_sample(lengths, heads, half, seed):
+    """apply_rotary_pos_emb_unpad on the unpadded tokens of a packed row, with the packed
+    position_ids (restarting at 0 per sample, PACK-04) and a cos/sin table: every sample is
+    rotated exactly as alone from position 0, bit for bit. (In 0.1.4 no model of the package
+    calls it: its models compute cos/sin per position in transformers' rotary classes.)"""
+    d, g = 2 * half, seed.torch()
+    inv = 1.0 / 10000 ** (torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angles = torch.arange(16, dtype=torch.float64)[:, None] * inv[None]
+    cos, sin = torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin()
+    q, k = (torch.randn(sum(lengths), heads, d, generator=g, dtype=torch.float64) for _ in "qk")
+    position_ids = collate.packed([[0] * n for n in lengths])["position_ids"]
+    spu = lmms_sequence_packing_utils()
+    q_rot, k_rot = spu.apply_rotary_pos_emb_unpad(q, k, cos, sin, position_ids)
+    starts = np.cumsum([0, *lengths])
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        assert torch.equal(q_rot[a:b], rotate(q[a:b], cos, sin))
+        assert torch.equal(k_rot[a:b], rotate(k[a:b], cos, sin))
+    current().record(
+        finding=f"lmms-engine {lmms_version()}: apply_rotary_pos_emb_unpad with packed "
+        "position_ids rotates each sample as alone (bit for bit); no model in the package calls it"
+    )

@@ -390,12 +390,17 @@ PEERS = {
             "CKPT-05": "no recursive (revolve) plan",
             "CKPT-04": "its own saved-tensor hooks hide what it saves from SavedBytes; measured "
             "by the allocator in test_training_checkpoint_torch.py (finding)",
+            "CKPT-06": "no accumulation function (a training loop's backward per micro-batch)",
         },  # fmt: skip
     ),
     "torch-sequential": Peer(
         library="torch",
-        claims=("CKPT-01", "CKPT-04"),
-        not_asked={"CKPT-02": "no preserve_rng_state switch to turn the restoration off"},
+        claims=("CKPT-01", "CKPT-02", "CKPT-04"),
+        not_asked={
+            "CKPT-03": "no recompute-all plan",
+            "CKPT-05": "no recursive (revolve) plan",
+            "CKPT-06": "no accumulation function (a training loop's backward per micro-batch)",
+        },
     ),
     "lmms-engine": Peer(
         library="lmms-engine",
@@ -404,6 +409,7 @@ PEERS = {
             "PACK-07": "no offline FFD/BFD; its packers' efficiency is recorded beside ours in "
             "test_training_packing_lmms.py",
             "PACK-03": "its varlen attention is flash-attn's CUDA kernel (not installed)",
+            "CKPT-01": "no checkpointing of its own (torch's, through its models)",
         },  # fmt: skip
     ),
 }
