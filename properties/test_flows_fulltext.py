@@ -643,7 +643,7 @@ def test_vp_path_is_ddpm_under_reversed_time(T, frac):
 
 @claim("FLOW-15.conditional-straight")
 @given(seed=seeds, sigma_min=floats(0.0, 0.5), t=floats(0.0, 0.99))
-def test_conditional_ot_trajectories_are_straight(seed, sigma_min, t):
+def test_conditional_ot_trajectories_are_straight(flows, seed, sigma_min, t):
     """psi_t(x0) = (1 - (1 - s) t) x0 + t x1 has zero second difference, its velocity is the
     constant x1 - (1 - s) x0, and one Euler step of u_t(x|x1) from t = 0 lands on psi_1(x0)
     (a few roundings of numbers of size |x0| + |x1|, divided by sigma_t for the field)."""
@@ -651,7 +651,7 @@ def test_conditional_ot_trajectories_are_straight(seed, sigma_min, t):
     x0, x1 = torch.randn(2, 6, 2, generator=gen, dtype=F64)
     path = marginal.OT(sigma_min)
     scale = (x0.abs() + x1.abs()).numpy()
-    one_step = matching.euler_t(lambda x, tt: marginal.conditional_field(path, x, x1, tt), x0, 1)
+    one_step = flows.euler_t(lambda x, tt: marginal.conditional_field(path, x, x1, tt), x0, 1)
     assert_close(one_step.numpy(), marginal.psi(path, x0, x1, 1.0).numpy(), ulps=8, scale=scale,
                  what="one Euler step - psi_1(x0)")  # fmt: skip
     second = (

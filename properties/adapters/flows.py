@@ -42,6 +42,7 @@ it against the reference, to rounding); their conventions where they differ from
 Peer libraries are imported inside the methods only.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -113,6 +114,18 @@ def random_layers(d, n_layers, width, scale, generator, gains=None):
     return layers
 
 
+def _late(module, name):
+    """A static method calling module.name looked up at call time (so that a variant patching
+    impl/ reaches it), carrying impl's name and module (for the meta-test of bypassed families)."""
+    function = getattr(module, name)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        return getattr(module, name)(*args, **kwargs)
+
+    return staticmethod(call)
+
+
 def _seeded(generator):
     """A global-RNG seed drawn from generator (None: a fixed one)."""
     if generator is None:
@@ -156,53 +169,18 @@ class Reference:
     def sample(flow, n, d, generator):
         return flow.sample(n, d, generator)
 
-    @staticmethod
-    def push(v, z0, log_p0, n):
-        return cnf.push(v, z0, log_p0, n)
-
-    @staticmethod
-    def log_density(v, x, log_p0_fn, n):
-        return cnf.log_density(v, x, log_p0_fn, n)
-
-    @staticmethod
-    def ot_path(*args, **kwargs):
-        return matching.ot_path(*args, **kwargs)
-
-    @staticmethod
-    def conditional_field(*args, **kwargs):
-        return matching.conditional_field(*args, **kwargs)
-
-    @staticmethod
-    def ot_conditional_field(*args, **kwargs):
-        return matching.ot_conditional_field(*args, **kwargs)
-
-    @staticmethod
-    def ot_marginal_field(*args, **kwargs):
-        return matching.ot_marginal_field(*args, **kwargs)
-
-    @staticmethod
-    def ot_marginal_log_density(*args, **kwargs):
-        return matching.ot_marginal_log_density(*args, **kwargs)
-
-    @staticmethod
-    def rectified_flow_pair(*args, **kwargs):
-        return matching.rectified_flow_pair(*args, **kwargs)
-
-    @staticmethod
-    def euler_t(*args, **kwargs):
-        return matching.euler_t(*args, **kwargs)
-
-    @staticmethod
-    def euler_sigma(*args, **kwargs):
-        return matching.euler_sigma(*args, **kwargs)
-
-    @staticmethod
-    def t_velocity_as_sigma(*args, **kwargs):
-        return matching.t_velocity_as_sigma(*args, **kwargs)
-
-    @staticmethod
-    def shift(*args, **kwargs):
-        return matching.shift(*args, **kwargs)
+    push = _late(cnf, "push")
+    log_density = _late(cnf, "log_density")
+    ot_path = _late(matching, "ot_path")
+    conditional_field = _late(matching, "conditional_field")
+    ot_conditional_field = _late(matching, "ot_conditional_field")
+    ot_marginal_field = _late(matching, "ot_marginal_field")
+    ot_marginal_log_density = _late(matching, "ot_marginal_log_density")
+    rectified_flow_pair = _late(matching, "rectified_flow_pair")
+    euler_t = _late(matching, "euler_t")
+    euler_sigma = _late(matching, "euler_sigma")
+    t_velocity_as_sigma = _late(matching, "t_velocity_as_sigma")
+    shift = _late(matching, "shift")
 
 
 # zuko
