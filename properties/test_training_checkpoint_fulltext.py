@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from impl import _memory
-from impl.training import accumulate as gradacc
 from impl.training import checkpoint as ck
 from impl.training import hf_table
 from properties.catalogue import claim
@@ -98,12 +97,14 @@ def trace(plan, n, k, width=2, seed=0):
     return record
 
 
-def segments(chain, x, k):
-    return ck.segments(chain, x, k)
+def segments(training):
+    """The family's segment plan as plan(chain, x, k)."""
+    return lambda chain, x, k: training.segments(chain, x, k)
 
 
-def store_all(chain, x, k):
-    return ck.store_all(chain, x)
+def store_all(training):
+    """The family's store-all plan as plan(chain, x, k)."""
+    return lambda chain, x, k: training.store_all(chain, x)
 
 
 def torch_segments(chain, x, k):
@@ -121,14 +122,14 @@ chains = st.integers(1, 12).flatmap(lambda n: st.tuples(st.just(n), st.integers(
 @claim("CKPT-07.opening")
 @given(case=chains)
 @example(case=(12, 3))  # the recorded evidence
-def test_backward_recomputes_exactly_the_discarded_activations(case):
+def test_backward_recomputes_exactly_the_discarded_activations(training, case):
     """Segments of k layers on an n-layer chain: the forward keeps a strict subset of the
     activations when anything is checkpointed (n > k), fewer bytes than storing all; the
     backward calls each discarded layer's forward exactly once (its activations recomputed from
     the stored segment input) and no kept layer's; every layer's gradient is computed exactly
     once (none saved for reuse, none recomputed)."""
     n, k = case
-    record, full = trace(segments, n, k), trace(store_all, n, k)
+    record, full = trace(segments(training), n, k), trace(store_all(training), n, k)
     assert record.calls["forward"] == [1] * n
     discarded = record.discarded
     assert bool(discarded) == (n > k), f"discarded layers {discarded} with n = {n}, k = {k}"
@@ -161,7 +162,7 @@ def test_backward_recomputes_exactly_the_discarded_activations(case):
 
 
 @claim(refutes="CKPT-07.animation")
-def test_animation_says_gradients_are_recomputed_but_activations_are():
+def test_animation_says_gradients_are_recomputed_but_activations_are(training):
     """The animation's backward: a node without a saved gradient gets its gradient recomputed
     from the previous node's saved gradient, so for a layer whose activations the forward
     discarded it predicts no activation recomputation (no forward call in the backward) and a
@@ -169,14 +170,14 @@ def test_animation_says_gradients_are_recomputed_but_activations_are():
     is discarded."""
 
     def as_animated(case):
-        record = trace(segments, *case)
+        record = trace(segments(training), *case)
         return all(
             record.calls["backward"][i] == 0 and record.gradients[i] >= 2 for i in record.discarded
         )
 
     n, k = refute(chains, as_animated, claim="CKPT-07.animation",
                   describe=lambda c: f"n = {c[0]} layers, segments of k = {c[1]}")  # fmt: skip
-    record = trace(segments, n, k)
+    record = trace(segments(training), n, k)
     current().record(
         layers=n,
         segment=k,
@@ -219,7 +220,7 @@ def step_peak(n, k, a, b):
     return max([terms[-1] + DIVISOR, *terms[:-1]])
 
 
-def accumulated_step(plan, n, width, micro, batch, seed=0, measure=None):
+def accumulated_step(training, plan, n, width, micro, batch, seed=0, measure=None):
     """One optimizer step's gradient computation by impl.training.accumulate: `micro` micro-
     batches of `batch` rows each (rows of one micro-batch = its tokens), loss y.sum(-1) per token
     (sum saves nothing). Returns (peak saved bytes, parameter bytes, allocator peak): the last is
@@ -231,7 +232,7 @@ def accumulated_step(plan, n, width, micro, batch, seed=0, measure=None):
     params = list(chain.parameters())
 
     def step():
-        gradacc.accumulate(lambda x: plan(chain, x).sum(-1), params, xs, [batch] * micro)
+        training.accumulate(lambda x: plan(chain, x).sum(-1), params, xs, [batch] * micro)
 
     with ck.SavedBytes(exclude=params) as saved:
         if measure:
@@ -244,26 +245,29 @@ def accumulated_step(plan, n, width, micro, batch, seed=0, measure=None):
     return saved.peak, sum(p.numel() * p.element_size() for p in params), allocated
 
 
-PLAN = {
-    "store all": lambda chain, x: ck.store_all(chain, x),
-    "sqrt(n) segments": lambda chain, x: ck.sqrt_segments(chain, x),
-}
+def plans(training):
+    """The family's plans as plan(chain, x)."""
+    return {
+        "store all": lambda chain, x: training.store_all(chain, x),
+        "sqrt(n) segments": lambda chain, x: training.sqrt_segments(chain, x),
+    }
 
 
 @claim("CKPT-08")
 @given(n=st.integers(1, 40), width=st.integers(1, 4), micro=st.integers(1, 4))
-def test_accumulation_does_not_bound_activation_memory(n, width, micro):
+def test_accumulation_does_not_bound_activation_memory(training, n, width, micro):
     """Micro-batches of 1 row, accumulated over `micro` of them: the peak saved bytes equal one
     micro-batch's, n b + 8 without checkpointing (every layer's activations: linear in n,
     unbounded), and the sqrt(n)-segment peak max_j (j a + len_j b) with it (CKPT-04's formula,
     the 8 bytes of the loss's divisor added at the forward's end; ~2 sqrt(n) a: smaller, still
     growing)."""
     a, b = unit(width)
-    peak, _, _ = accumulated_step(PLAN["store all"], n, width, micro, 1)
-    one, _, _ = accumulated_step(PLAN["store all"], n, width, 1, 1)
+    PLAN = plans(training)
+    peak, _, _ = accumulated_step(training, PLAN["store all"], n, width, micro, 1)
+    one, _, _ = accumulated_step(training, PLAN["store all"], n, width, 1, 1)
     assert peak == one == n * b + DIVISOR
     k = max(1, round(math.sqrt(n)))
-    peak, _, _ = accumulated_step(PLAN["sqrt(n) segments"], n, width, micro, 1)
+    peak, _, _ = accumulated_step(training, PLAN["sqrt(n) segments"], n, width, micro, 1)
     assert peak == step_peak(n, k, a, b)
     current().summary = (
         "micro-batch 1, any number of micro-batches: peak saved bytes n b + 8 (store-all) and "
@@ -273,7 +277,7 @@ def test_accumulation_does_not_bound_activation_memory(n, width, micro):
 
 
 @claim("CKPT-08")
-def test_activation_memory_against_depth_figure():
+def test_activation_memory_against_depth_figure(training):
     """The peaks of CKPT-08 at n = 4..256 (width 4, 4 micro-batches of 1 row): store-all exactly
     linear, sqrt(n) segments between sqrt(n) a and 3 sqrt(n) a + 2b + 8 (k ~ sqrt(n) inputs kept
     and one segment of ~sqrt(n) layers taped at 2a each)."""
@@ -281,8 +285,8 @@ def test_activation_memory_against_depth_figure():
     a, b = unit(width)
     peaks = {}
     for n in (4, 16, 64, 256):
-        full, _, _ = accumulated_step(PLAN["store all"], n, width, 4, 1)
-        sqrt, _, _ = accumulated_step(PLAN["sqrt(n) segments"], n, width, 4, 1)
+        full, _, _ = accumulated_step(training, plans(training)["store all"], n, width, 4, 1)
+        sqrt, _, _ = accumulated_step(training, plans(training)["sqrt(n) segments"], n, width, 4, 1)
         assert full == n * b + DIVISOR
         assert math.sqrt(n) * a <= sqrt <= 3 * math.sqrt(n) * a + 2 * b + DIVISOR
         peaks[n] = (full / a, sqrt / a)
@@ -307,13 +311,15 @@ def test_activation_memory_against_depth_figure():
     figure("ckpt08_activation_memory_vs_depth", draw)
 
 
-def step_memory(setting, n, width, batch, rows):
+def step_memory(training, setting, n, width, batch, rows):
     """Bytes of one step, counted exactly: parameters + their gradients (held through the step,
     as they are from the second micro-batch on) + peak saved activations (`rows` rows per sample;
     batch B as one micro-batch, or B micro-batches of 1)."""
-    plan = PLAN["sqrt(n) segments" if setting == "accumulation + checkpointing" else "store all"]
+    plan = plans(training)[
+        "sqrt(n) segments" if setting == "accumulation + checkpointing" else "store all"
+    ]
     micro, per = (1, batch) if setting == "batch" else (batch, 1)
-    peak, params, _ = accumulated_step(plan, n, width, micro, per * rows)
+    peak, params, _ = accumulated_step(training, plan, n, width, micro, per * rows)
     return 2 * params + peak
 
 
@@ -323,27 +329,31 @@ SETTINGS = ("batch", "accumulation", "accumulation + checkpointing")
 @claim("CKPT-11")
 @given(n=st.integers(2, 30), width=st.integers(1, 6), batch=st.integers(2, 6),
        rows=st.integers(1, 3))  # fmt: skip
-def test_accumulation_then_checkpointing_reduce_peak_memory(n, width, batch, rows):
+def test_accumulation_then_checkpointing_reduce_peak_memory(training, n, width, batch, rows):
     """Counted exactly (parameters, gradients, saved activations): batch B > batch 1 x
     accumulation B > the same with sqrt(n) checkpointing, for every B >= 2 and depth n >= 2 (at
     n = 1 no segment is checkpointed, the last being run with gradients)."""
-    batch_b, accum, ckpt = (step_memory(s, n, width, batch, rows) for s in SETTINGS)
+    batch_b, accum, ckpt = (step_memory(training, s, n, width, batch, rows) for s in SETTINGS)
     assert batch_b > accum > ckpt, (batch_b, accum, ckpt)
 
 
 @claim("CKPT-11")
-def test_peak_memory_ratios_beside_the_table():
+def test_peak_memory_ratios_beside_the_table(training):
     """A bert-like shape: 24 layers, samples of 64 tokens (rows) of width 32, B = 4. The CPU
     allocator's peak during the step (impl/_memory.py: gradients and every temporary included)
     plus the parameters, and the exact count, for the three settings: both orderings strict,
     and the two reduction ratios beside the table's 8681/14949 and 6775/8681."""
     n, width, batch, rows = 24, 32, 4, 64
-    exact = {s: step_memory(s, n, width, batch, rows) for s in SETTINGS}
+    exact = {s: step_memory(training, s, n, width, batch, rows) for s in SETTINGS}
     measured = {}
     for s in SETTINGS:
-        plan = PLAN["sqrt(n) segments" if s == "accumulation + checkpointing" else "store all"]
+        plan = plans(training)[
+            "sqrt(n) segments" if s == "accumulation + checkpointing" else "store all"
+        ]
         micro, per = (1, batch) if s == "batch" else (batch, 1)
-        _, params, extra = accumulated_step(plan, n, width, micro, per * rows, measure=True)
+        _, params, extra = accumulated_step(
+            training, plan, n, width, micro, per * rows, measure=True
+        )
         measured[s] = params + extra
     for memory in (exact, measured):
         assert memory["batch"] > memory["accumulation"] > memory["accumulation + checkpointing"]
@@ -455,43 +465,44 @@ def flops(plan, n, width, batch):
     return counter.get_total_flops()
 
 
-def every_layer(chain, x):
+def every_layer(training):
     """Every layer its own checkpoint (the last excepted, its backward comes first): what the
     guide's Trainer does per transformer layer."""
-    return ck.segments(chain, x, 1)
+    return lambda chain, x: training.segments(chain, x, 1)
 
 
 @claim("CKPT-10.thirty-percent-compute")
 @given(n=st.integers(5, 40), width=st.integers(1, 8), batch=st.integers(1, 4))
-def test_one_extra_forward_is_about_30_percent_more_compute(n, width, batch):
+def test_one_extra_forward_is_about_30_percent_more_compute(training, n, width, batch):
     """The table's time ratio 85.47 / 66.03 and the FLOP ratio of checkpointing every layer on
     an n-layer chain (n >= 5), 1 + (n - 1) F / (F + 2F) counted by FlopCounterMode: both 30% to
     the nearest 10%. (sqrt(n) segments recompute n - len_last layers: 1 + (n - k) / 3n, 20% to
     30% at these depths; recorded.)"""
     assert nearest_ten_percent(checkpointing_slowdown("time")) == 30
-    base = flops(PLAN["store all"], n, width, batch)
-    extra = Fraction(flops(every_layer, n, width, batch), base) - 1
+    base = flops(plans(training)["store all"], n, width, batch)
+    extra = Fraction(flops(every_layer(training), n, width, batch), base) - 1
     assert nearest_ten_percent(extra) == 30, (n, float(extra))
     current().worst("smallest FLOP increase, every layer checkpointed", float(extra),
                     larger_is_worse=False)  # fmt: skip
 
 
 @claim("CKPT-10.thirty-percent-compute")
-def test_checkpointing_slowdown_measured_on_this_cpu():
+def test_checkpointing_slowdown_measured_on_this_cpu(training):
     """Evidence beside the FLOP count: on a 16-layer chain (width 256, 64 rows, float64, one
     thread) the FLOP ratios of per-layer and sqrt(n) checkpointing, and the measured time and
     throughput ratios (best of 7 steps; timings are noisy, so only the FLOP ratios are asserted)."""
     n, width, batch = 16, 256, 64
-    plans = {"store all": PLAN["store all"], "every layer": every_layer,
-             "sqrt(n) segments": PLAN["sqrt(n) segments"]}  # fmt: skip
-    counted = {name: flops(plan, n, width, batch) for name, plan in plans.items()}
+    PLAN = plans(training)
+    runs = {"store all": PLAN["store all"], "every layer": every_layer(training),
+            "sqrt(n) segments": PLAN["sqrt(n) segments"]}  # fmt: skip
+    counted = {name: flops(plan, n, width, batch) for name, plan in runs.items()}
     assert Fraction(counted["every layer"], counted["store all"]) == 1 + Fraction(n - 1, 3 * n)
     assert Fraction(counted["sqrt(n) segments"], counted["store all"]) == 1 + Fraction(n - 4, 3 * n)
     chain = ck.Chain(n, width)
     x = torch.randn(batch, width, dtype=F64).requires_grad_()
     best = {}
     with one_torch_thread():
-        for name, plan in plans.items():
+        for name, plan in runs.items():
             times = []
             for _ in range(7):
                 start = time.perf_counter()
