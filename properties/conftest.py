@@ -82,12 +82,26 @@ def _failure_kind(exc):
     return "exception"
 
 
+def _falsifying_notes(exc):
+    """Hypothesis's "Falsifying example" / "Failing" notes of a failure; for an ExceptionGroup
+    (Hypothesis found several distinct failures) every sub-exception's, each after the first line
+    of its message."""
+    notes = [n for n in getattr(exc, "__notes__", []) if n.startswith(("Falsifying", "Failing"))]
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            inner = _falsifying_notes(sub)
+            if inner:
+                first = (str(sub).splitlines() or [""])[0][:200]
+                notes += [f"{type(sub).__name__}: {first}", *inner]
+    return notes
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
-        notes = getattr(exc, "__notes__", [])
+        notes = _falsifying_notes(exc)
         report.user_properties.append(
             (
                 "failure",
@@ -95,10 +109,7 @@ def pytest_runtest_makereport(item, call):
                     "when": call.when,
                     "kind": _failure_kind(exc) if call.when == "call" else "exception",
                     "message": f"{type(exc).__name__}: {exc}"[:2000],
-                    "counterexample": "\n".join(
-                        n for n in notes if n.startswith(("Falsifying", "Failing"))
-                    )
-                    or None,
+                    "counterexample": "\n".join(notes) or None,
                 },
             )
         )

@@ -36,6 +36,10 @@ code{font-size:90%}
 
 
 FULL_TEXT = catalogue.SOURCES[1]  # "full text"
+TARGETS_NOTE = (
+    "Not listed: this audit ran other implementations (--target), so a claim that fails here is "
+    "a finding about them, not an error of the article."
+)
 
 
 def _id_range(ids):
@@ -348,7 +352,9 @@ def render(
             "<h2>Summary</h2>",
             _summary_table(articles, entries),
             '<h2 id="errors">What the articles get wrong</h2>',
-            _errors(errors),
+            f'<p id="errors-none">{escape(TARGETS_NOTE)}</p>'
+            if run["targets"]
+            else _errors(errors),
             '<h2 id="claims">Claims</h2>',
             *claims,
             '<h2 id="peers">Peer findings</h2>',

@@ -390,3 +390,21 @@ def test_binomial_power_is_the_rejection_probability_of_binomial_at_most(n, p0):
     for p1 in (p0, 0.5, 0.6, 0.9):
         exact = float(sps.binom.pmf(rejected, n, p1).sum())
         assert stats.binomial_power(n, p0, p1) == pytest.approx(exact, rel=1e-9, abs=1e-300)
+
+
+def test_a_failure_group_keeps_every_falsifying_example():
+    """Hypothesis raises an ExceptionGroup when it finds several distinct failures; each
+    sub-exception carries its own "Falsifying example" note, and the report keeps them all."""
+    from properties.conftest import _falsifying_notes
+
+    a, b = AssertionError("first\nmore"), ValueError("second")
+    a.add_note("Falsifying example: f(x=0)")
+    b.add_note("Falsifying example: f(x=1)")
+    b.add_note("unrelated")
+    notes = _falsifying_notes(ExceptionGroup("two", [a, b]))
+    assert notes == [
+        "AssertionError: first",
+        "Falsifying example: f(x=0)",
+        "ValueError: second",
+        "Falsifying example: f(x=1)",
+    ]
