@@ -597,14 +597,14 @@ def test_hutchinson_is_unbiased_with_the_variances_of_its_probes(sde, d, seed):
 
 @claim("SDE-08")
 @given(t1=floats(0.002, 80.0), t2=floats(0.002, 80.0), seed=seeds)
-def test_consistency_parametrisation(t1, t2, seed):
+def test_consistency_parametrisation(sde, t1, t2, seed):
     x = torch.randn(16, generator=seed.torch(), dtype=F64)
     F = lambda x, t: torch.sin(x) * t + 3.0  # noqa: E731
-    assert torch.equal(sdes.consistency_function(F, x, 0.002), x), "f(x, eps) = x exactly"
+    assert torch.equal(sde.consistency_function(F, x, 0.002), x), "f(x, eps) = x exactly"
     lo, hi = sorted((t1, t2))
     if hi > lo:
-        skip_lo, out_lo = sdes.consistency_coefficients(lo)
-        skip_hi, out_hi = sdes.consistency_coefficients(hi)
+        skip_lo, out_lo = sde.consistency_coefficients(lo)
+        skip_hi, out_hi = sde.consistency_coefficients(hi)
         assert skip_hi <= skip_lo and out_hi >= out_lo
     current().summary = (
         "c_skip(e) = 1, c_out(e) = 0 exactly; c_skip decreasing, c_out increasing for t > e"
@@ -716,15 +716,15 @@ def test_hutchinson_log_likelihood_is_unbiased_along_the_ode(sde, seed):
 
 
 @claim("SDE-08")
-def test_consistency_parametrisation_by_its_formula():
+def test_consistency_parametrisation_by_its_formula(sde):
     """(6) at t = 1 with the defaults sigma_data = 0.5, eps = 0.002: c_skip = sd^2 / ((t - eps)^2
     + sd^2), c_out = sd (t - eps) / sqrt(sd^2 + t^2), and f = c_skip x + c_out F(x, t)."""
     sd, eps, t = 0.5, 0.002, 1.0
-    c_skip, c_out = sdes.consistency_coefficients(t)
+    c_skip, c_out = sde.consistency_coefficients(t)
     assert math.isclose(c_skip, sd**2 / ((t - eps) ** 2 + sd**2), rel_tol=1e-15)
     assert math.isclose(c_out, sd * (t - eps) / math.sqrt(sd**2 + t**2), rel_tol=1e-15)
     x = torch.tensor([[0.3, -1.0]], dtype=torch.float64)
-    f = sdes.consistency_function(lambda x, t: 2 * x + t, x, t)
+    f = sde.consistency_function(lambda x, t: 2 * x + t, x, t)
     assert torch.allclose(f, c_skip * x + c_out * (2 * x + t), rtol=1e-15, atol=0)
 
 
@@ -760,7 +760,7 @@ def test_hutchinson_probes_on_a_diagonal_jacobian(sde, d, seed):
 
 
 @claim("SDE-03")
-def test_the_papers_default_sdes():
+def test_the_papers_default_sdes(sde):
     """Song et al.'s defaults: VP beta from 0.1 to 20 (c(1)^2 = exp(-(0.1 + 19.9/2))), VE sigma
     from 0.01 to 50 (s(1)^2 = 50^2 - 0.01^2); the consistency map is the identity at its eps."""
     c, s2 = sdes.VP().kernel(1.0)
@@ -771,5 +771,5 @@ def test_the_papers_default_sdes():
     assert math.isclose(ve.sigma(1.0), 50.0, rel_tol=1e-14) and ve.sigma(0.0) == 0.01
     x = torch.tensor([[0.3, -1.2]], dtype=F64)
     F = lambda x, t: x + 1.0  # noqa: E731
-    assert torch.equal(sdes.consistency_function(F, x, 0.01, eps=0.01), x)
-    assert not torch.equal(sdes.consistency_function(F, x, 0.01), x)
+    assert torch.equal(sde.consistency_function(F, x, 0.01, eps=0.01), x)
+    assert not torch.equal(sde.consistency_function(F, x, 0.01), x)

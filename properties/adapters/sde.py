@@ -10,6 +10,8 @@ Interface (impl/diffusion/sde.py, impl/ode.py and impl/diffusion/ddim.py for the
                                                                 steps of dx/dt = drift(x, t)
     log_likelihood(process, score, prior_log_density, x0, n, t_eps, generator, probe)  SDE-07
     hutchinson(jvp_probe, v), probes(kind, shape, generator, dtype)                    SDE-07
+    consistency_coefficients(t, sigma_data, eps), consistency_function(F, x, t, sigma_data, eps)
+                                                                SDE-08 (no peer has them)
   Karras et al.'s sigma form (k-diffusion's convention): x_K = x / sqrt(abar) at
   sigma = sqrt((1 - abar) / abar), denoiser(x_K, sigma_rows) -> the x_0 prediction, called with
   one sigma per row (shape (n,)); d = (x_K - denoiser) / sigma = eps:
@@ -102,6 +104,8 @@ class Reference:
     log_likelihood = _late(_SDE, "log_likelihood")
     hutchinson = _late(_SDE, "hutchinson")
     probes = _late(_SDE, "probes")
+    consistency_coefficients = _late(_SDE, "consistency_coefficients")
+    consistency_function = _late(_SDE, "consistency_function")
 
     # ode_solve carries no impl identity (no functools.wraps): the flows properties integrate
     # their fields with impl.ode.ode_solve as a helper (13 calls in test_flows_cnf.py and
