@@ -309,7 +309,7 @@ LENGTHS = (1, 2, 3, 4, 14, 15, 30, 100)
 
 
 @claim("MC-03")
-def test_episode_length_decides_which_states_see_the_reward():
+def test_episode_length_decides_which_states_see_the_reward(rl):
     """5x5, r_forbidden = -10, MC Basic with one episode of length L per pair: the estimated
     value of s is positive iff the target can be entered within L moves through allowed cells,
     and 0 otherwise; from L = max distance (15) on, every state's value is right (positive), and
@@ -319,7 +319,7 @@ def test_episode_length_decides_which_states_see_the_reward():
     d = distance_to_target(world, mdp)
     estimates = {}
     for L in LENGTHS:
-        q = monte_carlo.mc_basic(mdp, 1, L, np.random.default_rng(0)).q
+        q = rl.mc_basic(mdp, 1, L, np.random.default_rng(0)).q
         v = q.max(axis=1)
         estimates[L] = v
         assert np.array_equal(v > 0, d <= L), (
