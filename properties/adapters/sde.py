@@ -350,6 +350,20 @@ def kdiffusion_sampling():
     return module
 
 
+def sigma_form_ode_solve(sampler, drift, x, t_start, t_end, n, method="heun"):
+    """ode_solve through a sigma-form sampler (sample_euler / sample_heun of `sampler`): on the
+    grid sigma = t + 1, the denoiser y - sigma drift(y, sigma - 1) makes its Euler / Heun step in
+    sigma the solver's step in t."""
+    sigmas = torch.linspace(float(t_start), float(t_end), n + 1, dtype=F64) + 1.0
+
+    def denoiser(y, sigma):
+        s = float(sigma[0])
+        return y - s * drift(y, s - 1.0)
+
+    step = {"euler": sampler.sample_euler, "heun": sampler.sample_heun}[method]
+    return step(denoiser, x, sigmas)
+
+
 class KDiffusion(Reference):
     """k-diffusion's samplers (k_diffusion.sampling), and its Euler and Heun samplers as the
     fixed-step ODE solver."""
@@ -380,16 +394,7 @@ class KDiffusion(Reference):
     def get_sigmas_karras(n, sigma_min, sigma_max, rho=7.0):
         return kdiffusion_sampling().get_sigmas_karras(n, sigma_min, sigma_max, rho)
 
-    @classmethod
-    def ode_solve(cls, drift, x, t_start, t_end, n, method="heun"):
-        sigmas = torch.linspace(float(t_start), float(t_end), n + 1, dtype=F64) + 1.0
-
-        def denoiser(y, sigma):
-            s = float(sigma[0])
-            return y - s * drift(y, s - 1.0)
-
-        sampler = {"euler": cls.sample_euler, "heun": cls.sample_heun}[method]
-        return sampler(denoiser, x, sigmas)
+    ode_solve = classmethod(sigma_form_ode_solve)
 
 
 ADAPTERS = {

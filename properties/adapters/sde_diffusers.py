@@ -21,7 +21,7 @@ its top; sde.py imports this module only inside ADAPTERS, after its Reference is
 
 import torch
 
-from properties.adapters.sde import Reference
+from properties.adapters.sde import Reference, sigma_form_ode_solve
 
 F64 = torch.float64
 
@@ -61,13 +61,4 @@ class Diffusers(Reference):
         s = HeunDiscreteScheduler(num_train_timesteps=10, prediction_type="sample")
         return _run(s, denoiser, x, table)
 
-    @classmethod
-    def ode_solve(cls, drift, x, t_start, t_end, n, method="heun"):
-        sigmas = torch.linspace(float(t_start), float(t_end), n + 1, dtype=F64) + 1.0
-
-        def denoiser(y, sigma):
-            s = float(sigma[0])
-            return y - s * drift(y, s - 1.0)
-
-        sampler = {"euler": cls.sample_euler, "heun": cls.sample_heun}[method]
-        return sampler(denoiser, x, sigmas)
+    ode_solve = classmethod(sigma_form_ode_solve)
