@@ -240,8 +240,9 @@ def _peers(peers):
         "</code>; each column links to that audit's report). A cell is the claim's verdict under "
         "the library; a <code>fails</code> is a finding about the library, never evidence about "
         "the article.</p>"
+        '<div style="overflow-x:auto">'
         f'<table id="peers"><tr><th>claim</th><th>expected</th>{head}</tr>{"".join(rows)}</table>'
-        + (f"<p>Not asked:</p><ul>{why}</ul>" if why else "")
+        "</div>" + (f"<p>Not asked:</p><ul>{why}</ul>" if why else "")
     )
 
 
