@@ -42,14 +42,13 @@ it against the reference, to rounding); their conventions where they differ from
 Peer libraries are imported inside the methods only.
 """
 
-import functools
 import math
 from dataclasses import dataclass
 
 import torch
 
 from impl.flows import cnf, coupling, matching
-from properties.adapters import Peer
+from properties.adapters import Peer, late
 
 F64 = torch.float64
 
@@ -114,18 +113,6 @@ def random_layers(d, n_layers, width, scale, generator, gains=None):
     return layers
 
 
-def _late(module, name):
-    """A static method calling module.name looked up at call time (so that a variant patching
-    impl/ reaches it), carrying impl's name and module (for the meta-test of bypassed families)."""
-    function = getattr(module, name)
-
-    @functools.wraps(function)
-    def call(*args, **kwargs):
-        return getattr(module, name)(*args, **kwargs)
-
-    return staticmethod(call)
-
-
 def _seeded(generator):
     """A global-RNG seed drawn from generator (None: a fixed one)."""
     if generator is None:
@@ -169,18 +156,18 @@ class Reference:
     def sample(flow, n, d, generator):
         return flow.sample(n, d, generator)
 
-    push = _late(cnf, "push")
-    log_density = _late(cnf, "log_density")
-    ot_path = _late(matching, "ot_path")
-    conditional_field = _late(matching, "conditional_field")
-    ot_conditional_field = _late(matching, "ot_conditional_field")
-    ot_marginal_field = _late(matching, "ot_marginal_field")
-    ot_marginal_log_density = _late(matching, "ot_marginal_log_density")
-    rectified_flow_pair = _late(matching, "rectified_flow_pair")
-    euler_t = _late(matching, "euler_t")
-    euler_sigma = _late(matching, "euler_sigma")
-    t_velocity_as_sigma = _late(matching, "t_velocity_as_sigma")
-    shift = _late(matching, "shift")
+    push = late(cnf, "push")
+    log_density = late(cnf, "log_density")
+    ot_path = late(matching, "ot_path")
+    conditional_field = late(matching, "conditional_field")
+    ot_conditional_field = late(matching, "ot_conditional_field")
+    ot_marginal_field = late(matching, "ot_marginal_field")
+    ot_marginal_log_density = late(matching, "ot_marginal_log_density")
+    rectified_flow_pair = late(matching, "rectified_flow_pair")
+    euler_t = late(matching, "euler_t")
+    euler_sigma = late(matching, "euler_sigma")
+    t_velocity_as_sigma = late(matching, "t_velocity_as_sigma")
+    shift = late(matching, "shift")
 
 
 # zuko

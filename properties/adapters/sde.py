@@ -51,7 +51,6 @@ Peers (functions a library does not have stay the reference's):
                takes an Euler step).
 """
 
-import functools
 import importlib.util
 import math
 import sys
@@ -59,30 +58,14 @@ import types
 
 import torch
 
-from properties.adapters import Peer
+from properties.adapters import Peer, late
 
 F64 = torch.float64
 
 
-def _late(module, name):
-    """A static method that calls module.name as it is at call time (carrying impl's name and
-    module, functools.wraps, so that test_meta_peers' bypass check knows it)."""
-
-    @functools.wraps(getattr(sys.modules[module], name))
-    def call(*args, **kwargs):
-        return getattr(sys.modules[module], name)(*args, **kwargs)
-
-    return staticmethod(call)
-
-
-def _impl():
-    import impl.diffusion.ddim  # noqa: F401
-    import impl.diffusion.sde  # noqa: F401
-    import impl.ode  # noqa: F401
-
-
-_impl()
 _SDE, _ODE, _DDIM = "impl.diffusion.sde", "impl.ode", "impl.diffusion.ddim"
+for _module in (_SDE, _ODE, _DDIM):  # Reference looks them up in sys.modules
+    importlib.import_module(_module)
 
 
 def _rows(x, sigma):
@@ -96,16 +79,16 @@ def _abar(sigma):
 class Reference:
     """The project's implementation, impl/ (looked up at call time)."""
 
-    euler_maruyama = _late(_SDE, "euler_maruyama")
-    reverse_euler_maruyama = _late(_SDE, "reverse_euler_maruyama")
-    predictor_corrector = _late(_SDE, "predictor_corrector")
-    reverse_drift = _late(_SDE, "reverse_drift")
-    ode_drift = _late(_SDE, "ode_drift")
-    log_likelihood = _late(_SDE, "log_likelihood")
-    hutchinson = _late(_SDE, "hutchinson")
-    probes = _late(_SDE, "probes")
-    consistency_coefficients = _late(_SDE, "consistency_coefficients")
-    consistency_function = _late(_SDE, "consistency_function")
+    euler_maruyama = late(_SDE, "euler_maruyama")
+    reverse_euler_maruyama = late(_SDE, "reverse_euler_maruyama")
+    predictor_corrector = late(_SDE, "predictor_corrector")
+    reverse_drift = late(_SDE, "reverse_drift")
+    ode_drift = late(_SDE, "ode_drift")
+    log_likelihood = late(_SDE, "log_likelihood")
+    hutchinson = late(_SDE, "hutchinson")
+    probes = late(_SDE, "probes")
+    consistency_coefficients = late(_SDE, "consistency_coefficients")
+    consistency_function = late(_SDE, "consistency_function")
 
     # ode_solve carries no impl identity (no functools.wraps): the flows properties integrate
     # their fields with impl.ode.ode_solve as a helper (13 calls in test_flows_cnf.py and

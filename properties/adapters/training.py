@@ -58,28 +58,16 @@ from impl.attention import tiled
 from impl.training import accumulate as gradacc
 from impl.training import checkpoint as ck
 from impl.training import collate, lm, packing
-from properties.adapters import Peer
-
-
-def _late(module, name):
-    """impl's module.name, looked up at call time (a rejected variant's patch of impl/ reaches
-    the adapter); functools.wraps keeps its impl name, by which the family meta-test finds a
-    property that calls it around the fixture."""
-
-    @functools.wraps(getattr(module, name))
-    def call(*args, **kwargs):
-        return getattr(module, name)(*args, **kwargs)
-
-    return staticmethod(call)
+from properties.adapters import Peer, late
 
 
 class Reference:
     """The project's implementation, impl/training (and impl/attention/tiled for varlen)."""
 
-    next_fit = _late(packing, "next_fit")
-    window = _late(packing, "window")
-    first_fit_decreasing = _late(packing, "first_fit_decreasing")
-    best_fit_decreasing = _late(packing, "best_fit_decreasing")
+    next_fit = late(packing, "next_fit")
+    window = late(packing, "window")
+    first_fit_decreasing = late(packing, "first_fit_decreasing")
+    best_fit_decreasing = late(packing, "best_fit_decreasing")
 
     @classmethod
     def packers(cls):
@@ -90,13 +78,13 @@ class Reference:
             "window_4": lambda L, C, oversize="alone": cls.window(L, C, 4, oversize=oversize),
         }
 
-    padded = _late(collate, "padded")
-    packed = _late(collate, "packed")
-    unpad = _late(collate, "unpad")
-    pad = _late(collate, "pad")
-    cu_seqlens_from_position_ids = _late(collate, "cu_seqlens_from_position_ids")
-    cu_seqlens_from_mask = _late(collate, "cu_seqlens_from_mask")
-    shifted_token_loss = _late(collate, "shifted_token_loss")
+    padded = late(collate, "padded")
+    packed = late(collate, "packed")
+    unpad = late(collate, "unpad")
+    pad = late(collate, "pad")
+    cu_seqlens_from_position_ids = late(collate, "cu_seqlens_from_position_ids")
+    cu_seqlens_from_mask = late(collate, "cu_seqlens_from_mask")
+    shifted_token_loss = late(collate, "shifted_token_loss")
 
     @staticmethod
     def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False):
@@ -104,17 +92,17 @@ class Reference:
         the FA properties of test_attention_tiled.py call it as attention's own code)."""
         return tiled.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal)
 
-    tiny_lm = _late(lm, "TinyLM")
+    tiny_lm = late(lm, "TinyLM")
 
-    checkpoint = _late(ck, "checkpoint")
-    store_all = _late(ck, "store_all")
-    segments = _late(ck, "segments")
-    sqrt_segments = _late(ck, "sqrt_segments")
-    recompute_all = _late(ck, "recompute_all")
-    revolve = _late(ck, "revolve")
-    bisection = _late(ck, "bisection")
-    optimal = _late(ck, "optimal")
-    accumulate = _late(gradacc, "accumulate")
+    checkpoint = late(ck, "checkpoint")
+    store_all = late(ck, "store_all")
+    segments = late(ck, "segments")
+    sqrt_segments = late(ck, "sqrt_segments")
+    recompute_all = late(ck, "recompute_all")
+    revolve = late(ck, "revolve")
+    bisection = late(ck, "bisection")
+    optimal = late(ck, "optimal")
+    accumulate = late(gradacc, "accumulate")
 
 
 # ---------------------------------------------------------------- transformers
