@@ -1,8 +1,6 @@
 """The families, their peers and the peer matrix (properties/adapters, properties/peers.py)."""
 
-import ast
 import importlib
-import inspect
 import json
 import subprocess
 import sys
@@ -10,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from properties import adapters, catalogue, peers, report, report_html
+from properties import adapters, bypass, catalogue, peers, report, report_html
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES, CLAIMS = catalogue.load()
@@ -100,76 +98,37 @@ def test_a_peer_run_writes_the_matrix_into_the_report(tmp_path):
     assert (out / "peers" / "attention-sdpa-math" / "report.html").exists()
 
 
-def _interface(family):
-    """{(impl module, function name): interface name} of a family's Reference adapter."""
-    reference = importlib.import_module(adapters.FAMILIES[family]).ADAPTERS["reference"]
-    found = {}
-    for name in dir(reference):
-        attr = inspect.getattr_static(reference, name)
-        fn = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
-        module = getattr(fn, "__module__", None) or ""
-        if not name.startswith("_") and callable(fn) and module.startswith("impl."):
-            found[(module, fn.__name__)] = f"{family}.{name}"
-    return found
-
-
-def _direct_calls(tree, interface):
-    """(property, call) for each call of an interface function by its impl name inside a function
-    decorated with @claim(...) (pytest.mark.claim): what it should call through the fixture."""
-    modules, names = {}, {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("impl"):
-            for a in node.names:
-                modules[a.asname or a.name] = f"{node.module}.{a.name}"
-                names[a.asname or a.name] = (node.module, a.name)
-    bad = []
-    for fn in ast.walk(tree):
-        if not isinstance(fn, ast.FunctionDef) or not any(
-            "claim" in ast.unparse(d) for d in fn.decorator_list
-        ):
-            continue
-        for call in ast.walk(fn):
-            if not isinstance(call, ast.Call):
-                continue
-            f = call.func
-            key = None
-            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
-                key = (modules.get(f.value.id), f.attr)
-            elif isinstance(f, ast.Name):
-                key = names.get(f.id)
-            if key in interface:
-                bad.append((fn.name, f"{ast.unparse(f)} (use {interface[key]})"))
-    return bad
-
-
-# Properties whose direct impl/ call computes the REFERENCE the code under test is compared with
-# (not the code under test): (file, property) -> why.
-REFERENCE_CALLS = {
-    ("test_sd_latent.py", "test_generate_takes_the_written_out_guided_ddim_steps"): (
-        "the written-out guided DDIM loop is the reference the latent pipeline is checked against"
-    ),
-    ("test_sd_fulltext_pipeline.py", "test_negative_prompt_takes_the_unconditional_branch"): (
-        "the written-out loop with eps(x, n) + s (eps(x, y) - eps(x, n)) is the reference"
-    ),
-    ("test_diffusion_ddim_fulltext.py", "test_grid_rows_are_not_slerps_of_their_own_endpoints"): (
-        "the per-row SLERP is the reference the article's batch slerp is compared with"
-    ),
-}
-
-
-def test_no_property_bypasses_its_family():
-    """A property (a function marked @claim) calls the algorithms a family wraps through the
-    family's fixture, never by their impl/ names: otherwise --target would not reach it. Checked
-    on the property's own body (helpers it calls are not followed)."""
-    interface = {}
+@pytest.mark.parametrize("path", sorted(ROOT.glob("properties/test_*.py")), ids=lambda p: p.name)
+def test_no_property_bypasses_its_family(path):
+    """A property (@claim) and the local helpers it reaches name impl/ code only through its
+    family's fixture, as a tool its family declares (TOOLS), or as the reference it is compared
+    with (the module's REFERENCE_CALLS): otherwise --target would not reach it (properties/bypass.py)."""
+    wrapped = {}
     for family in adapters.FAMILIES:
-        interface.update(_interface(family))
-    bad = []
-    for path in sorted(ROOT.glob("properties/test_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        bad += [
-            f"{path.name}::{fn}: {call}"
-            for fn, call in _direct_calls(tree, interface)
-            if (path.name, fn) not in REFERENCE_CALLS
-        ]
-    assert not bad, "properties that call impl/ around their family:\n  " + "\n  ".join(bad)
+        wrapped.update(bypass.interface(family))
+    bad = bypass.violations(path, wrapped, bypass.tools())
+    assert not bad, "impl/ named around the family:\n  " + "\n  ".join(bad)
+
+
+def test_the_bypass_check_sees_a_wrapped_name_an_undeclared_one_and_an_exemption(tmp_path):
+    """The check flags impl's name of a wrapped function (also through a helper and a fixture),
+    an impl function no family declares, and honours REFERENCE_CALLS."""
+    path = tmp_path / "test_x.py"
+    path.write_text(
+        "from impl.rl import monte_carlo as mc\n"
+        "from impl.rl.mdp import MDP\n"
+        "import impl.rl.policy\n"
+        "def helper(r):\n    return mc.returns(r, 0.9)\n"
+        "def model():\n    return impl.rl.policy.deterministic([0], 2)\n"
+        "@claim('MC-01')\ndef test_a(model):\n    return helper([1.0]), MDP\n"
+        "@claim('MC-02')\ndef test_b():\n    return mc.returns([1.0], 0.5)\n"
+        "REFERENCE_CALLS = {'test_b': 'the reference'}\n"
+    )
+    wrapped = {"impl.rl.monte_carlo.returns": "rl.returns"}
+    bad = bypass.violations(path, wrapped, {"impl.rl.mdp": "the model"})
+    assert bad == [
+        "test_x.py::test_a: impl.rl.monte_carlo.returns in test_x.py:helper (call rl.returns "
+        "through the fixture)",
+        "test_x.py::test_a: impl.rl.policy.deterministic in test_x.py:model is in no family and "
+        "no family's TOOLS",
+    ]

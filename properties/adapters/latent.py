@@ -34,66 +34,26 @@ from impl.diffusion.latent import pipeline as _pipeline
 from impl.diffusion.latent import text as _text
 from impl.diffusion.latent import train as _train
 from impl.diffusion.latent import unet as _unet
+from properties.adapters import late
 
 
 class Reference:
-    """The project's implementation, impl/diffusion/latent."""
+    """The project's implementation, impl/diffusion/latent (looked up at call time)."""
 
-    @staticmethod
-    def generate(denoise, decode, cond, uncond, **kwargs):
-        return _pipeline.generate(denoise, decode, cond, uncond, **kwargs)
-
-    @staticmethod
-    def sd_timesteps(steps, steps_offset):
-        return _pipeline.sd_timesteps(steps, steps_offset)
-
-    @staticmethod
-    def scaled_linear_abar(*args, **kwargs):
-        return _pipeline.scaled_linear_abar(*args, **kwargs)
-
-    @staticmethod
-    def to_diffusion(z, scale):
-        return _ae.to_diffusion(z, scale)
-
-    @staticmethod
-    def from_diffusion(z, scale):
-        return _ae.from_diffusion(z, scale)
-
-    @staticmethod
-    def train_autoencoder(model, steps, batch, beta, generator, log=print):
-        return _train.train_autoencoder(model, steps, batch, beta, generator, log=log)
-
-    @staticmethod
-    def denoiser_loss(model, images, captions, generator=None, **kwargs):
-        return _train.denoiser_loss(model, images, captions, generator, **kwargs)
-
-    @staticmethod
-    def train_denoiser(model, steps, batch, generator, log=print, **kwargs):
-        return _train.train_denoiser(model, steps, batch, generator, log=log, **kwargs)
-
-    @staticmethod
-    def load(path):
-        return _train.load(path)
-
-    @staticmethod
-    def autoencoder(*args, **kwargs):
-        return _ae.Autoencoder(*args, **kwargs)
-
-    @staticmethod
-    def text_encoder(*args, **kwargs):
-        return _text.TextEncoder(*args, **kwargs)
-
-    @staticmethod
-    def unet(*args, **kwargs):
-        return _unet.UNet(*args, **kwargs)
-
-    @staticmethod
-    def attention(dim, context_dim, heads):
-        return _unet.Attention(dim, context_dim, heads=heads)
-
-    @staticmethod
-    def tiny_sd(*args, **kwargs):
-        return _train.TinySD(*args, **kwargs)
+    generate = late(_pipeline, "generate")
+    sd_timesteps = late(_pipeline, "sd_timesteps")
+    scaled_linear_abar = late(_pipeline, "scaled_linear_abar")
+    to_diffusion = late(_ae, "to_diffusion")
+    from_diffusion = late(_ae, "from_diffusion")
+    train_autoencoder = late(_train, "train_autoencoder")
+    denoiser_loss = late(_train, "denoiser_loss")
+    train_denoiser = late(_train, "train_denoiser")
+    load = late(_train, "load")
+    autoencoder = late(_ae, "Autoencoder")
+    text_encoder = late(_text, "TextEncoder")
+    unet = late(_unet, "UNet")
+    attention = late(_unet, "Attention")
+    tiny_sd = late(_train, "TinySD")
 
 
 ADAPTERS = {"reference": Reference}

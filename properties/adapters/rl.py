@@ -22,7 +22,7 @@ import numpy as np
 
 from impl.rl import bellman, converters, monte_carlo
 from impl.rl import dynamic_programming as dp
-from properties.adapters import Peer
+from properties.adapters import Peer, late
 
 
 class Reference:
@@ -38,13 +38,8 @@ class Reference:
     truncated_policy_iteration = staticmethod(dp.truncated_policy_iteration)
 
     # looked up at call time: the rejected variants of MC-* patch these in impl
-    @staticmethod
-    def returns(rewards, gamma):
-        return monte_carlo.returns(rewards, gamma)
-
-    @staticmethod
-    def mc_basic(mdp, episodes_per_pair, length, rng, **kwargs):
-        return monte_carlo.mc_basic(mdp, episodes_per_pair, length, rng, **kwargs)
+    returns = late(monte_carlo, "returns")
+    mc_basic = late(monte_carlo, "mc_basic")
 
 
 class MDPToolbox(Reference):

@@ -90,13 +90,7 @@ class Reference:
     consistency_coefficients = late(_SDE, "consistency_coefficients")
     consistency_function = late(_SDE, "consistency_function")
 
-    # ode_solve carries no impl identity (no functools.wraps): the flows properties integrate
-    # their fields with impl.ode.ode_solve as a helper (13 calls in test_flows_cnf.py and
-    # test_flows_fulltext.py), which test_meta_peers' bypass check would otherwise flag as
-    # bypassing `sde` (asked in /tmp/h/requests19.md: REFERENCE_CALLS entries for them).
-    @staticmethod
-    def ode_solve(drift, x, t_start, t_end, n, method="heun"):
-        return sys.modules[_ODE].ode_solve(drift, x, t_start, t_end, n, method)
+    ode_solve = late(_ODE, "ode_solve")
 
     @staticmethod
     def sample_euler(denoiser, x, sigmas):
