@@ -15,7 +15,6 @@ import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from impl.rl import policy
 from impl.rl.gridworld import example_5x5
 from impl.rl.mdp import MDP
 from properties.catalogue import claim
@@ -89,7 +88,7 @@ def test_greedy_policy_of_q_star_is_optimal_and_all_three_methods_agree(rl, mode
     # q* from one backup of an eps-accurate v* is within delta = gamma eps + rounding of q*; an
     # action greedy for it loses at most 2 delta per step: ||v_greedy - v*|| <= 2 delta / (1 - g).
     delta = g * eps + reference_q(mdp, v_star)[1]
-    v_greedy, eps_g = reference_policy_value(mdp, one_hot(mdp, policy.greedy_actions(q_star)))
+    v_greedy, eps_g = reference_policy_value(mdp, one_hot(mdp, rl.greedy_actions(q_star)))
     assert_close(v_greedy, v_star, ulps=0, abs_floor=2 * delta / (1 - g) + eps + eps_g,
                  what="v of greedy(q*) - v*")  # fmt: skip
     tol = 1e-9 * max(1.0, np.abs(v_star).max())

@@ -1,4 +1,4 @@
-"""MC-01, MC-02, MC-04, MC-06, MC-07: Monte Carlo methods (impl/rl/monte_carlo.py).
+"""MC-01, MC-02, MC-04, MC-06, MC-07: Monte Carlo methods (family `rl`, impl/rl/monte_carlo.py).
 
 Statistical checks use Hoeffding's inequality for bounded returns and exact binomial tests, at
 alpha = 1e-7 each (properties/stats.py). Returns of episodes of length L differ from the infinite
@@ -44,7 +44,7 @@ def horizon(gamma, target=1e-8):
 @claim("MC-01")
 @statistical()
 @given(model=random_mdps(max_states=6, max_actions=3, max_gamma=0.8), seed=seeds)
-def test_mean_of_sampled_returns_estimates_q(model, seed):
+def test_mean_of_sampled_returns_estimates_q(rl, model, seed):
     mdp = model.mdp()
     rng = seed.numpy()
     pi = rng.dirichlet(np.ones(mdp.n_actions), size=mdp.n_states)
@@ -59,7 +59,7 @@ def test_mean_of_sampled_returns_estimates_q(model, seed):
     slack = truncation + gamma * eps_v + eps_q
     g_max = r_max * (1 - gamma**L) / (1 - gamma)
     sampler = mc.Sampler(mdp, rng)
-    g = np.array([mc.returns(sampler.episode(pi, s, a, L)[2], gamma)[0] for _ in range(1600)])
+    g = np.array([rl.returns(sampler.episode(pi, s, a, L)[2], gamma)[0] for _ in range(1600)])
     for n in (100, 1600):  # the law of large numbers: the mean tightens around q_pi(s, a)
         stats.mean_within(g[:n].mean(), q[s, a], n, -g_max, g_max, slack=slack,
                           what=f"mean of {n} returns - q_pi(s, a)")  # fmt: skip
@@ -72,11 +72,11 @@ def test_mean_of_sampled_returns_estimates_q(model, seed):
 @settings(max_examples=12)
 @given(model=st.one_of(random_mdps(max_states=6, max_actions=4, max_gamma=0.9, deterministic=True),
                        grid_worlds(max_side=3, max_gamma=0.9)))  # fmt: skip
-def test_mc_basic_reaches_the_values_of_policy_iteration(model):
+def test_mc_basic_reaches_the_values_of_policy_iteration(rl, model):
     mdp = model.mdp()
     L = horizon(mdp.gamma)
-    result = mc.mc_basic(mdp, 1, L, np.random.default_rng(0))
-    again = mc.mc_basic(mdp, 3, L, np.random.default_rng(1))
+    result = rl.mc_basic(mdp, 1, L, np.random.default_rng(0))
+    again = rl.mc_basic(mdp, 3, L, np.random.default_rng(1))
     # deterministic: every episode of a pair is the same, so 3 per pair average to the same q
     # (a mean of three equal numbers rounds by at most 2u relative)
     assert_close(
@@ -276,10 +276,10 @@ def shortest_long_length(mdp, policies, delta):
 
 
 @claim("MC-04.long-episodes")
-def test_backward_returns_are_the_discounted_sums():
+def test_backward_returns_are_the_discounted_sums(rl):
     rewards = np.random.default_rng(0).uniform(-1, 1, 50)
     forward = [sum(0.9**j * r for j, r in enumerate(rewards[t:])) for t in range(50)]
-    assert_close(mc.returns(rewards, 0.9), np.array(forward), ulps=200, scale=10.0,
+    assert_close(rl.returns(rewards, 0.9), np.array(forward), ulps=200, scale=10.0,
                  what="g_t backwards - sum_j gamma^j r_{t+j+1}")  # fmt: skip
 
 
@@ -287,7 +287,7 @@ def test_backward_returns_are_the_discounted_sums():
 @given(model=st.one_of(random_mdps(max_states=6, max_actions=3, max_gamma=0.95, deterministic=True),
                        grid_worlds(max_side=3, max_gamma=0.95)),
        length=st.integers(1, 80), seed=seeds)  # fmt: skip
-def test_every_visit_limit_is_the_average_over_the_episodes(model, length, seed):
+def test_every_visit_limit_is_the_average_over_the_episodes(rl, model, length, seed):
     """impl's every_visit_limit (its Sampler, backward returns) against the S A episodes traced
     here with forward sums, at any L; and the bias bound eps_L against q_pi (a dense solve)."""
     mdp = model.mdp()
@@ -296,7 +296,7 @@ def test_every_visit_limit_is_the_average_over_the_episodes(model, length, seed)
     actions = seed.numpy().integers(mdp.n_actions, size=mdp.n_states)
     expected = visit_average(mdp, actions, length)
     rounding = visit_average_rounding(mdp, length)
-    limit = mc.every_visit_limit(mdp, actions, length)
+    limit = rl.every_visit_limit(mdp, actions, length)
     assert_close(limit, expected, ulps=0, abs_floor=rounding, what="every_visit_limit - q_L")
     period, d = cycle_structure(mdp, actions)
     if length >= d + period.max():
@@ -307,7 +307,7 @@ def test_every_visit_limit_is_the_average_over_the_episodes(model, length, seed)
 
 
 @claim("MC-04.long-episodes")
-def test_long_episodes_keep_the_optimal_policies():
+def test_long_episodes_keep_the_optimal_policies(rl):
     """The condition on L: at L_min (from the bias bound and Delta), greedy(q_L) picks only
     optimal actions for every optimal policy of the 1x2, 2x2, 3x3 (all of them) and the 5x5
     (4 of its 64); the bound is attained at the target (1/L decay), and impl's every_visit_limit
@@ -333,7 +333,7 @@ def test_long_episodes_keep_the_optimal_policies():
         bias = q_star[target, stay] - q_L[target, stay]
         assert bias >= 0.9 * bias_bound(mdp, actions, L)[target, stay], "the 1/L bias is attained"
         if name in ("2x2", "3x3"):
-            limit = mc.every_visit_limit(mdp, actions, L)
+            limit = rl.every_visit_limit(mdp, actions, L)
             rounding = visit_average_rounding(mdp, L)
             assert_close(limit, q_L, ulps=0, abs_floor=rounding, what=f"{name}: every_visit_limit")
         table[name] = f"Delta = {delta:.3g}, L_min = {L}, bias at the target {bias:.3g}"
@@ -357,7 +357,7 @@ def _policies_followed(monkeypatch):
     return followed
 
 
-def _non_optimal_episodes(make, length, runs, n, monkeypatch):
+def _non_optimal_episodes(rl, make, length, runs, n, monkeypatch):
     """MC ES runs from the all-`stay` policy, seeds 0, 1, ...: yields, run by run, the number of
     episodes of the last half whose policy has an action outside the optimal sets, and whether
     the final policy is optimal."""
@@ -367,13 +367,13 @@ def _non_optimal_episodes(make, length, runs, n, monkeypatch):
     followed = _policies_followed(monkeypatch)
     for seed in range(runs):
         followed.clear()
-        result = mc.mc_exploring_starts(mdp, n, length, np.random.default_rng(seed), actions0=stay)
+        result = rl.mc_exploring_starts(mdp, n, length, np.random.default_rng(seed), actions0=stay)
         ok = [bool(optimal[np.arange(mdp.n_states), list(a)].all()) for a in followed[n // 2 :]]
         yield len(ok) - sum(ok), bool(optimal[np.arange(mdp.n_states), result.actions].all())
 
 
 @claim("MC-04.long-episodes")
-def test_exploring_starts_runs_reach_the_optimal_policy(monkeypatch):
+def test_exploring_starts_runs_reach_the_optimal_policy(rl, monkeypatch):
     """Every run at L = L_min from the all-stay policy (10 runs of 600 episodes on the 2x2, 5 of
     1400 on the 3x3) follows only optimal policies in the last half of its episodes and ends
     optimal. (Measured over 20 and 10 seeds: optimal from episode 196 and 630 at the latest.
@@ -385,7 +385,7 @@ def test_exploring_starts_runs_reach_the_optimal_policy(monkeypatch):
         L = shortest_long_length(mdp, optimal_policies(optimal), delta)
         counts = []  # a failing run fails the property at once (the runs after it add nothing)
         for seed, (count, final) in enumerate(
-            _non_optimal_episodes(EXAMPLES[name], L, runs, n, monkeypatch)
+            _non_optimal_episodes(rl, EXAMPLES[name], L, runs, n, monkeypatch)
         ):
             assert final and not count, (
                 f"{name}, L = {L}, run {seed}: {count} non-optimal episodes in the last half, "
@@ -399,7 +399,7 @@ SHORT = 20
 
 
 @claim(refutes="MC-04.short-episodes")
-def test_short_episode_runs_keep_leaving_the_optimal_policy(monkeypatch):
+def test_short_episode_runs_keep_leaving_the_optimal_policy(rl, monkeypatch):
     """The 2x2 at L = 20 (> its longest path, 3): 2 eps_20 = 10.6 > Delta = 0.9 and greedy(q_20)
     moves pi* at the target (stay -> left). Real runs as above (10 runs of 800 episodes from the
     all-stay policy): every run still follows a non-optimal policy in the last half."""
@@ -407,7 +407,7 @@ def test_short_episode_runs_keep_leaving_the_optimal_policy(monkeypatch):
     _, optimal, delta, _ = optimal_actions(mdp)
     pi_star = optimal_policies(optimal)[0]
     q_L = visit_average(mdp, pi_star, SHORT)
-    runs = list(_non_optimal_episodes(EXAMPLES["2x2"], SHORT, 10, 800, monkeypatch))
+    runs = list(_non_optimal_episodes(rl, EXAMPLES["2x2"], SHORT, 10, 800, monkeypatch))
     counts, finals = [c for c, _ in runs], [f for _, f in runs]
     current().record(non_optimal_episodes_in_the_last_half=counts, final_optimal=finals,
                      greedy_at_the_target_of_q_20=int(q_L[3].argmax()))  # fmt: skip
@@ -422,7 +422,7 @@ def test_short_episode_runs_keep_leaving_the_optimal_policy(monkeypatch):
     )
 
 
-def limit_dynamics(mdp, length, max_rounds=50):
+def limit_dynamics(rl, mdp, length, max_rounds=50):
     """Follow pi <- greedy(every_visit_limit of pi) (impl's model, checked above against the
     episodes traced here) from an optimal policy, until it repeats: (the first policy with an
     action outside the optimal sets or None, the number of rounds)."""
@@ -435,12 +435,12 @@ def limit_dynamics(mdp, length, max_rounds=50):
         if any(np.array_equal(actions, old) for old in seen):
             break
         seen.append(actions)
-        actions = improve(mc.every_visit_limit(mdp, actions, length), actions)
+        actions = improve(rl.every_visit_limit(mdp, actions, length), actions)
     return None, len(seen)
 
 
 @claim(refutes="MC-04.short-episodes")
-def test_short_episodes_leave_no_optimal_fixed_point():
+def test_short_episodes_leave_no_optimal_fixed_point(rl):
     """From an optimal policy, pi <- greedy(q_L(pi)) reaches a non-optimal policy: the book's
     examples at L = 10, 20, 50 where every episode of pi* reaches its cycle (L >= d + p; shorter
     episodes fail for MC-03's reason, whatever the averaging)."""
@@ -454,14 +454,14 @@ def test_short_episodes_leave_no_optimal_fixed_point():
 
     def converges(case):
         name, L = case
-        return limit_dynamics(EXAMPLES[name]().mdp(), L)[0] is None
+        return limit_dynamics(rl, EXAMPLES[name]().mdp(), L)[0] is None
 
     name, L = refute(st.sampled_from(cases), converges, claim="MC-04.short-episodes",
                      describe=lambda c: f"the book's {c[0]} example with episodes of length {c[1]}")  # fmt: skip
     table = {}
     for n in EXAMPLES:
         for length in (20, 50, 100, 200):
-            left, rounds = limit_dynamics(EXAMPLES[n]().mdp(), length)
+            left, rounds = limit_dynamics(rl, EXAMPLES[n]().mdp(), length)
             table[f"{n}, L = {length}"] = (
                 "stays optimal" if left is None else f"non-optimal after {rounds} rounds"
             )
@@ -474,7 +474,7 @@ def test_short_episodes_leave_no_optimal_fixed_point():
 
 @claim("MC-06")
 @given(world=st.one_of(st.just(gw.example_5x5()), grid_worlds(max_side=4)))
-def test_best_epsilon_greedy_values_decrease_with_epsilon(world):
+def test_best_epsilon_greedy_values_decrease_with_epsilon(rl, world):
     """Values from the independent reference (v* by LP, v_pi by a dense solve, each with its
     certificate eps): impl's values are v_pi of the policy it returns; v*_eps is non-increasing
     in eps; the policy is greedy for its own q (a fixed point within the class), and where
@@ -484,8 +484,8 @@ def test_best_epsilon_greedy_values_decrease_with_epsilon(world):
     v_star, err_star = reference_optimum(mdp)
     previous, prev_err, prev_ties = v_star, err_star, 0.0
     for eps in (0.1, 0.2, 0.5, 1.0):
-        actions, v = mc.best_epsilon_greedy(mdp, eps)
-        pi = policy.epsilon_greedy(policy.deterministic(actions, A), eps)
+        actions, v = rl.best_epsilon_greedy(mdp, eps)
+        pi = rl.epsilon_greedy(policy.deterministic(actions, A), eps)
         v_pi, err = reference_policy_value(mdp, pi)
         scale = np.abs(v_pi).max() + np.abs(mdp.reward).max()
         assert_close(v, v_pi, ulps=0, abs_floor=err + lu_noise(S, mdp.gamma, scale),
@@ -501,7 +501,7 @@ def test_best_epsilon_greedy_values_decrease_with_epsilon(world):
         assert np.all(chosen >= q.max(axis=1) - ties), "not greedy for its own q"
         if A**S <= 1024:
             for mu in itertools.product(range(A), repeat=S):
-                other = policy.epsilon_greedy(policy.deterministic(np.array(mu), A), eps)
+                other = rl.epsilon_greedy(policy.deterministic(np.array(mu), A), eps)
                 v_other, err_other = reference_policy_value(mdp, other)
                 assert np.all(v_other <= v_pi + err + err_other + ties.max() / (1 - mdp.gamma)), (
                     f"eps = {eps}: the eps-greedy policy of {mu} beats the returned one"
@@ -509,7 +509,7 @@ def test_best_epsilon_greedy_values_decrease_with_epsilon(world):
         previous, prev_err = v_pi, err
         prev_ties = ties.max() / (1 - mdp.gamma)
     if world.n_rows == 5:  # the book's 5x5: strictly below v* for eps = 0.1
-        _, v01 = mc.best_epsilon_greedy(mdp, 0.1)
+        _, v01 = rl.best_epsilon_greedy(mdp, 0.1)
         assert np.max(v_star - v01) > 1.0
         current().record(max_loss_at_eps_0_1=float(np.max(v_star - v01)))
     current().summary = (
@@ -518,7 +518,7 @@ def test_best_epsilon_greedy_values_decrease_with_epsilon(world):
 
 
 @claim("MC-06")
-def test_mc_epsilon_greedy_runs_reach_the_best_epsilon_greedy_policy():
+def test_mc_epsilon_greedy_runs_reach_the_best_epsilon_greedy_policy(rl):
     """Every one of 10 runs of 200 episodes (L = 100), eps = 0.1, on the 1x2 example ends at an
     eps-greedy policy with the values of the best eps-greedy policy, found here by enumerating
     the 9 deterministic mu (values by the reference solve): v*_0.1 = (9, 9) < v* = (10, 10).
@@ -528,7 +528,7 @@ def test_mc_epsilon_greedy_runs_reach_the_best_epsilon_greedy_policy():
 
     def value(actions):
         return reference_policy_value(
-            mdp, policy.epsilon_greedy(policy.deterministic(np.array(actions), A), eps)
+            mdp, rl.epsilon_greedy(policy.deterministic(np.array(actions), A), eps)
         )
 
     values = [value(mu) for mu in itertools.product(range(A), repeat=S)]
@@ -536,7 +536,7 @@ def test_mc_epsilon_greedy_runs_reach_the_best_epsilon_greedy_policy():
     assert all(np.all(v <= v_best + e + err_best) for v, e in values), "no best mu dominates"
     gaps = []
     for seed in range(10):
-        result = mc.mc_epsilon_greedy(mdp, eps, 200, 100, np.random.default_rng(seed))
+        result = rl.mc_epsilon_greedy(mdp, eps, 200, 100, np.random.default_rng(seed))
         v, err = value(result.actions)
         gaps.append(float(np.max(v_best - v)))
         assert gaps[-1] <= err + err_best, f"run {seed} ends below v*_eps: {v} < {v_best}"
@@ -565,7 +565,7 @@ def visit_returns(n, gamma):
 
 @claim("MC-07")
 @given(p=floats(0.2, 0.9), gamma=floats(0.5, 0.95))
-def test_first_visit_unbiased_every_visit_biased_but_consistent_exactly(p, gamma):
+def test_first_visit_unbiased_every_visit_biased_but_consistent_exactly(rl, p, gamma):
     """Expectations over T ~ Geometric(1 - p) of impl's estimators on the episode of length T
     (one state, reward 1 per step): E[first-visit] = v; E[every-visit of one episode] < v; the
     pooled every-visit ratio E[T x every-visit] / E[T] = v (its limit over many episodes)."""
@@ -575,8 +575,8 @@ def test_first_visit_unbiased_every_visit_biased_but_consistent_exactly(p, gamma
     def estimates(n):  # (first-visit, every-visit) of the episode of length n
         if n not in cache:
             episode = [(np.zeros(n, dtype=int), np.ones(n))]
-            cache[n] = (mc.first_visit_values(episode, gamma, 1)[0],
-                        mc.every_visit_values(episode, gamma, 1)[0])  # fmt: skip
+            cache[n] = (rl.first_visit_values(episode, gamma, 1)[0],
+                        rl.every_visit_values(episode, gamma, 1)[0])  # fmt: skip
         return cache[n]
 
     first = series(p, gamma, lambda n: estimates(n)[0])
@@ -595,15 +595,15 @@ def test_first_visit_unbiased_every_visit_biased_but_consistent_exactly(p, gamma
 @claim("MC-07")
 @statistical()
 @given(seed=seeds)
-def test_sampled_first_and_every_visit_estimates(seed):
+def test_sampled_first_and_every_visit_estimates(rl, seed):
     """p = 0.8, gamma = 0.9: v = 1/(1 - 0.72) = 3.571; returns lie in [1, 1/(1 - gamma)] = [1, 10].
     N = 4000 episodes: first-visit within Hoeffding's radius of v; the per-episode every-visit
     estimate within the radius of its (biased) expectation, and rejected as an estimate of v."""
     p, gamma, n = 0.8, 0.9, 4000
     v = 1 / (1 - p * gamma)
     episodes = geometric_mrp_episodes(p, n, seed.numpy())
-    first = mc.first_visit_values(episodes, gamma, 1)[0]
-    per_episode = np.mean([mc.every_visit_values([e], gamma, 1)[0] for e in episodes])
+    first = rl.first_visit_values(episodes, gamma, 1)[0]
+    per_episode = np.mean([rl.every_visit_values([e], gamma, 1)[0] for e in episodes])
     biased = series(p, gamma, lambda k: sum(visit_returns(k, gamma)) / k)
     stats.mean_within(first, v, n, 1.0, 10.0, what="first-visit estimate - v")
     stats.mean_within(
@@ -614,7 +614,7 @@ def test_sampled_first_and_every_visit_estimates(seed):
     assert abs(per_episode - v) > radius, (
         "the every-visit estimate is not an unbiased estimate of v"
     )
-    pooled = mc.every_visit_values(episodes, gamma, 1)[0]
+    pooled = rl.every_visit_values(episodes, gamma, 1)[0]
     current().record(v=v, first_visit=float(first), every_visit_per_episode=float(per_episode),
                      every_visit_pooled=float(pooled), bias=float(biased - v))  # fmt: skip
 
@@ -676,17 +676,17 @@ def _recorded_run(monkeypatch, run):
 
 
 @claim("MC-04.long-episodes")
-def test_exploring_starts_cover_every_pair_and_average_every_visit(monkeypatch):
-    _check_control_run(monkeypatch, None)
+def test_exploring_starts_cover_every_pair_and_average_every_visit(rl, monkeypatch):
+    _check_control_run(rl, monkeypatch, None)
 
 
 @claim("MC-06")
 @pytest.mark.parametrize("epsilon", [0.0, 0.3, 1.0])
-def test_epsilon_greedy_follows_its_class_and_averages_every_visit(monkeypatch, epsilon):
-    _check_control_run(monkeypatch, epsilon)
+def test_epsilon_greedy_follows_its_class_and_averages_every_visit(rl, monkeypatch, epsilon):
+    _check_control_run(rl, monkeypatch, epsilon)
 
 
-def _check_control_run(monkeypatch, epsilon):
+def _check_control_run(rl, monkeypatch, epsilon):
     """MC Exploring Starts (epsilon None) and MC epsilon-Greedy: every episode follows a
     deterministic policy (ES; each block of S A episodes starts once at every pair) or an
     epsilon-greedy one, pi(a*|s) = 1 - epsilon (A - 1)/A and epsilon/A elsewhere (the first:
@@ -697,11 +697,11 @@ def _check_control_run(monkeypatch, epsilon):
     rng = np.random.default_rng(5)
     if epsilon is None:
         result, calls = _recorded_run(
-            monkeypatch, lambda: mc.mc_exploring_starts(mdp, n, length, rng)
+            monkeypatch, lambda: rl.mc_exploring_starts(mdp, n, length, rng)
         )
     else:
         result, calls = _recorded_run(
-            monkeypatch, lambda: mc.mc_epsilon_greedy(mdp, epsilon, n, length, rng)
+            monkeypatch, lambda: rl.mc_epsilon_greedy(mdp, epsilon, n, length, rng)
         )
     assert len(calls) == result.iterations == n and result.steps == n * length
     visited = np.zeros(S, dtype=bool)  # states updated by an earlier episode

@@ -1,4 +1,4 @@
-"""MC-05: epsilon-greedy policies (impl/rl/policy.py), exactly on rationals."""
+"""MC-05: epsilon-greedy policies (family `rl`: impl/rl/policy.py), exactly on rationals."""
 
 from fractions import Fraction
 
@@ -19,11 +19,11 @@ epsilons = st.fractions(0, 1, max_denominator=50)
 
 @claim("MC-05")
 @given(q=q_tables, eps=epsilons)
-def test_epsilon_greedy_probabilities_and_value(q, eps):
+def test_epsilon_greedy_probabilities_and_value(rl, q, eps):
     q = np.array(q, dtype=object)
     S, A = q.shape
-    pi = policy.epsilon_greedy(q, eps)
-    best = policy.greedy_actions(q)
+    pi = rl.epsilon_greedy(q, eps)
+    best = rl.greedy_actions(q)
     for s in range(S):
         assert q[s, best[s]] == max(q[s])
         assert sum(pi[s]) == 1
@@ -38,14 +38,12 @@ def test_epsilon_greedy_probabilities_and_value(q, eps):
 
 @claim("MC-05")
 @given(q=q_tables)
-def test_epsilon_zero_is_greedy_and_one_is_uniform(q):
+def test_epsilon_zero_is_greedy_and_one_is_uniform(rl, q):
     q = np.array(q, dtype=object)
     S, A = q.shape
-    greedy = policy.epsilon_greedy(q, Fraction(0))
-    assert all(
-        greedy[s, a] == (a == policy.greedy_actions(q)[s]) for s in range(S) for a in range(A)
-    )
-    uniform = policy.epsilon_greedy(q, Fraction(1))
+    greedy = rl.epsilon_greedy(q, Fraction(0))
+    assert all(greedy[s, a] == (a == rl.greedy_actions(q)[s]) for s in range(S) for a in range(A))
+    uniform = rl.epsilon_greedy(q, Fraction(1))
     assert all(uniform[s, a] == Fraction(1, A) for s in range(S) for a in range(A))
 
 

@@ -7,6 +7,22 @@ Interface (see impl/rl for the equations):
     value_iteration(mdp, v0, tol) -> Result        policy_iteration(mdp, actions0) -> Result
     truncated_policy_iteration(mdp, j, v0, tol) -> Result
     returns(rewards, gamma) -> discounted returns   mc_basic(mdp, episodes_per_pair, length, rng)
+    mc_exploring_starts(mdp, n_episodes, length, rng, actions0) -> MCResult (every visit, starts
+        cycling through every (s, a))
+    mc_epsilon_greedy(mdp, epsilon, n_episodes, length, rng) -> MCResult (every visit, random
+        starts, epsilon-greedy behaviour)
+    every_visit_limit(mdp, actions, length) -> the (S, A) every-visit average MC Exploring Starts
+        tends to under a fixed policy (deterministic MDP, one episode per start)
+    best_epsilon_greedy(mdp, epsilon) -> (actions mu, v): the best policy of the epsilon-greedy
+        class, the limit of mc_epsilon_greedy
+    first_visit_values(episodes, gamma, n_states), every_visit_values(...) -> v estimates from
+        (states, rewards) episodes of a Markov reward process (nan where unvisited)
+    greedy_actions(q) -> argmax_a q(s, a) per state (lowest index among ties)
+    epsilon_greedy(q, epsilon) -> (S, A) policy: 1 - eps (|A| - 1)/|A| on the greedy action,
+        eps/|A| elsewhere (exact for Fractions)
+MCResult (impl/rl/monte_carlo.py) has .q, .actions, .iterations and .steps (transitions drawn);
+the MC algorithms draw their episodes from impl.rl.monte_carlo.Sampler, the environment (a tool,
+TOOLS below), which the MC-04/06 properties instrument to see the policies followed.
 Results have .v, .actions, .iterations and .history (impl/rl/dynamic_programming.py): value
 iteration stops once a sweep moves v by at most `tol` in the max norm; policy iteration's
 history is the sequence of policies it evaluated (iterations = len(history)).
@@ -20,7 +36,7 @@ import importlib
 
 import numpy as np
 
-from impl.rl import bellman, converters, monte_carlo
+from impl.rl import bellman, converters, monte_carlo, policy
 from impl.rl import dynamic_programming as dp
 from properties.adapters import Peer, late
 
@@ -40,6 +56,14 @@ class Reference:
     # looked up at call time: the rejected variants of MC-* patch these in impl
     returns = late(monte_carlo, "returns")
     mc_basic = late(monte_carlo, "mc_basic")
+    mc_exploring_starts = late(monte_carlo, "mc_exploring_starts")
+    mc_epsilon_greedy = late(monte_carlo, "mc_epsilon_greedy")
+    every_visit_limit = late(monte_carlo, "every_visit_limit")
+    best_epsilon_greedy = late(monte_carlo, "best_epsilon_greedy")
+    first_visit_values = late(monte_carlo, "first_visit_values")
+    every_visit_values = late(monte_carlo, "every_visit_values")
+    greedy_actions = late(policy, "greedy_actions")
+    epsilon_greedy = late(policy, "epsilon_greedy")
 
 
 class MDPToolbox(Reference):
@@ -51,8 +75,9 @@ class MDPToolbox(Reference):
     compares tol with the *span* max - min of V_{k+1} - V_k, not its max norm, and replaces
     max_iter with a bound of its own (`_boundIter`). policy_iteration(mdp, actions0):
     PolicyIteration(policy0=actions0); its history records the policy at each evaluation.
-    evaluate, evaluate_iterative, q_from_v, v_from_q, truncated_policy_iteration, returns and
-    mc_basic stay the reference's: the library has no evaluation of a stochastic policy, no q from v, and its
+    evaluate, evaluate_iterative, q_from_v, v_from_q, truncated_policy_iteration, the Monte
+    Carlo functions and the policies (greedy, epsilon-greedy) stay the reference's: the library
+    has no evaluation of a stochastic policy, no q from v, no Monte Carlo methods, and its
     PolicyIterationModified evaluates to a tolerance, not j sweeps.
 
     An exception the library raises on a valid model (gamma = 0 is refused, ValueIteration
@@ -135,6 +160,25 @@ class MDPToolboxHiive(MDPToolbox):
     module = "hiive.mdptoolbox.mdp"
     library = "mdptoolbox-hiive"
 
+
+# impl code the properties use that no adapter replaces: models, the environment, encodings and
+# the tie tolerance their bounds state (properties/bypass.py)
+TOOLS = {
+    "impl.rl.mdp.MDP": "the tabular model (next states, probabilities, rewards, gamma) that "
+    "inputs are built in",
+    "impl.rl.gridworld": "the book's grid worlds, models the algorithms run on "
+    "(test_grid_world_model_follows_the_books_rule checks them against the book's rule)",
+    "impl.rl.converters.from_gymnasium": "reads gymnasium's FrozenLake table into an MDP: an input",
+    "impl.rl.policy.deterministic": "writes actions mu(s) as the 0/1 (S, A) policy matrix fed in",
+    "impl.rl.monte_carlo.Sampler": "the environment: draws episodes of an MDP under a policy "
+    "(its laws: test_sampler_draws_transitions_and_actions_from_their_laws); MC-04/06 record "
+    "through it the episodes an algorithm draws",
+    "impl.rl.dynamic_programming.TIE": "the relative tie tolerance of impl's greedy steps, a "
+    "slack the bounds state (rl_bounds.py, MC-02/04/06)",
+    "impl.rl.dynamic_programming.tie_tolerance": "the tie tolerance of a q table: MC-06's slack",
+    "impl.rl.dynamic_programming.improve": "the greedy step (keeping the current action within "
+    "the tie tolerance) that MC-04.short-episodes applies to every_visit_limit to follow MC ES",
+}
 
 ADAPTERS = {"reference": Reference, "mdptoolbox": MDPToolbox, "mdptoolbox-hiive": MDPToolboxHiive}
 

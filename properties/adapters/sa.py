@@ -45,4 +45,29 @@ class OffByOneMean(Reference):
         return np.stack([np.asarray(i) for i in iterates])
 
 
+# impl code the properties use that no adapter replaces: step sizes and noisy observations fed
+# in, the exact laws and bounds the iterates are compared with (properties/bypass.py)
+_RM = "impl.rl.approximation.robbins_monro"
+TOOLS = {
+    f"{_RM}.power_steps": "step sizes a_k = a / k^p fed in (checked by "
+    "test_power_steps_are_a_over_k_to_the_p_and_default_to_one_over_k)",
+    f"{_RM}.constant_steps": "constant step sizes fed in (SA-02's negative control)",
+    f"{_RM}.noisy_oracle": "the noisy observation g~(w) = g(w) + eta fed to robbins_monro (its "
+    "noise law: test_noisy_oracle_noise_law)",
+    f"{_RM}.NOISES": "the names of noisy_oracle's noise laws",
+    f"{_RM}.mean_square_bound": "the bound on E (w_k - w*)^2 of the RM recursion the iterates "
+    "are compared with",
+    f"{_RM}.linear_gaussian_law": "the exact law of the RM iterates for linear g and Gaussian "
+    "noise, which the iterates are compared with",
+    "impl.rl.approximation.dvoretzky.second_moment": "the exact second-moment recursion the "
+    "iterates' mean squares are compared with",
+    "impl.rl.approximation.conditions": "measures the RM conditions on the inputs (partial sums "
+    "of a_k and a_k^2, extremes of g') and builds the steps c_k / k: SA-09 and SA-11 are facts "
+    "of step sizes and of g, not of an algorithm",
+    "impl.rl.approximation.gradient_descent.mean_objective_grad": "the gradient w - x of the "
+    "mean objective 1/2 |w - x|^2, the objective the descent methods run on",
+    "impl.rl.approximation.gradient_descent.sample_batches": "draws the mini-batch indices fed to "
+    "mbgd",
+}
+
 ADAPTERS = {"reference": Reference, "off-by-one-mean": OffByOneMean}
