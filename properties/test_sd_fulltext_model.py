@@ -14,7 +14,7 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from impl.diffusion.latent import accounting, autoencoder, inpainting, text, train, unet
+from impl.diffusion.latent import accounting, text, train
 from properties.catalogue import claim
 from properties.evidence import ClaimNotRefuted, current, refute
 from properties.strategies import seeds
@@ -76,12 +76,12 @@ def _latent_shape(ae, H, W, B=1, seed=0):
 @given(h=st.integers(1, 6), w=st.integers(1, 6), B=st.integers(1, 2))
 @example(h=1, w=2, B=1)  # non-square: H != W tells f = H/h = W/w from a transposed latent
 @example(h=3, w=1, B=2)
-def test_encoder_downsamples_height_and_width_by_the_same_factor_8(h, w, B):
+def test_encoder_downsamples_height_and_width_by_the_same_factor_8(latent, h, w, B):
     """The project's encoder accepts H and W multiples of 8 (it refuses others: three stride-2
     convolutions). For an H x W input (H = 8 h, W = 8 w, square or not) the latent is h x w, so
     f = H / h = W / w = 8."""
     torch.manual_seed(0)
-    ae = autoencoder.Autoencoder()
+    ae = latent.autoencoder()
     H, W = 8 * h, 8 * w
     shape = _latent_shape(ae, H, W, B)
     current().record(**{f"latent_of_{H}x{W}": f"{shape[2]}x{shape[3]}x{shape[1]}"})
@@ -92,11 +92,11 @@ def test_encoder_downsamples_height_and_width_by_the_same_factor_8(h, w, B):
 
 
 @claim(refutes="SD-07.channels")
-def test_the_latent_has_4_channels_not_3():
+def test_the_latent_has_4_channels_not_3(latent):
     """The article's sentence says the latent is h x w x 3; the project's KL autoencoder, like
     SD's (c = 4), gives 4 channels. The minimal counterexample is the smallest input, 8 x 8."""
     torch.manual_seed(0)
-    ae = autoencoder.Autoencoder()
+    ae = latent.autoencoder()
 
     def three_channels(hw):
         return _latent_shape(ae, 8 * hw[0], 8 * hw[1])[1] == 3
@@ -122,12 +122,12 @@ def test_the_latent_has_4_channels_not_3():
 
 
 @claim("SD-07.sd-latent")
-def test_a_512_image_gives_a_64_by_64_by_4_latent():
+def test_a_512_image_gives_a_64_by_64_by_4_latent(latent):
     """The article's case itself, run on the project's encoder (f = 8, c = 4; about 0.1 s per
     512 x 512 image on one core): 512 x 512 x 3 -> 64 x 64 x 4, and the non-square 512 x 768 x 3
     -> 64 x 96 x 4 (H x W x 3 -> H/8 x W/8 x 4)."""
     torch.manual_seed(0)
-    ae = autoencoder.Autoencoder()
+    ae = latent.autoencoder()
     for H, W in ((512, 512), (512, 768)):
         shape = _latent_shape(ae, H, W)
         current().record(**{f"latent_of_{H}x{W}x3": f"{shape[2]}x{shape[3]}x{shape[1]}"})
@@ -173,7 +173,7 @@ def test_10e_6_as_written_is_ten_times_the_configs_kl_weight():
 
 
 @claim("SD-09.sum")
-def test_84_plus_123_plus_860_million_is_about_a_billion():
+def test_84_plus_123_plus_860_million_is_about_a_billion(latent):
     """Rule for "about 1B": the exact sum rounded to the nearest billion (ties to even) is 1B.
     84M + 123M + 860M = 1067M -> 1B. The project's scaled-down model counted the same way: each
     component's distinct parameters, the three components partitioning the model's parameters
@@ -182,7 +182,7 @@ def test_84_plus_123_plus_860_million_is_about_a_billion():
     s = accounting.total(counts)
     rounded = accounting.nearest(s, 1000)
     torch.manual_seed(0)
-    model = train.TinySD()
+    model = latent.tiny_sd()
     ours = accounting.components(model)
     whole = accounting.parameter_count(model)
     current().record(article_sum_millions=int(s), nearest_billion=int(rounded // 1000),
@@ -214,13 +214,13 @@ WORDS = text.VOCAB[2:]  # every word the tokenizer reads
 words = st.lists(st.sampled_from(WORDS), max_size=20)
 
 
-def _encoder(seed=0):
+def _encoder(latent, seed=0):
     torch.manual_seed(seed)
-    return text.TextEncoder()
+    return latent.text_encoder()
 
 
-def _encode(enc, prompt):
-    ids, mask = text.tokenize([prompt], len(enc.pos), truncate=True)
+def _encode(latent, enc, prompt):
+    ids, mask = latent.tokenize([prompt], len(enc.pos), truncate=True)
     with torch.no_grad():
         return enc(ids, mask), mask
 
@@ -229,16 +229,16 @@ def _encode(enc, prompt):
 @given(ws=words)
 @example(ws=[])  # the empty prompt
 @example(ws=["red"] * 20)  # beyond the maximum length
-def test_text_of_any_length_gives_max_len_by_width_features(ws):
+def test_text_of_any_length_gives_max_len_by_width_features(latent, ws):
     """The project's encoder: max_len = 8, width 64 (SD's CLIP: 77 x 768). Any prompt, empty,
     short or beyond max_len (truncated with tokenize(truncate=True), SD's convention), gives
     (max_len, width) features, its first min(n, max_len) tokens real and the rest padding (the
     empty prompt: one <null> token). The project's default, truncate=False, refuses a prompt of
     more than max_len words (recorded)."""
-    enc = _encoder()
+    enc = _encoder(latent)
     max_len, width = len(enc.pos), enc.norm.normalized_shape[0]
     prompt = " ".join(ws)
-    features, mask = _encode(enc, prompt)
+    features, mask = _encode(latent, enc, prompt)
     current().record(max_len=max_len, width=width)
     assert tuple(features.shape) == (1, max_len, width), (
         f"{len(ws)} words give features {tuple(features.shape)}, not (1, {max_len}, {width})"
@@ -246,7 +246,7 @@ def test_text_of_any_length_gives_max_len_by_width_features(ws):
     assert int(mask.sum()) == max(1, min(len(ws), max_len))
     if len(ws) > max_len:
         try:
-            text.tokenize([prompt], max_len)
+            latent.tokenize([prompt], max_len)
             refused = False
         except ValueError:
             refused = True
@@ -260,30 +260,30 @@ def test_text_of_any_length_gives_max_len_by_width_features(ws):
     upper=st.booleans(),
 )
 @example(head=["a"] * 8, tails=([], ["red"]), upper=False)
-def test_prompts_that_agree_up_to_max_len_give_equal_features(head, tails, upper):
+def test_prompts_that_agree_up_to_max_len_give_equal_features(latent, head, tails, upper):
     """Two prompts whose first max_len = 8 words agree (up to case), whatever follows: their
     truncated tokenizations are equal, so their features are bit-equal."""
-    enc = _encoder()
+    enc = _encoder(latent)
     assert len(head) == len(enc.pos)
     first = " ".join(head + tails[0])
     second = " ".join(head + tails[1])
     second = second.upper() if upper else second
-    f1, _ = _encode(enc, first)
-    f2, _ = _encode(enc, second)
+    f1, _ = _encode(latent, enc, first)
+    f2, _ = _encode(latent, enc, second)
     assert torch.equal(f1, f2), (
         f"{first!r} and {second!r} agree on their first 8 words, but their features differ by "
         f"{float((f1 - f2).abs().max()):.3g}"
     )
 
 
-def _one_denoiser_step(train_text=None):
+def _one_denoiser_step(latent, train_text=None):
     """(text parameters before, model after) for one training step of a fresh TinySD (16 x 16
     images, batch 2), with train.train_denoiser's default or the given train_text."""
     torch.manual_seed(0)
-    model = train.TinySD(size=16)
+    model = latent.tiny_sd(size=16)
     before = copy.deepcopy(model)
     kwargs = {} if train_text is None else dict(train_text=train_text)
-    train.train_denoiser(model, 1, 2, torch.Generator().manual_seed(0), log=str, **kwargs)
+    latent.train_denoiser(model, 1, 2, torch.Generator().manual_seed(0), log=str, **kwargs)
     return before, model
 
 
@@ -293,11 +293,11 @@ def _changed(before, after):
 
 
 @claim("SD-10.frozen")
-def test_a_frozen_text_encoder_gets_no_gradient_and_stays_unchanged():
+def test_a_frozen_text_encoder_gets_no_gradient_and_stays_unchanged(latent):
     """One denoiser training step with the text encoder frozen (train_denoiser(train_text=False),
     SD's convention): every text-encoder parameter keeps grad None and its exact value, while the
     UNet's parameters move (so the step did train)."""
-    before, model = _one_denoiser_step(train_text=False)
+    before, model = _one_denoiser_step(latent, train_text=False)
     grads = [n for n, p in model.text.named_parameters() if p.grad is not None]
     text_changed = _changed(before.text, model.text)
     unet_changed = _changed(before.unet, model.unet)
@@ -309,11 +309,11 @@ def test_a_frozen_text_encoder_gets_no_gradient_and_stays_unchanged():
 
 
 @claim(refutes="SD-10.project-training")
-def test_the_projects_default_training_updates_its_text_encoder():
+def test_the_projects_default_training_updates_its_text_encoder(latent):
     """The project's train_denoiser, by default, trains the text encoder with the UNet (its text
     encoder starts untrained, unlike SD's pretrained CLIP): one step moves its parameters. A
     finding about the project's model against the article, not about the article."""
-    before, model = _one_denoiser_step()
+    before, model = _one_denoiser_step(latent)
     changed = _changed(before.text, model.text)
     total = len(list(model.text.parameters()))
     current().record(text_params_changed=len(changed), text_params=total)
@@ -341,16 +341,18 @@ def _divisors(n):
 @given(d=st.integers(1, 48).map(lambda k: 8 * k), c=st.integers(1, 1024))
 @example(d=320, c=768)  # SD 1.x's first stage (8 heads of 40) against SD 2.0's 5 heads of 64
 @example(d=1280, c=1024)  # SD 2.0's last stage: 20 heads of 64
-def test_attention_parameters_do_not_depend_on_the_split_into_heads(d, c):
+def test_attention_parameters_do_not_depend_on_the_split_into_heads(latent, d, c):
     """For every split of d_model = heads x head_dim: the parameter count of the attention
     module (self: context c = d; cross: context width c) and of the whole transformer block is
     the same, 2 d^2 + 2 d c + d for an attention module (q, k, v without bias, out with bias)."""
     for context in (d, c):
-        counts = {h: _count(lambda h=h, cd=context: unet.Attention(d, cd, h)) for h in _divisors(d)}
+        counts = {
+            h: _count(lambda h=h, cd=context: latent.attention(d, cd, h)) for h in _divisors(d)
+        }
         assert set(counts.values()) == {2 * d * d + 2 * d * context + d}, (
             f"d_model {d}, context {context}: counts by heads {counts}"
         )
-    blocks = {h: _count(lambda h=h: unet.Transformer(d, c, h)) for h in _divisors(d)}
+    blocks = {h: _count(lambda h=h: latent.transformer(d, c, h)) for h in _divisors(d)}
     assert len(set(blocks.values())) == 1, f"d_model {d}: block counts by heads {blocks}"
     if (d, c) == (320, 768):
         current().record(
@@ -363,7 +365,7 @@ def test_attention_parameters_do_not_depend_on_the_split_into_heads(d, c):
 
 
 @claim("SD-11")
-def test_the_unet_has_equal_counts_under_both_head_conventions():
+def test_the_unet_has_equal_counts_under_both_head_conventions(latent):
     """The project's UNet (channels 64, 128) with a fixed number of heads (SD 1.x: 4 in every
     stage) and with a fixed head dimension (SD 2.0: head_dim 16 or 8, i.e. 4 and 8, or 8 and 16
     heads): different head counts, equal parameter counts."""
@@ -372,7 +374,7 @@ def test_the_unet_has_equal_counts_under_both_head_conventions():
     counts, heads = {}, {}
     for name, kw in conventions.items():
         with torch.device("meta"):
-            net = unet.UNet(**kw)
+            net = latent.unet(**kw)
         counts[name] = accounting.parameter_count(net)
         heads[name] = (net.down_attn.self_attn.heads, net.mid_attn.self_attn.heads)
     current().record(unet_parameters=counts, heads_per_stage=heads)
@@ -392,7 +394,9 @@ def test_the_unet_has_equal_counts_under_both_head_conventions():
     magnitude=st.integers(-3, 30),
     t=st.integers(0, 999),
 )
-def test_zero_initialised_extra_channels_leave_the_unet_unchanged(seed, B, h, w, magnitude, t):
+def test_zero_initialised_extra_channels_leave_the_unet_unchanged(
+    latent, seed, B, h, w, magnitude, t
+):
     """widen_conv_in adds 5 input channels (masked-image latent 4 + mask 1) to conv_in,
     zero-initialised. With z (B, 4, 2h, 2w) and any finite extras e (B, 5, 2h, 2w) of magnitude
     10^magnitude (up to 1e30):
@@ -407,8 +411,8 @@ def test_zero_initialised_extra_channels_leave_the_unet_unchanged(seed, B, h, w,
       run the same summation order; the extra terms are +-0, which leave every sum unchanged)."""
     g = seed.torch()
     torch.manual_seed(int(seed))
-    net = unet.UNet()
-    wide = inpainting.widen_conv_in(net)
+    net = latent.unet()
+    wide = latent.widen_conv_in(net)
     assert wide.conv_in.in_channels == 4 + 5 == 9
     sd, sd_wide = net.state_dict(), wide.state_dict()
     assert sd.keys() == sd_wide.keys()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from impl.diffusion import ddim
 from impl.diffusion.latent import article_pipelines as ap
 from impl.diffusion.latent import data, pipeline, train
+from properties.adapters.latent import Reference
 from properties.catalogue import claim, finding
 from properties.evidence import current, figure, refute
 from properties.profiles import costly
@@ -28,13 +29,18 @@ PROMPTS = ["a red circle on the left", "a blue square", "green triangle at the t
            "a yellow square in the center", "red", "the bottom right"]  # fmt: skip
 PROMPTS = [p for p in PROMPTS if all(w in train.text.IDS for w in p.split())]
 ABAR = pipeline.scaled_linear_abar()  # float64
+REFERENCE_CALLS = {
+    "test_negative_prompt_takes_the_unconditional_branch": "the written-out loop with "
+    "eps(x, n) + s (eps(x, y) - eps(x, n)) is the reference",
+}
 
 
 @functools.cache
-def tiny_model():
-    """An untrained TinySD at 16 x 16 (latents 4 x 2 x 2): the claims are about the loops."""
+def tiny_model(latent=Reference):
+    """An untrained TinySD of `latent` at 16 x 16 (latents 4 x 2 x 2): the claims are about the
+    loops."""
     torch.manual_seed(0)
-    return train.TinySD(size=16).eval()
+    return latent.tiny_sd(size=16).eval()
 
 
 # --- SD-14: the negative prompt --------------------------------------------------------------
@@ -43,9 +49,9 @@ def tiny_model():
 @claim("SD-14")
 @costly()  # two 2-step generations of the tiny model per example
 @given(seed=seeds, s=st.floats(0, 10), prompt=st.sampled_from(PROMPTS))
-def test_negative_prompt_none_and_empty_give_bit_equal_images(seed, s, prompt):
+def test_negative_prompt_none_and_empty_give_bit_equal_images(latent, seed, s, prompt):
     """negative_prompt None and "" with the same seed: bit-equal images (2 DDIM steps)."""
-    model = tiny_model()
+    model = tiny_model(latent)
     images = [
         model.generate([prompt], guidance=s, steps=2, generator=seed.torch(), negative_prompt=n)
         for n in (None, "")
@@ -56,17 +62,17 @@ def test_negative_prompt_none_and_empty_give_bit_equal_images(seed, s, prompt):
 
 
 @claim("SD-14")
-def test_null_prompt_is_the_training_null_prompt():
+def test_null_prompt_is_the_training_null_prompt(latent):
     """Condition dropout trains the unconditional branch on the empty caption "": the loss with
     every caption dropped (p_uncond = 1) is bit-equal to the loss on captions "" (same
     generator), and the pipeline's unconditional branch for negative_prompt None is that empty
     prompt's context and mask, bit for bit."""
-    model = tiny_model()
+    model = tiny_model(latent)
     images, captions, _ = data.sample(3, 16, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        dropped, _ = train.denoiser_loss(model, images, captions, torch.Generator().manual_seed(1),
+        dropped, _ = latent.denoiser_loss(model, images, captions, torch.Generator().manual_seed(1),
                                          p_uncond=1.0)  # fmt: skip
-        empty, _ = train.denoiser_loss(model, images, [""] * 3, torch.Generator().manual_seed(1),
+        empty, _ = latent.denoiser_loss(model, images, [""] * 3, torch.Generator().manual_seed(1),
                                        p_uncond=0.0)  # fmt: skip
         assert torch.equal(dropped, empty), (float(dropped), float(empty))
         (c_none, m_none), (c_empty, m_empty) = (model.unconditional(n, 3) for n in (None, ""))
@@ -86,9 +92,9 @@ class SpyDenoiser(torch.nn.Module):
 
 
 @functools.cache
-def spy_model():
-    """A TinySD whose UNet is the spy and whose decoder catches the final latents."""
-    model, caught = train.TinySD(size=16), []
+def spy_model(latent=Reference):
+    """A TinySD of `latent` whose UNet is the spy and whose decoder catches the final latents."""
+    model, caught = latent.tiny_sd(size=16), []
     model.unet = SpyDenoiser()
     model.ae.decode = lambda z: caught.append(z) or torch.zeros(z.shape[0], 3, 16, 16)
     return model, caught
@@ -97,7 +103,7 @@ def spy_model():
 @claim("SD-14")
 @given(seed=seeds, s=st.floats(0, 10), y=st.sampled_from(PROMPTS), n=st.sampled_from(PROMPTS),
        steps=st.integers(1, 3))  # fmt: skip
-def test_negative_prompt_takes_the_unconditional_branch(seed, s, y, n, steps):
+def test_negative_prompt_takes_the_unconditional_branch(latent, seed, s, y, n, steps):
     """With a negative prompt n, TinySD.generate's latents (caught at the decoder) equal a loop
     whose guided prediction is eps(x, n) + s (eps(x, y) - eps(x, n)), each eps computed alone,
     with the same start and DDIM steps. Budget (float32, u = 2^-24): the two differ only in
@@ -106,7 +112,7 @@ def test_negative_prompt_takes_the_unconditional_branch(seed, s, y, n, steps):
     timesteps) adds <= 8 u max|z|; over `steps` steps and amplification 4^steps:
     tol = 64 u 4^steps (1 + 2 s) (1 + max|z| + max|eps|). An unconditional branch that is not
     eps(x, n) moves the prediction by |eps(x, n) - eps(x, other)| = O(0.1)."""
-    model, caught = spy_model()
+    model, caught = spy_model(latent)
     model.generate([y], guidance=s, steps=steps, generator=seed.torch(), negative_prompt=n)
     with torch.no_grad():
         cy, cn = model.encode_prompts([y]), model.encode_prompts([n])
@@ -137,15 +143,15 @@ ARTICLE_STEPS = {0.5: 25, 0.8: 40, 1.0: 50}  # int(50 strength)
 
 
 @claim("SD-15.steps")
-def test_img2img_steps_for_50_steps():
+def test_img2img_steps_for_50_steps(latent):
     """For 50 steps and strength 0.5, 0.8, 1: int(50 strength) = 25, 40, 50 denoising steps from
     timesteps[50 - that] = 480, 780, 980 (+ steps_offset), the init latent noised to that first
     timestep; sqrt(abar) at the start recorded."""
     table = {}
     for offset in (0, 1):
-        schedule = pipeline.sd_timesteps(50, offset)
+        schedule = latent.sd_timesteps(50, offset)
         for strength, n in ARTICLE_STEPS.items():
-            timesteps, init_timestep = ap.get_timesteps(schedule, 50, strength)
+            timesteps, init_timestep = latent.get_timesteps(schedule, 50, strength)
             assert init_timestep == len(timesteps) == n
             assert int(timesteps[0]) == int(schedule[50 - n]) == 20 * n - 20 + offset
             table[f"offset {offset}, strength {strength}"] = (
@@ -160,7 +166,7 @@ def test_img2img_steps_for_50_steps():
 
 
 @claim("SD-15.steps")
-def test_img2img_steps_equal_diffusers():
+def test_img2img_steps_equal_diffusers(latent):
     """Cross-check with diffusers: DDIMScheduler (the article's: steps_offset 0 by default; and
     1, the released model's config) set to 50 steps, and StableDiffusionImg2ImgPipeline's own
     get_timesteps: the same timesteps and counts as ours; its alphas_cumprod (float32) gives
@@ -171,13 +177,13 @@ def test_img2img_steps_equal_diffusers():
                                             beta_schedule="scaled_linear", clip_sample=False,
                                             set_alpha_to_one=False, steps_offset=offset)  # fmt: skip
         scheduler.set_timesteps(50)
-        ours = pipeline.sd_timesteps(50, offset)
+        ours = latent.sd_timesteps(50, offset)
         assert ours.tolist() == scheduler.timesteps.tolist()
         for strength, n in ARTICLE_STEPS.items():
             theirs, count = diffusers.StableDiffusionImg2ImgPipeline.get_timesteps(
                 SimpleNamespace(scheduler=scheduler), 50, strength, "cpu"
             )
-            timesteps, init_timestep = ap.get_timesteps(ours, 50, strength)
+            timesteps, init_timestep = latent.get_timesteps(ours, 50, strength)
             assert timesteps.tolist() == theirs.tolist() and init_timestep == count == n
             t = int(timesteps[0])
             gap = abs(float(scheduler.alphas_cumprod[t]) ** 0.5 - float(ABAR[t]) ** 0.5)
@@ -187,10 +193,11 @@ def test_img2img_steps_equal_diffusers():
 @claim("SD-15.steps")
 @given(seed=seeds, steps=st.integers(1, 200), strength=st.floats(0, 1),
        offset=st.integers(0, 1))  # fmt: skip
-def test_img2img_denoises_as_many_steps_as_noise_was_added(seed, steps, strength, offset):
+def test_img2img_denoises_as_many_steps_as_noise_was_added(latent, seed, steps, strength, offset):
     """img2img's denoiser sees exactly the timesteps schedule[steps - int(steps strength):], so
     int(steps strength) of them, the first being the level the init latent was noised to:
-    its first input is sqrt(abar_t0) x + sqrt(1 - abar_t0) noise (float64, to 4 ulps)."""
+    its first input is sqrt(abar_t0) x + sqrt(1 - abar_t0) noise (float64, to 4 ulps; the
+    float64 schedule passed in: the schedule's own precision is SD-04's)."""
     assume(int(steps * strength) >= 1)
     seen = []
 
@@ -201,10 +208,11 @@ def test_img2img_denoises_as_many_steps_as_noise_was_added(seed, steps, strength
     g = seed.torch()
     x = torch.randn(1, 4, 2, 2, generator=g, dtype=F64)
     ctx = (torch.zeros(1, 1, 1, dtype=F64), None)
-    ap.img2img(denoise, x, ctx, ctx, steps=steps, strength=strength, guidance=1.0,
-               generator=torch.Generator().manual_seed(int(seed)), steps_offset=offset)  # fmt: skip
+    latent.img2img(denoise, x, ctx, ctx, steps=steps, strength=strength, guidance=1.0,
+               generator=torch.Generator().manual_seed(int(seed)), steps_offset=offset,
+               abar=ABAR)  # fmt: skip
     n = int(steps * strength)
-    schedule = pipeline.sd_timesteps(steps, offset).tolist()
+    schedule = latent.sd_timesteps(steps, offset).tolist()
     assert [t for t, _ in seen] == schedule[steps - n :], (len(seen), n)
     noise = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(int(seed)), dtype=F64)
     a = float(ABAR[seen[0][0]])
@@ -216,7 +224,7 @@ def test_img2img_denoises_as_many_steps_as_noise_was_added(seed, steps, strength
 @costly()  # a diffusers pipeline run and ours per example
 @given(seed=seeds, steps=st.integers(1, 4), strength=st.floats(0.25, 1),
        s=st.sampled_from([1.5, 3.0, 7.5]))  # fmt: skip
-def test_img2img_equals_diffusers_img2img_pipeline(seed, steps, strength, s):
+def test_img2img_equals_diffusers_img2img_pipeline(latent, seed, steps, strength, s):
     """Our img2img = diffusers' StableDiffusionImg2ImgPipeline (init latents passed as a
     4-channel image, output_type "latent") on the tiny random UNet2DConditionModel of SD-04,
     its DDIMScheduler (steps_offset 1) and alphas_cumprod, the same seed, in float64. Budget as
@@ -238,7 +246,7 @@ def test_img2img_equals_diffusers_img2img_pipeline(seed, steps, strength, s):
                       strength=strength, guidance_scale=s, num_inference_steps=steps,
                       output_type="latent", generator=torch.Generator().manual_seed(int(seed)),
                       ).images  # fmt: skip
-        ours = ap.img2img(
+        ours = latent.img2img(
             lambda z, t, c, m: net(z, t, encoder_hidden_states=c).sample, x, (cond, None),
             (uncond, None), steps=steps, strength=strength, guidance=s,
             generator=torch.Generator().manual_seed(int(seed)), abar=scheduler.alphas_cumprod,
@@ -248,16 +256,16 @@ def test_img2img_equals_diffusers_img2img_pipeline(seed, steps, strength, s):
     assert err <= tol, err
 
 
-def img2img_tiny(init_latents, steps=50, strength=1.0, offset=0):
-    """The article's img2img on the untrained tiny model: prompt "a red circle on the left",
-    guidance 7.5, noise from seed 0, float32 latents (1, 4, 2, 2)."""
-    model = tiny_model()
+def img2img_tiny(latent, init_latents, steps=50, strength=1.0, offset=0):
+    """The article's img2img (`latent`'s) on the untrained tiny model: prompt "a red circle on
+    the left", guidance 7.5, noise from seed 0, float32 latents (1, 4, 2, 2)."""
+    model = tiny_model(latent)
     with torch.no_grad():
         cond, uncond = (
             model.encode_prompts(["a red circle on the left"]),
             model.unconditional(None, 1),
         )
-        return ap.img2img(
+        return latent.img2img(
             lambda z, t, c, m: model.unet(z, t, c, m), init_latents, cond, uncond, steps=steps,
             strength=strength, guidance=7.5, generator=torch.Generator().manual_seed(0),
             steps_offset=offset,
@@ -265,7 +273,7 @@ def img2img_tiny(init_latents, steps=50, strength=1.0, offset=0):
 
 
 @claim(refutes="SD-15.strength-1-is-noise")
-def test_img2img_at_strength_1_depends_on_the_init_latent():
+def test_img2img_at_strength_1_depends_on_the_init_latent(latent):
     """At strength 1 (50 steps, steps_offset 0 as the article's scheduler) the init latent x is
     noised to t = 980, sqrt(abar) = 0.076: with the same noise, two init latents (0 and c
     everywhere) give different outputs. If the start were pure noise the two runs would be the
@@ -274,7 +282,7 @@ def test_img2img_at_strength_1_depends_on_the_init_latent():
 
     def run(c):
         if c not in runs:
-            runs[c] = img2img_tiny(torch.full((1, 4, 2, 2), c))
+            runs[c] = img2img_tiny(latent, torch.full((1, 4, 2, 2), c))
         return runs[c]
 
     zero = run(0.0)
@@ -286,10 +294,10 @@ def test_img2img_at_strength_1_depends_on_the_init_latent():
     # ~40 runs of 50 UNet steps for no more information
     c = refute(st.sampled_from([0.0, 1.0]), same_output, claim="SD-15.strength-1-is-noise")
     out = run(c)
-    start = {o: float(ABAR[int(pipeline.sd_timesteps(50, o)[0])]) ** 0.5 for o in (0, 1)}
-    model = tiny_model()
+    start = {o: float(ABAR[int(latent.sd_timesteps(50, o)[0])]) ** 0.5 for o in (0, 1)}
+    model = tiny_model(latent)
     with torch.no_grad():
-        text_to_image = pipeline.generate(
+        text_to_image = latent.generate(
             lambda z, t, cc, m: model.unet(z, t, cc, m), lambda z: z,
             model.encode_prompts(["a red circle on the left"]), model.unconditional(None, 1),
             steps=50, guidance=7.5, latent_shape=(1, 4, 2, 2), latent_scale=1.0,
@@ -342,9 +350,10 @@ def level(z, x0, noise, region):
     return torch.linalg.lstsq(A, z[0][region][:, None]).solution[:, 0].tolist()
 
 
-def inpaint_levels(steps, offset, seed=0):
-    """The legacy loop on the oracle at strength 1: per step (t, alpha of the stepped latents on
-    the repainted region, alpha of the replacement on the kept region), and the final latents."""
+def inpaint_levels(latent, steps, offset, seed=0):
+    """`latent`'s legacy loop on the oracle at strength 1 (the float64 schedule ABAR passed in):
+    per step (t, alpha of the stepped latents on the repainted region, alpha of the replacement
+    on the kept region), and the final latents."""
     x0 = torch.randn(1, 4, H, W, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
     noise = torch.randn(1, 4, H, W, generator=torch.Generator().manual_seed(seed), dtype=F64)
     ctx = (torch.zeros(1, 1, 1, dtype=F64), None)
@@ -353,9 +362,9 @@ def inpaint_levels(steps, offset, seed=0):
     def callback(i, t, latents, proper):
         rows.append((t, level(latents, x0, noise, ~KEEP)[0], level(proper, x0, noise, KEEP)[0]))
 
-    out = ap.inpaint_legacy(oracle(x0), x0, MASK_IMAGE, ctx, ctx, steps=steps, strength=1.0,
+    out = latent.inpaint_legacy(oracle(x0), x0, MASK_IMAGE, ctx, ctx, steps=steps, strength=1.0,
                             guidance=7.5, generator=torch.Generator().manual_seed(seed),
-                            steps_offset=offset, callback=callback)  # fmt: skip
+                            steps_offset=offset, callback=callback, abar=ABAR)  # fmt: skip
     return rows, out, x0, noise
 
 
@@ -370,21 +379,21 @@ def timestep_of(alpha):
 
 
 @claim(refutes="SD-16.noise-level")
-def test_legacy_inpainting_replaces_at_another_noise_level():
+def test_legacy_inpainting_replaces_at_another_noise_level(latent):
     """At every step the replacement add_noise(orig, noise, t) should be at the level of the
     stepped latents (the article: "at the same level"); those are at the next timestep. The
     minimal (steps, steps_offset) with a step where the two levels differ is found; the 50-step
     tables for steps_offset 0 and 1 are recorded."""
 
     def same_levels(case):
-        rows = inpaint_levels(*case)[0]
+        rows = inpaint_levels(latent, *case)[0]
         return all(abs(a_step - a_proper) <= LEVEL_TOL for _, a_step, a_proper in rows)
 
     case = refute(st.tuples(st.integers(1, 50), st.integers(0, 1)), same_levels,
                   claim="SD-16.noise-level", describe=lambda c: f"steps={c[0]}, steps_offset={c[1]}")  # fmt: skip
-    tables = {o: inpaint_levels(50, o)[0] for o in (0, 1)}
+    tables = {o: inpaint_levels(latent, 50, o)[0] for o in (0, 1)}
     for o, rows in tables.items():
-        ts = pipeline.sd_timesteps(50, o).tolist()
+        ts = latent.sd_timesteps(50, o).tolist()
         for i, (t, a_step, a_proper) in enumerate(rows):  # where each level sits
             assert abs(a_proper - float(ABAR[t]) ** 0.5) <= LEVEL_TOL
             b = float(ABAR[ts[i + 1]]) if i + 1 < len(ts) else float(ABAR[0])
@@ -429,21 +438,21 @@ def test_legacy_inpainting_replaces_at_another_noise_level():
 
 
 @claim(refutes="SD-16.kept-region")
-def test_legacy_inpainting_leaves_the_kept_region_noisy():
+def test_legacy_inpainting_leaves_the_kept_region_noisy(latent):
     """After the last step the kept region should be the clean original latent; it is
     add_noise(orig, noise, t_last): (sqrt(abar) - 1) x0 + sqrt(1 - abar) noise away from it,
     checked to LEVEL_TOL. Minimal (steps, steps_offset) found; 50 steps recorded."""
 
     def kept_unchanged(case):
-        _, out, x0, _ = inpaint_levels(*case)
+        _, out, x0, _ = inpaint_levels(latent, *case)
         return float((out - x0)[0][KEEP].abs().max()) <= LEVEL_TOL
 
     case = refute(st.tuples(st.integers(1, 50), st.integers(0, 1)), kept_unchanged,
                   claim="SD-16.kept-region", describe=lambda c: f"steps={c[0]}, steps_offset={c[1]}")  # fmt: skip
     numbers = {}
     for o in (0, 1):
-        _, out, x0, noise = inpaint_levels(50, o)
-        a = float(ABAR[int(pipeline.sd_timesteps(50, o)[-1])])
+        _, out, x0, noise = inpaint_levels(latent, 50, o)
+        a = float(ABAR[int(latent.sd_timesteps(50, o)[-1])])
         exact = (a**0.5 - 1) * x0 + (1 - a) ** 0.5 * noise
         assert torch.allclose((out - x0)[0][KEEP], exact[0][KEEP], rtol=0, atol=LEVEL_TOL)
         numbers[o] = ((1 - a) ** 0.5, float((out - x0)[0][KEEP].norm() / x0[0][KEEP].norm()))
@@ -545,3 +554,49 @@ def test_finding_diffusers_legacy_pipeline_pastes_the_original_after_the_loop():
         "diffusers' later legacy inpainting = the article's loop + the clean latents pasted "
         "after it; its current pipeline re-noises to the next timestep"
     )
+
+
+# --- the `latent` family's diffusers peer (properties/adapters/latent_diffusers.py) -----------
+
+
+@pytest.mark.filterwarnings(
+    "ignore:The class .*InpaintPipelineLegacy.* is deprecated:FutureWarning"
+)
+def test_diffusers_adapter_smoke():
+    """Each function the diffusers peer overrides against the reference on one input (its claims'
+    properties run in `tox -e peers`): the same timesteps and img2img start; its float32
+    schedule within 1e-6 (the SD-04 finding); its img2img and legacy inpainting equal ours in
+    float64 on a rowwise denoiser with a text mask (5 steps, float64 rounding: 1e-12), except
+    on the kept region after the legacy loop, where it pastes the clean latents (SD-16 finding)."""
+    pytest.importorskip("diffusers")
+    from properties.adapters import resolve
+
+    ours, theirs = Reference, resolve("latent", "diffusers")
+    for offset in (0, 1):
+        assert theirs.sd_timesteps(50, offset).tolist() == ours.sd_timesteps(50, offset).tolist()
+    assert float((theirs.scaled_linear_abar() - ABAR).abs().max()) < 1e-6
+    ts = ours.sd_timesteps(50, 1)
+    for strength in (0.3, 1.0):
+        (a, n), (b, m) = (
+            theirs.get_timesteps(ts, 50, strength),
+            ours.get_timesteps(ts, 50, strength),
+        )
+        assert a.tolist() == b.tolist() and n == m
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 4, 4, generator=g, dtype=F64)
+    cond = (torch.randn(1, 3, 8, generator=g, dtype=F64), torch.tensor([[1, 1, 0]]).bool())
+    uncond = (torch.randn(1, 3, 8, generator=g, dtype=F64), torch.tensor([[1, 0, 0]]).bool())
+
+    def denoise(z, t, context, mask):
+        w = (context * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return torch.tanh(z) / 2 + w[:, :4, None, None] + t[:, None, None, None] / 1000
+
+    kw = dict(steps=5, strength=0.8, guidance=3.0, steps_offset=0, abar=ABAR)
+    got, want = (a.img2img(denoise, x, cond, uncond, generator=torch.Generator().manual_seed(1),
+                           **kw) for a in (theirs, ours))  # fmt: skip
+    assert torch.allclose(got, want, rtol=0, atol=1e-12)
+    keep = ap.preprocess_mask(MASK_IMAGE).to(F64)
+    got, want = (a.inpaint_legacy(denoise, x, MASK_IMAGE, cond, uncond,
+                                  generator=torch.Generator().manual_seed(1), **kw)
+                 for a in (theirs, ours))  # fmt: skip
+    assert torch.allclose(got, x * keep + want * (1 - keep), rtol=0, atol=1e-12)

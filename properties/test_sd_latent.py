@@ -27,6 +27,10 @@ from properties.strategies import Seed, seeds
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 F32 = torch.float32
+REFERENCE_CALLS = {
+    "test_generate_takes_the_written_out_guided_ddim_steps": "the written-out guided DDIM loop "
+    "is the reference the latent pipeline is checked against",
+}
 
 
 def models(latent, seed=0, dtype=F32):
@@ -140,7 +144,7 @@ def test_text_changes_the_output_and_masked_padding_does_not(latent):
     z = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([500, 500])
     with torch.no_grad():
-        ids, mask = text.tokenize(["a red circle on the left", "a blue square on the right"])
+        ids, mask = latent.tokenize(["a red circle on the left", "a blue square on the right"])
         eps = net(z, t, encoder(ids, mask), mask)
         same_z = net(torch.cat([z[:1], z[:1]]), t, encoder(ids, mask), mask)
         gap = float((same_z[0] - same_z[1]).abs().max())
@@ -170,8 +174,8 @@ def test_one_network_answers_both_and_guidance_interpolates(latent, seed, s):
         return net(zz, t, context, mask)
 
     with torch.no_grad():
-        ids_c, mask_c = text.tokenize(["a red circle on the left"])
-        ids_u, mask_u = text.tokenize([""])
+        ids_c, mask_c = latent.tokenize(["a red circle on the left"])
+        ids_u, mask_u = latent.tokenize([""])
         cond, uncond = encoder(ids_c, mask_c), encoder(ids_u, mask_u)
         t = torch.tensor([981, 981])
         eps_u, eps_c = net(

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from impl.diffusion.latent import autoencoder, data, pipeline, sample, train
+from properties.adapters.latent import Reference
 from properties.catalogue import claim
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -17,9 +18,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 16  # the smallest image the autoencoder (8) and the UNet (2) accept
 
 
-def tiny_model(seed=0, scale=0.7):
+def tiny_model(seed=0, scale=0.7, latent=Reference):
+    """A fresh TinySD of `latent` (the reference's unless a property passes its fixture)."""
     torch.manual_seed(seed)
-    return train.TinySD(size=SIZE, scale=scale)
+    return latent.tiny_sd(size=SIZE, scale=scale)
 
 
 def assert_same_parameters(got, want, what):
@@ -32,14 +34,14 @@ def assert_same_parameters(got, want, what):
 
 
 @claim("SD-01.shapes")
-def test_autoencoder_stage_is_reconstruction_plus_beta_kl_under_adam():
+def test_autoencoder_stage_is_reconstruction_plus_beta_kl_under_adam(latent):
     """Each step: x from data.sample, (mean, log var) = encode(x), z = mean + exp(log var / 2) eps,
     loss = mean (decode(z) - x)^2 + beta mean_i KL_i, Adam at lr 2e-3; then scale = 1 / std of the
     posterior means of 512 fresh images. Progress: one line at step 1, every 250 and the last."""
-    model, beta, steps, batch = tiny_model(), 0.5, 3, 2
+    model, beta, steps, batch = tiny_model(latent=latent), 0.5, 3, 2
     ref = copy.deepcopy(model)
     lines = []
-    train.train_autoencoder(
+    latent.train_autoencoder(
         model, steps, batch, beta, torch.Generator().manual_seed(5), lines.append
     )
     g = torch.Generator().manual_seed(5)
@@ -72,14 +74,14 @@ def test_progress_lines_at_the_first_every_250th_and_the_last_step():
 
 
 @claim("SD-03")
-def test_denoiser_loss_written_out():
+def test_denoiser_loss_written_out(latent):
     """z_0 = scale mean(x), drop ~ Bernoulli(p_uncond) (the caption becomes ""), t uniform in
     [0, 1000), z_t = sqrt(abar_t) z_0 + sqrt(1 - abar_t) eps (scaled-linear abar, float32),
     loss = mean (eps_theta(z_t, t, tau(prompt)) - eps)^2."""
-    model = tiny_model(scale=0.7)
+    model = tiny_model(scale=0.7, latent=latent)
     images, captions, _ = data.sample(6, SIZE, torch.Generator().manual_seed(1))
     with torch.no_grad():
-        loss, drop = train.denoiser_loss(
+        loss, drop = latent.denoiser_loss(
             model, images, captions, torch.Generator().manual_seed(2), p_uncond=0.5
         )
         g = torch.Generator().manual_seed(2)
@@ -89,7 +91,7 @@ def test_denoiser_loss_written_out():
         context, mask = model.encode_prompts(prompts)
         t = torch.randint(0, 1000, (6,), generator=g)
         eps = torch.randn(z0.shape, generator=g)
-        a = pipeline.scaled_linear_abar(torch.float32)[t][:, None, None, None]
+        a = latent.scaled_linear_abar(torch.float32)[t][:, None, None, None]
         z_t = a.sqrt() * z0 + (1 - a).sqrt() * eps
         want = ((model.unet(z_t, t, context, mask) - eps) ** 2).mean()
     assert torch.equal(drop, want_drop) and 0 < int(drop.sum()) < 6
@@ -97,22 +99,22 @@ def test_denoiser_loss_written_out():
 
 
 @claim("SD-03")
-def test_denoiser_stage_trains_the_unet_and_the_text_encoder_under_adam():
+def test_denoiser_stage_trains_the_unet_and_the_text_encoder_under_adam(latent):
     """Each step: images and captions from data.sample, denoiser_loss, one Adam step (lr 1e-3) on
     the UNet and the text encoder together; the autoencoder stays as it is."""
-    model = tiny_model()
+    model = tiny_model(latent=latent)
     ref = copy.deepcopy(model)
-    train.train_denoiser(model, 2, 3, torch.Generator().manual_seed(3), lambda _: None)
+    latent.train_denoiser(model, 2, 3, torch.Generator().manual_seed(3), lambda _: None)
     g = torch.Generator().manual_seed(3)
     opt = torch.optim.Adam([*ref.unet.parameters(), *ref.text.parameters()], lr=1e-3)
     for _ in range(2):
         images, captions, _ = data.sample(3, SIZE, g)
-        loss, _ = train.denoiser_loss(ref, images, captions, g)
+        loss, _ = latent.denoiser_loss(ref, images, captions, g)
         opt.zero_grad()
         loss.backward()
         opt.step()
     assert_same_parameters(model, ref, "denoiser after 2 steps")
-    untouched = tiny_model()
+    untouched = tiny_model(latent=latent)
     assert_same_parameters(model.ae, untouched.ae, "autoencoder")
 
 
