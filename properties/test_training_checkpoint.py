@@ -1,8 +1,8 @@
 """CKPT-01..CKPT-06: gradient checkpointing plans on a chain of layers (family `training`;
 reference impl/training/checkpoint.py, accumulate.py), with exact counts of saved bytes
-(saved-tensor hooks) and of layer evaluations. The plans, the segment checkpoint and gradient
-accumulation come from the `training` fixture; the chain, SavedBytes, the allocator probe and the
-programme cost() are the measurement (impl)."""
+(saved-tensor hooks) and of layer evaluations. The plans, the segment checkpoint, the recursive
+plans' programme cost() and gradient accumulation come from the `training` fixture; the chain,
+SavedBytes and the allocator probe are the measurement (impl, declared in training.TOOLS)."""
 
 import functools
 import math
@@ -200,7 +200,7 @@ def test_bisection_is_log_memory_for_n_log_n_evaluations(training, n, width):
     _, peak, evaluations = run(plan_of(training, "bisection"), n, width, 0, k=1)
     depth = math.ceil(math.log2(n)) if n > 1 else 0
     assert peak <= (1 + depth) * a + b
-    assert evaluations == ck.cost(n, None)[0]  # the forward sweep included
+    assert evaluations == training.cost(n, None)[0]  # the forward sweep included
     assert evaluations - n <= n * depth // 2  # advances beyond one per layer: O(n log n)
     current().summary = (
         "bisection: peak <= (1 + ceil log2 n) a + b, <= n + (n / 2) ceil log2 n evaluations; "
@@ -253,7 +253,7 @@ def test_recursive_plans_log_memory_measured_by_the_allocator(training):
         (p64, e64), (p256, e256) = (allocated_peak(plan, n) for n in (64, 256))
         measured[name] = (round(p64, 3), round(p256, 3))
         for n, e in ((64, e64), (256, e256)):
-            assert e == ck.cost(n, None if s is None else s(n))[0], (name, n, e)
+            assert e == training.cost(n, None if s is None else s(n))[0], (name, n, e)
         growth = p256 - p64
         assert growth <= c * (levels(256) - levels(64)) + small, (name, p64, p256)
     current().record(**{f"{k}: peak activations at n = 64, 256": v for k, v in measured.items()})
@@ -275,11 +275,11 @@ def test_revolve_dynamic_programme_equals_the_binomial_optimum(training, n, s, w
     """T(n, s) - n (evaluations beyond the one taped evaluation per layer) equals Griewank's
     closed form with s + 1 checkpoints (x_0 included); the run, forward sweep included, uses
     exactly T(n, s) evaluations and at most (1 + s) a + b saved bytes."""
-    assert ck.cost(n, s)[0] - n == binomial_steps(n, s + 1)
+    assert training.cost(n, s)[0] - n == binomial_steps(n, s + 1)
     if n <= 30:
         a, b = unit_bytes(width)
         _, peak, evaluations = run(plan_of(training, "revolve"), n, width, 0, k=s)
-        assert evaluations == ck.cost(n, s)[0]
+        assert evaluations == training.cost(n, s)[0]
         assert peak <= (1 + s) * a + b
 
 
@@ -293,10 +293,10 @@ def test_optimal_plan_is_no_worse_than_segments_or_revolve_at_equal_memory(train
     s = max(0, segment_peak(n, k, a, b) // a - 1 - b // a)
     plan_of(training, "optimal")  # or skip
     _, peak, evaluations = run(lambda c, x: training.optimal(c, x, s), n, width, 0)
-    assert evaluations == ck.cost(n, s, ck.Chain.TAPE)[0]
+    assert evaluations == training.cost(n, s, ck.Chain.TAPE)[0]
     assert peak <= segment_peak(n, k, a, b) and peak <= (1 + s) * a + b
     assert evaluations <= 2 * n - (n - (n - 1) // k * k)
-    assert evaluations <= ck.cost(n, s)[0]
+    assert evaluations <= training.cost(n, s)[0]
 
 
 def accumulation_case(sizes, seed):
@@ -461,12 +461,12 @@ def test_recursive_plans_on_long_chains_cost_exactly_their_programme(training):
     for n in range(2, 23, 4):
         for s in range(1, 6):
             _, peak, evaluations = run(revolve, n, 1, 0, k=s)
-            assert evaluations == ck.cost(n, s)[0], (n, s)
+            assert evaluations == training.cost(n, s)[0], (n, s)
             assert (peak == (1 + s) * a + b) == (n > s + 1) and peak <= (1 + s) * a + b, (n, s)
     for s in (2, 5, 8):
         _, peak, evaluations = run(lambda c, x, s: training.optimal(c, x, s), 30, 1, 0, s=s)
-        assert evaluations == ck.cost(30, s, ck.Chain.TAPE)[0] and peak <= (1 + s) * a + b
-    assert run(bisection, 30, 1, 0, k=1)[2] == ck.cost(30, None)[0]
+        assert evaluations == training.cost(30, s, ck.Chain.TAPE)[0] and peak <= (1 + s) * a + b
+    assert run(bisection, 30, 1, 0, k=1)[2] == training.cost(30, None)[0]
 
 
 def test_recursive_plans_without_a_probe_and_without_an_input_gradient():
@@ -504,6 +504,7 @@ def test_plans_and_chain_methods_refuse_wrong_input_by_name():
         (lambda: ck.checkpoint(torch.tanh, 3), "args"),
         (lambda: ck.checkpoint(lambda t: 3.0, x), "fn"),
         (lambda: ck.SavedBytes(exclude=None), "exclude"),
+        (lambda: ck.segments(chain, x, 2, checkpoint_fn=3), "checkpoint_fn"),
         (lambda: gradacc.accumulate(loss, [w], batches, [2.5]), "tokens"),
         (lambda: gradacc.accumulate(loss, [torch.zeros(2)], batches, [2]), "params"),
         (lambda: gradacc.accumulate(lambda b: loss(b) * torch.nan, [w], batches, [2]),

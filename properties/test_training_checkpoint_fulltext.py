@@ -4,7 +4,9 @@ activation memory under gradient accumulation, and the Hugging Face guide's timi
 
 Memory is counted exactly on CPU: bytes saved for backward (checkpoint.SavedBytes, saved-tensor
 hooks, parameters excluded) plus parameter and gradient bytes, and, for CKPT-11, the CPU allocator's
-peak (impl/_memory.py). No GPU is used: torch.cuda.max_memory_allocated is not measured."""
+peak (impl/_memory.py). No GPU is used: torch.cuda.max_memory_allocated is not measured.
+The plans and gradient accumulation come from the `training` fixture; the chain, the meters and
+the table are tools (training.TOOLS)."""
 
 import math
 import time

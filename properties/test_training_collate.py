@@ -20,6 +20,12 @@ from properties.tolerances import assert_close
 
 F64 = torch.float64
 U = 2.0**-53
+REFERENCE_CALLS = {
+    "test_varlen_attention_is_per_sample_and_padded_attention": "the family's varlen attention "
+    "is compared with attention on each sample alone (impl/attention/reference, float64 naive) "
+    "and with padded attention under key masking (impl/attention/tiled): PACK-03 states both "
+    "equalities, and those two are the references",
+}
 samples_st = st.lists(st.lists(st.integers(0, 31), min_size=1, max_size=12), min_size=1, max_size=5)
 
 

@@ -36,8 +36,9 @@ counts layer evaluations, so plans are checked exactly, not by RSS.
 
 Domains: chain a Chain; x a finite tensor (..., width) of the chain's dtype; k an integer in
 [1, n]; s an integer >= 0; fn a callable returning a tensor (or a tuple of them) from tensors
-args (at least one); Chain(n, width) positive integers, dropout in [0, 1), a floating dtype, seed
-an integer >= 0; exclude an iterable of tensors. Chain.layer and Chain.run, which the plans call
+args (at least one); checkpoint_fn None or a callable like checkpoint (checkpoint_fn(fn, x)
+-> fn(x)); Chain(n, width) positive integers, dropout in [0, 1), a floating dtype, seed an
+integer >= 0; exclude an iterable of tensors. Chain.layer and Chain.run, which the plans call
 for every layer, check indices, shape and dtype but not finiteness (the plans check x once).
 """
 
@@ -162,17 +163,22 @@ def store_all(chain, x):
     return chain.run(x, 0, len(chain))
 
 
-def segments(chain, x, k):
+def segments(chain, x, k, checkpoint_fn=None):
     """Checkpoint every segment of k layers but the last (which may be shorter): its backward
-    comes first, so it is run with gradients at once rather than recomputed."""
+    comes first, so it is run with gradients at once rather than recomputed. checkpoint_fn (a
+    function like `checkpoint`, default this module's) checkpoints each segment: the same plan
+    with another library's checkpoint."""
     _check(chain, x)
+    if checkpoint_fn is None:
+        checkpoint_fn = checkpoint
+    function("checkpoint_fn", checkpoint_fn)
     n = len(chain)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise ValueError(f"k: segment length must be an integer in [1, {n}], got {k!r}")
     k = int(k)
     last = (n - 1) // k * k
     for a in range(0, last, k):
-        x = checkpoint(functools.partial(chain.run, a=a, b=a + k), x)
+        x = checkpoint_fn(functools.partial(chain.run, a=a, b=a + k), x)
     return chain.run(x, last, n)
 
 

@@ -22,10 +22,16 @@ Interface (conventions of impl/training: packing.py, collate.py, checkpoint.py, 
     store_all(chain, x), segments(chain, x, k) (segments of k layers, the last one not
     checkpointed), sqrt_segments(chain, x), recompute_all(chain, x), revolve(chain, x, s),
     bisection(chain, x), optimal(chain, x, s) -> y;  a plan an implementation lacks is None
+    cost(n, s, tape=None) -> (T, m): the recursive plans' programme: T layer evaluations to
+        backprop n layers with s stored activations (s = None: bisection; tape: optimal, a
+        sub-chain may be taped whole) and the first split m (CKPT-05: T(n, s) - n is Griewank's
+        binomial optimum; revolve, bisection and optimal evaluate exactly T)
     accumulate(per_token_loss, params, micro_batches, tokens, normalise="tokens")
 
 Reference looks impl/ up at call time, so that a rejected variant's patch of impl/ reaches it.
 impl/ is ours and imported here; the peers' libraries are imported only inside their methods.
+The inputs and meters the properties use beside the family (the chain, SavedBytes, the
+allocator probe, packs and efficiency of a pack_of, the article's timing table) are TOOLS below.
 
 Peers (libraries imported lazily, inside the methods):
   transformers   DataCollatorWithFlattening (packed), the flash-attention helpers of
@@ -86,11 +92,7 @@ class Reference:
     cu_seqlens_from_mask = late(collate, "cu_seqlens_from_mask")
     shifted_token_loss = late(collate, "shifted_token_loss")
 
-    @staticmethod
-    def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False):
-        """impl/attention/tiled.varlen_attention at call time (not wrapped by its impl name:
-        the FA properties of test_attention_tiled.py call it as attention's own code)."""
-        return tiled.varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal)
+    varlen_attention = late(tiled, "varlen_attention")  # PACK-03's; the attention family's too
 
     tiny_lm = late(lm, "TinyLM")
 
@@ -102,6 +104,7 @@ class Reference:
     revolve = late(ck, "revolve")
     bisection = late(ck, "bisection")
     optimal = late(ck, "optimal")
+    cost = late(ck, "cost")
     accumulate = late(gradacc, "accumulate")
 
 
@@ -160,19 +163,6 @@ class Transformers(Reference):
 # ---------------------------------------------------------------- torch.utils.checkpoint
 
 
-def _segments_with(checkpoint, chain, x, k):
-    """impl's segment plan (segments of k layers, the last not checkpointed) with another
-    checkpoint function; k checked as impl checks it."""
-    n = len(chain)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(f"k: segment length must be an integer in [1, {n}], got {k!r}")
-    k = int(k)
-    last = (n - 1) // k * k
-    for a in range(0, last, k):
-        x = checkpoint(functools.partial(chain.run, a=a, b=a + k), x)
-    return chain.run(x, last, n)
-
-
 class _TorchCheckpoint(Reference):
     """torch.utils.checkpoint.checkpoint as the segment checkpoint, in the segment plans."""
 
@@ -193,7 +183,8 @@ class _TorchCheckpoint(Reference):
 
     @classmethod
     def segments(cls, chain, x, k):
-        return _segments_with(cls.checkpoint, chain, x, k)
+        """impl's segment plan with torch's checkpoint for each segment."""
+        return ck.segments(chain, x, k, checkpoint_fn=cls.checkpoint)
 
     @classmethod
     def sqrt_segments(cls, chain, x):
@@ -339,6 +330,27 @@ class LmmsEngine(Reference):
     def cu_seqlens_from_mask(attention_mask):
         spu = lmms_sequence_packing_utils()
         return _lmms_call("_get_unpad_data", spu._get_unpad_data, attention_mask)[1]
+
+
+TOOLS = {
+    "impl.training.checkpoint.Chain": "the model the plans run on: n residual tanh layers that "
+    "count their evaluations (TAPE: the activations one layer saves)",
+    "impl.training.checkpoint.SavedBytes": "the meter of bytes saved for backward "
+    "(saved-tensor hooks), by which the plans' memory is counted exactly",
+    "impl._memory.peak_extra_bytes": "a memory meter: the CPU allocator's peak extra bytes "
+    "during a call",
+    "impl.training.packing.packs": "reads a packer's pack_of as the list of its packs",
+    "impl.training.packing.pack_lengths": "measures a packer's pack_of: tokens per pack",
+    "impl.training.packing.efficiency": "measures a packer's pack_of: real tokens / (packs x C)",
+    "impl.training.packing.lower_bound": "the bound ceil(total / C) that no packer beats, the "
+    "yardstick of PACK-07",
+    "impl.training.packing.OVERSIZE": "the packers' oversize options, inputs drawn",
+    "impl.training.collate.IGNORE": "-100, the label a loss ignores (transformers' convention), "
+    "which the packed labels are checked against",
+    "impl.training.hf_table": "the article's printed timing table (exact Fractions of its "
+    "digits) and exact arithmetic on it: CKPT-09..11 state something of the article's numbers, "
+    "which no implementation computes, so there is nothing a peer could be asked",
+}
 
 
 ADAPTERS = {
