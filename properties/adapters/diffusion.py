@@ -13,16 +13,53 @@ Interface (impl/diffusion for the equations; abar_t = a, abar_tau = b, tensors i
     posterior(x_t, x0, a, b) -> (mean, variance)     the DDPM posterior (DDIM-02)
     posterior_variance_article(a, b)                 the article's form of beta~ (DDIM-02)
     coefficients(a, b, sigma) -> (lambda, k)         the undetermined coefficients (DDIM-03)
+    alphas_cumprod(betas)                            abar_t = prod_{i<=t} (1 - beta_i) (DDIM-01)
+  Guidance (impl/diffusion/guidance.py, cfg_training.py; CFG-*):
+    guided_mean(mu, s2, grad_log_classifier, gamma)  the mean of N(mu, s2 I) tilted by p(y|x)^gamma
+    classifier_guided_eps(eps, a, grad_log_classifier, gamma)   eps - sqrt(1 - a) gamma grad
+    cfg_w(eps_c, eps_u, w), cfg_s(eps_c, eps_u, s)  classifier-free guidance, the two scales
+    implied_classifier_grad(eps_c, eps_u, a)        -(eps_c - eps_u) / sqrt(1 - a)
+    drop_labels(y, p_uncond, n_classes, generator)  condition dropout to the null label n_classes
+    cfg_train(data, abar, p_uncond, steps, generator, batch, lr)   one eps network for both
+  Thresholding of x0_hat (impl/diffusion/thresholding.py; SD-18):
+    static_threshold(x0_hat), percentile_s(x0_hat, p), dynamic_threshold(x0_hat, p, divide)
+    threshold_sample(eps_model, x_T, abar, timesteps, method, p, to_data)   DDIM(eta = 0) with
+                                                     x0_hat thresholded at every step
+  The DDIM article's own code (impl/diffusion/ddim_article.py; DDIM-06, DDIM-12..16):
+    article_ddim(num_train_timesteps, beta_start, beta_end, sample_steps, dtype)  its sampler
+                                                     (class DDIM: sample, step, sigma, alphas_cumprod)
+    article_timesteps(T, n)                          its timesteps int(linspace(T - 1, 0, n))
+    ansatz_variance(a, b, sigma, rho), correlated_normals(rho, n, generator)   its derivation (1)
+    to_image(images), to_uint8(image)                its output mapping (4) and 8-bit pixels
+    article_slerp(x0, x1, alpha), grid_from_corners(tl, tr, bl, br, rows, cols),
+    interpolation_grid(rows, cols, in_channels, sample_size, generator, dtype)   its grid (5)-(6)
 
 An adapter that cannot do what a call asks (a spacing, a sigma or a stop its library has no
 setting for) raises NotImplementedError naming what; its PEERS entry lists those claims as
 not asked.
+
+TOOLS: the impl code the diffusion properties (and others) call directly, as inputs or measures.
 """
 
 import torch
 
 from impl.diffusion import ddim, ddpm, schedules
-from properties.adapters import Peer
+from properties.adapters import Peer, late
+
+_GUIDANCE, _CFG_TRAINING = "impl.diffusion.guidance", "impl.diffusion.cfg_training"
+_THRESHOLDING, _ARTICLE = "impl.diffusion.thresholding", "impl.diffusion.ddim_article"
+
+TOOLS = {
+    "impl.diffusion.oracle": "Gaussian-mixture data with exact scores, eps and class posteriors: "
+    "the models and oracles the samplers are run on and compared with",
+    "impl.diffusion.schedules.linear_betas": "the beta schedule fed in (DDPM's linear betas)",
+    "impl.diffusion.schedules.eps_to_x0": "x0_hat = (x_t - sqrt(1 - a) eps) / sqrt(a), the "
+    "expected value a step is compared with",
+    "impl.diffusion.thresholding.display": "the image range clip(x, -1, 1): a measure of outputs",
+    "impl.diffusion.thresholding.saturated_fraction": "the share of saturated entries: a measure",
+    "impl.diffusion.guidance.tilted_score": "the exact score of the noised tilted density by "
+    "quadrature: the oracle the guided score is compared with",
+}
 
 F64 = torch.float64
 
@@ -58,6 +95,31 @@ class Reference:
     @staticmethod
     def coefficients(a, b, sigma):
         return ddim.coefficients(a, b, sigma)
+
+    alphas_cumprod = late(schedules, "alphas_cumprod")
+
+    guided_mean = late(_GUIDANCE, "guided_mean")
+    classifier_guided_eps = late(_GUIDANCE, "classifier_guided_eps")
+    cfg_w = late(_GUIDANCE, "cfg_w")
+    cfg_s = late(_GUIDANCE, "cfg_s")
+    implied_classifier_grad = late(_GUIDANCE, "implied_classifier_grad")
+    drop_labels = late(_CFG_TRAINING, "drop_labels")
+    cfg_train = late(_CFG_TRAINING, "train")
+
+    static_threshold = late(_THRESHOLDING, "static_threshold")
+    percentile_s = late(_THRESHOLDING, "percentile_s")
+    dynamic_threshold = late(_THRESHOLDING, "dynamic_threshold")
+    threshold_sample = late(_THRESHOLDING, "sample")
+
+    article_ddim = late(_ARTICLE, "DDIM")
+    article_timesteps = late(ddim, "article_timesteps")
+    ansatz_variance = late(_ARTICLE, "ansatz_variance")
+    correlated_normals = late(_ARTICLE, "correlated_normals")
+    to_image = late(_ARTICLE, "to_image")
+    to_uint8 = late(_ARTICLE, "to_uint8")
+    article_slerp = late(_ARTICLE, "slerp")
+    grid_from_corners = late(_ARTICLE, "grid_from_corners")
+    interpolation_grid = late(_ARTICLE, "interpolation_grid")
 
 
 # diffusers --------------------------------------------------------------------------------------

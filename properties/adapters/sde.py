@@ -40,6 +40,8 @@ Peers (functions a library does not have stay the reference's):
                and log_likelihood (the augmented state (x, int div) by odeint's heun2; the drift,
                the divergence (autograd or Hutchinson) and the probes are the adapter's own code).
   torchdiffeq-adjoint  the same through torchdiffeq.odeint_adjoint.
+  diffusers    diffusers' EulerDiscreteScheduler and HeunDiscreteScheduler in the sigma form
+               (properties/adapters/sde_diffusers.py): sample_euler, sample_heun, ode_solve.
   kdiffusion   k_diffusion.sampling (k-diffusion's sampling.py loaded alone: its package
                __init__ imports the training and evaluation code (PIL, torchvision, clip, ...);
                its `from . import utils` is given a stub module holding only append_dims, the
@@ -62,6 +64,14 @@ from properties.adapters import Peer, late
 
 F64 = torch.float64
 
+
+TOOLS = {
+    "impl.ode.grid": "the time grid t_k = t_start + k (t_end - t_start) / n fed to the steps",
+    "impl.diffusion.sde.VP": "a forward SDE (f, g and its closed-form kernel): the `process` every "
+    "sde function takes as input, and the exact marginals it is compared with",
+    "impl.diffusion.sde.SubVP": "a forward SDE, as VP",
+    "impl.diffusion.sde.VE": "a forward SDE, as VP",
+}
 
 _SDE, _ODE, _DDIM = "impl.diffusion.sde", "impl.ode", "impl.diffusion.ddim"
 for _module in (_SDE, _ODE, _DDIM):  # Reference looks them up in sys.modules
@@ -421,3 +431,19 @@ PEERS = {
         },
     ),
 }
+
+# diffusers' sigma-form schedulers: their module subclasses Reference, so it is imported here,
+# after Reference is defined (import properties.adapters.sde before sde_diffusers).
+from properties.adapters.sde_diffusers import Diffusers  # noqa: E402
+
+ADAPTERS["diffusers"] = Diffusers
+PEERS["diffusers"] = Peer(
+    library="diffusers",
+    claims=("SDE-05.*", "DDIM-10"),
+    not_asked={
+        "SDE-01": "no forward-SDE integrator (its schedulers run the reverse process in sigma)",
+        "SDE-04": "EulerAncestralDiscreteScheduler is not wrapped: the adapter has only the "
+        "deterministic Euler and Heun schedulers (sample_euler_ancestral is the reference's)",
+        "SDE-07": "no likelihood: diffusers' schedulers only sample",
+    },
+)

@@ -15,8 +15,9 @@ sigma is not 0 (the ODE solver on a sigma grid) that sigma is doubled too, so th
 interval gets both calls. ode_solve is sample_euler / sample_heun on sigma = t + 1 with the
 denoiser x - sigma drift(x, sigma - 1), as the k-diffusion adapter does.
 
-Registered in sde.py's ADAPTERS and PEERS by the sde family's owner (this module imports sde at
-its top; sde.py imports this module only inside ADAPTERS, after its Reference is defined).
+Registered in sde.py's ADAPTERS and PEERS as "diffusers" (--target sde=diffusers). This module
+imports sde at its top and sde.py imports it at its end, after Reference: import
+properties.adapters.sde (or resolve the family) first, as the fixtures and the audit do.
 """
 
 import torch
