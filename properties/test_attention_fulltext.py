@@ -2,7 +2,9 @@
 FlashAttention", and the FlashAttention explainer it is read with): the float16 range
 (impl/attention/precision.py), pass counts (passes.py), the normalised-accumulator recurrence and
 its surrogate sequences (recurrence.py), tiled matrix multiplication (tiled_matmul.py) and the
-on-chip footprint of the tiled forward (io_model.sram_footprint)."""
+on-chip footprint of the tiled forward (io_model.sram_footprint). Each is called through the
+`attention` family; the float16 arithmetic (precision.py), naive attention, the untiled product
+and the block search are tools (properties/adapters/attention.py TOOLS)."""
 
 import math
 from fractions import Fraction
@@ -13,16 +15,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from impl.attention import (
-    io_model,
-    passes,
-    precision,
-    recurrence,
-    reference,
-    softmax,
-    tiled,
-    tiled_matmul,
-)
+from impl.attention import io_model, precision, reference, tiled_matmul
 from properties.catalogue import claim
 from properties.evidence import ClaimNotRefuted, current, figure, refute
 from properties.strategies import floats, seeds
@@ -93,7 +86,7 @@ def test_exp_of_float16_just_above_11_is_finite():
 @claim("FA-05")
 @given(top=floats(0, 30), others=st.lists(floats(-20, 11), min_size=1, max_size=20),
        seed=seeds)  # fmt: skip
-def test_float16_logits_past_the_measured_overflow_threshold(top, others, seed):
+def test_float16_logits_past_the_measured_overflow_threshold(attention, top, others, seed):
     """FA-05 in float16 at the measured threshold x* (FA-08), not at the article's 11: one query,
     logits x* + top and others, all float16 (d = 1, scale 1, q = 1, k = the logits). Softmax
     without max subtraction in float16 overflows (its largest e^x is inf); the tiled result is
@@ -107,7 +100,7 @@ def test_float16_logits_past_the_measured_overflow_threshold(top, others, seed):
     v = torch.randn(1, 1, n, 3, generator=seed.torch(), dtype=F64).to(F16)
     plain, _ = reference.attention(q, k, v, scale=1.0, subtract_max=False)
     assert not torch.isfinite(plain).all(), "softmax without max subtraction did not overflow"
-    o, _ = tiled.attention(q, k, v, scale=1.0)
+    o, _ = attention.attention(q, k, v)  # scale 1 / sqrt(d) = 1
     o64, _ = reference.attention(q.double(), k.double(), v.double(), scale=1.0)
     o_naive, _ = reference.attention(q, k, v, scale=1.0)
     err, err_naive = (o.double() - o64).abs().max(), (o_naive.double() - o64).abs().max()
@@ -127,12 +120,12 @@ def softmax_budget(x):
 
 @claim("FA-09")
 @given(x=LOGITS)
-def test_softmax_passes_read_each_logit_three_then_two_times(x):
+def test_softmax_passes_read_each_logit_three_then_two_times(attention, x):
     """Instrumented: safe softmax reads every logit 3 times, online softmax 2 times, and neither
     writes an output before it has read all N logits; both equal softmax (float64 budget)."""
     x = torch.tensor(x, dtype=F64)
     N, ref = len(x), torch.softmax(x, 0)
-    for f, passes_ in ((passes.safe_softmax, 3), (passes.online_softmax, 2)):
+    for f, passes_ in ((attention.counted_safe_softmax, 3), (attention.counted_online_softmax, 2)):
         y, reads = f(x)
         assert reads["x"] == [passes_] * N, f"{f.__name__}: reads {reads['x']}"
         assert reads["first_write"] >= N, f"{f.__name__}: wrote after {reads['first_write']}"
@@ -143,7 +136,7 @@ def test_softmax_passes_read_each_logit_three_then_two_times(x):
 @claim("FA-09")
 @given(N=st.integers(1, 24), d=st.integers(1, 6), d_v=st.integers(1, 4), seed=seeds,
        a=floats(0.1, 3))  # fmt: skip
-def test_attention_reads_K_three_two_one_times_and_V_once(N, d, d_v, seed, a):
+def test_attention_reads_K_three_two_one_times_and_V_once(attention, N, d, d_v, seed, a):
     """Logits recomputed from K in every pass (they do not fit in fast memory): 3-pass attention
     reads each row of K 3 times, 2-pass 2 times, the one-pass recurrence once; each reads each row
     of V once; all equal naive attention (float64: softmax budget plus the d-term logits)."""
@@ -155,8 +148,8 @@ def test_attention_reads_K_three_two_one_times_and_V_once(N, d, d_v, seed, a):
     ref = torch.softmax(x, 0) @ V
     S = scale * float(q.abs() @ K.abs().T.max(1).values) if N else 0.0
     ulps = softmax_budget(x) + 4 * d * S + 2 * (N + 1)
-    for f, k_reads in ((passes.three_pass_attention, 3), (passes.two_pass_attention, 2),
-                       (passes.one_pass_attention, 1)):  # fmt: skip
+    for f, k_reads in ((attention.three_pass_attention, 3), (attention.two_pass_attention, 2),
+                       (attention.one_pass_attention, 1)):  # fmt: skip
         o, reads = f(q, K, V, scale)
         assert reads["K"] == [k_reads] * N and reads["V"] == [1] * N, f"{f.__name__}: {reads}"
         assert_close(o, ref, ulps=ulps, scale=float(V.abs().max()), what=f"{f.__name__} - naive")
@@ -164,14 +157,14 @@ def test_attention_reads_K_three_two_one_times_and_V_once(N, d, d_v, seed, a):
 
 @claim("FA-09")
 @given(x=st.lists(floats(-30, 30), min_size=2, max_size=40))
-def test_no_one_pass_softmax_the_first_output_depends_on_the_last_input(x):
+def test_no_one_pass_softmax_the_first_output_depends_on_the_last_input(attention, x):
     """y_1 = e^{x_1} / sum_j e^{x_j} depends on x_N: with x_N raised to max(x) + 1 the sum grows
     by at least (e - 1) e^{max}, so y_1 shrinks by a factor <= N / (N + e - 1) (exact), far beyond
     rounding; a softmax that wrote y_1 before reading x_N would be wrong on one of the two."""
     x = torch.tensor(x, dtype=F64)
     x2 = x.clone()
     x2[-1] = x.max() + 1
-    y1, y2 = passes.online_softmax(x)[0][0], passes.online_softmax(x2)[0][0]
+    y1, y2 = attention.counted_online_softmax(x)[0][0], attention.counted_online_softmax(x2)[0][0]
     N = len(x)
     shrink = N / (N + math.e - 1)
     assert y2 <= y1 * shrink * (1 + 4 * softmax_budget(x) * 2.0**-53), (float(y1), float(y2))
@@ -197,7 +190,9 @@ def recurrence_budget(x):
 @claim("FA-10")
 @given(rows=st.integers(1, 3), N=st.sampled_from([1, 2, 6, 12, 24, 36, 48]) | st.integers(1, 48),
        d_v=st.integers(1, 5), seed=seeds, a=floats(0.1, 10))  # fmt: skip
-def test_normalised_recurrence_equals_naive_and_unnormalised_for_every_b(rows, N, d_v, seed, a):
+def test_normalised_recurrence_equals_naive_and_unnormalised_for_every_b(
+    attention, rows, N, d_v, seed, a
+):
     """For every block size b dividing N: the note's normalised recurrence (6), the unnormalised
     accumulator (7) and naive softmax(x) V agree in float64 within recurrence_budget."""
     g = seed.torch()
@@ -205,13 +200,14 @@ def test_normalised_recurrence_equals_naive_and_unnormalised_for_every_b(rows, N
     V = torch.randn(N, d_v, generator=g, dtype=F64)
     ref, scale, ulps = torch.softmax(x, -1) @ V, float(V.abs().max()), recurrence_budget(x)
     for b in divisors(N):
-        o_n, o_u = recurrence.normalised(x, V, b), recurrence.unnormalised(x, V, b)
+        o_n = attention.normalised_recurrence(x, V, b)
+        o_u = attention.unnormalised_recurrence(x, V, b)
         assert_close(o_n, ref, ulps=ulps, scale=scale, what="normalised - naive")
         assert_close(o_u, ref, ulps=ulps, scale=scale, what="unnormalised - naive")
         assert_close(o_n, o_u, ulps=ulps, scale=scale, what="normalised - unnormalised")
 
 
-def low_precision_errors(N, dtype, blocks, seed=0, rows=8, d_v=16, a=3.0):
+def low_precision_errors(attention, N, dtype, blocks, seed=0, rows=8, d_v=16, a=3.0):
     """max |O - O_64| / max|V| of both forms computed in `dtype` (every operation rounded there),
     against float64 on the same (rounded) inputs, and of naive softmax V in dtype (torch's)."""
     g = torch.Generator().manual_seed(seed)
@@ -226,25 +222,25 @@ def low_precision_errors(N, dtype, blocks, seed=0, rows=8, d_v=16, a=3.0):
 
     out = {"naive": err(torch.softmax(x, -1) @ V)}
     for b in blocks:
-        out[("normalised", b)] = err(recurrence.normalised(x, V, b))
-        out[("unnormalised", b)] = err(recurrence.unnormalised(x, V, b))
+        out[("normalised", b)] = err(attention.normalised_recurrence(x, V, b))
+        out[("unnormalised", b)] = err(attention.unnormalised_recurrence(x, V, b))
     ulps = recurrence_budget(x.double())
     x64, V64 = x.double(), V.double()  # the same problem in float64 stays within the budget
     for b in blocks:
-        assert_close(recurrence.normalised(x64, V64, b), ref, ulps=ulps, scale=vmax,
+        assert_close(attention.normalised_recurrence(x64, V64, b), ref, ulps=ulps, scale=vmax,
                      what="normalised - naive (float64)")  # fmt: skip
     return out
 
 
 @claim("FA-10")
-def test_errors_of_both_forms_in_float16_and_bfloat16():
+def test_errors_of_both_forms_in_float16_and_bfloat16(attention):
     """Evidence: both forms computed in float16 and bfloat16 (N = 64, 256; b = 1, 8, 64), errors
     against float64 on the same rounded inputs, beside naive softmax V in the same dtype (whose
     sums torch accumulates in float32); the float64 run of the same problems is checked."""
     numbers = {}
     for dtype in (torch.float16, torch.bfloat16):
         for N in (64, 256):
-            errors = low_precision_errors(N, dtype, (1, 8, 64))
+            errors = low_precision_errors(attention, N, dtype, (1, 8, 64))
             for key, e in errors.items():
                 name = key if isinstance(key, str) else f"{key[0]} b={key[1]}"
                 numbers[f"{str(dtype)[6:]} N={N} {name}"] = e
@@ -260,7 +256,7 @@ def test_errors_of_both_forms_in_float16_and_bfloat16():
         axes = fig.subplots(1, 2)
         for ax, dtype in zip(axes, (torch.float16, torch.bfloat16), strict=True):
             for N, color in zip(sizes, ("C0", "C1", "C2"), strict=True):
-                e = low_precision_errors(N, dtype, blocks)
+                e = low_precision_errors(attention, N, dtype, blocks)
                 for form, style in (("normalised", "o-"), ("unnormalised", "s--")):
                     ax.loglog(blocks, [e[(form, b)] for b in blocks], style, color=color,
                               label=f"{form}, N = {N}")  # fmt: skip
@@ -278,13 +274,13 @@ def test_errors_of_both_forms_in_float16_and_bfloat16():
 
 @claim("FA-11.identities")
 @given(x=LOGITS, d_v=st.integers(1, 4), seed=seeds)
-def test_surrogates_end_at_the_true_sequences(x, d_v, seed):
+def test_surrogates_end_at_the_true_sequences(attention, x, d_v, seed):
     """From the recurrence (1)-(3): d'_i e^{m_i - m_N} = d_i := sum_{j<=i} e^{x_j - m_N} for
     every i (so d'_N = d_N), o'_N = o_N = softmax(x) V, and o'_i = softmax(x_1..x_i) V_1..i.
     Budget: i steps of (R + 4) u each for d'_i, the direct sum (i + R + 2) u, doubled."""
     x = torch.tensor(x, dtype=F64)
     V = torch.randn(len(x), d_v, generator=seed.torch(), dtype=F64)
-    m, d_s, o_s = recurrence.surrogates(x, V)
+    m, d_s, o_s = attention.surrogates(x, V)
     N, R = len(x), float(x.max() - x.min())
     m_N = x.max()
     assert torch.equal(m, torch.cummax(x, 0).values)
@@ -307,7 +303,7 @@ def unmasked_softmax_v(x, V):
 
 
 @claim(refutes="FA-11.masked-logits")
-def test_recurrence_from_minus_inf_on_a_masked_prefix():
+def test_recurrence_from_minus_inf_on_a_masked_prefix(attention):
     """Logits with -inf entries (masked), at least one finite: does the recurrence as written,
     from m_0 = -inf, d'_0 = 0, return d'_N = sum over unmasked e^{x_j - m_N} and o'_N = softmax of
     the unmasked logits times their V? The minimal failure: a masked first logit, where
@@ -318,7 +314,7 @@ def test_recurrence_from_minus_inf_on_a_masked_prefix():
     def returns_softmax(x):
         x = torch.tensor(x, dtype=F64)
         V = torch.arange(2.0 * len(x), dtype=F64).reshape(len(x), 2)
-        _, d_s, o_s = recurrence.surrogates(x, V)
+        _, d_s, o_s = attention.surrogates(x, V)
         keep = x > -torch.inf
         d_true = torch.exp(x[keep] - x.max()).sum()
         ok_d = bool(torch.isfinite(d_s[-1])) and abs(float(d_s[-1] - d_true)) <= 1e-12 * d_true
@@ -328,10 +324,10 @@ def test_recurrence_from_minus_inf_on_a_masked_prefix():
     x = refute(masked, returns_softmax, claim="FA-11.masked-logits")
     t = torch.tensor(x, dtype=F64)
     V = torch.arange(2.0 * len(x), dtype=F64).reshape(len(x), 2)
-    m, d_s, o_s = recurrence.surrogates(t, V)
-    guarded = softmax.online_stats(t)  # impl/attention/softmax.py: exponents against finite(m)
+    m, d_s, o_s = attention.surrogates(t, V)
+    guarded = attention.online_stats(t)  # impl/attention/softmax.py: exponents against finite(m)
     # tiled attention with the same keys masked (q = 0: equal scores on the unmasked keys)
-    o_tiled, _ = tiled.attention(torch.zeros(1, 1, 1, 1, dtype=F64),
+    o_tiled, _ = attention.attention(torch.zeros(1, 1, 1, 1, dtype=F64),
                                  torch.zeros(1, 1, len(x), 1, dtype=F64), V[None, None],
                                  key_padding_mask=(t > -torch.inf)[None])  # fmt: skip
     keep = t > -torch.inf
@@ -375,21 +371,21 @@ fractions = st.builds(Fraction, st.integers(-1000, 1000), st.integers(1, 20))
 
 @claim("FA-12.footprint")
 @given(p=matmul_problems(integers, max_T=5, max_tiles=4))
-def test_tiled_matmul_keeps_3T2_elements_on_chip(p):
+def test_tiled_matmul_keeps_3T2_elements_on_chip(attention, p):
     """The model's peak of tile elements on chip is exactly 3 T^2 for every shape (M, K, N
     multiples of T): A_ik, B_kj and C_ij."""
     A, B, T = p
-    _, peak = tiled_matmul.tiled(A, B, T)
+    _, peak = attention.tiled_matmul(A, B, T)
     assert peak == 3 * T * T, f"shape {A.shape} x {B.shape}, T = {T}: peak {peak}"
     current().summary = "peak on-chip tile elements = 3 T^2 for every shape (exact count)"
 
 
 @claim("FA-12.exact")
 @given(p=matmul_problems(st.one_of(integers, fractions)))
-def test_tiled_matmul_is_exact_in_rational_arithmetic(p):
+def test_tiled_matmul_is_exact_in_rational_arithmetic(attention, p):
     """The sum of tile-wise products equals A B exactly (ints and Fractions)."""
     A, B, T = p
-    C, _ = tiled_matmul.tiled(A, B, T)
+    C, _ = attention.tiled_matmul(A, B, T)
     exact = np.array([[sum((A[i, k] * B[k, j] for k in range(A.shape[1])), Fraction(0))
                        for j in range(B.shape[1])] for i in range(A.shape[0])], dtype=object)  # fmt: skip
     assert (C == exact).all()
@@ -411,7 +407,7 @@ def smallest_shape(draw, entries):
 
 
 @claim(refutes="FA-12.float32-bitwise")
-def test_tiled_float32_product_differs_from_the_untiled_one_bit_for_bit():
+def test_tiled_float32_product_differs_from_the_untiled_one_bit_for_bit(attention):
     """The minimal case (smallest shape, then entries shrunk by Hypothesis) on which the float32
     sum of tile-wise products (2) differs bit for bit from the untiled product summing the same
     products in k order (3). Below that shape the two orders are one (checked on random float32
@@ -423,17 +419,17 @@ def test_tiled_float32_product_differs_from_the_untiled_one_bit_for_bit():
         T, K = (1, K) if K > T else (T, K)
         A = g.standard_normal((m * T, K)).astype(np.float32)
         B = g.standard_normal((K, n * T)).astype(np.float32)
-        assert (tiled_matmul.tiled(A, B, T)[0] == tiled_matmul.sequential(A, B)).all()
+        assert (attention.tiled_matmul(A, B, T)[0] == tiled_matmul.sequential(A, B)).all()
 
     def bitwise_equal(p):
         A, B, T = p
-        return bool((tiled_matmul.tiled(A, B, T)[0] == tiled_matmul.sequential(A, B)).all())
+        return bool((attention.tiled_matmul(A, B, T)[0] == tiled_matmul.sequential(A, B)).all())
 
     p = refute(smallest_shape(st.floats(-4, 4, width=32)), bitwise_equal,
                claim="FA-12.float32-bitwise",
                describe=lambda p: f"T = 2, A = {p[0].tolist()}, B = {p[1].tolist()}")  # fmt: skip
     A, B, T = p
-    C, S = tiled_matmul.tiled(A, B, T)[0], tiled_matmul.sequential(A, B)
+    C, S = attention.tiled_matmul(A, B, T)[0], tiled_matmul.sequential(A, B)
     i = np.unravel_index(int(np.argmax(C != S)), C.shape)
     current().discrepancy(
         what="tiled vs untiled float32 product ('valid because addition is associative')",
@@ -448,12 +444,12 @@ def test_tiled_float32_product_differs_from_the_untiled_one_bit_for_bit():
 
 
 @claim(refutes="FA-12.float32-bitwise")
-def test_tiled_float32_products_of_random_matrices():
+def test_tiled_float32_products_of_random_matrices(attention):
     """How often the two orders differ on random float32 matrices (32 x 256 x 32, T = 16), and
     how the tiled product compares with numpy's A @ B (BLAS's own order)."""
     g = np.random.default_rng(0)
     A, B = (g.standard_normal(s).astype(np.float32) for s in ((32, 256), (256, 32)))
-    C, S = tiled_matmul.tiled(A, B, 16)[0], tiled_matmul.sequential(A, B)
+    C, S = attention.tiled_matmul(A, B, 16)[0], tiled_matmul.sequential(A, B)
     if (C == S).all():
         raise ClaimNotRefuted("FA-12.float32-bitwise: tiled = untiled on a 32 x 256 x 32 problem")
     current().record(
@@ -470,13 +466,13 @@ def test_tiled_float32_products_of_random_matrices():
 @claim("FA-13")
 @given(B=st.integers(1, 96), D=st.integers(1, 256),
        L=st.lists(floats(0, 1), min_size=1, max_size=6))  # fmt: skip
-def test_footprint_does_not_depend_on_L(B, D, L):
+def test_footprint_does_not_depend_on_L(attention, B, D, L):
     """The peak on-chip elements of the tiled forward's loop: 4 B D + B^2 + 2 B for every L >= B
     (Q_i, O_i, K_j, V_j of B x D, S_ij of B x B, m_i, l_i), and no more for L < B; L drawn in
     [1, 20 B], and B, 10 B + 1 (a ragged last block)."""
     full = 4 * B * D + B * B + 2 * B
     for length in (*(1 + int(f * 20 * B) for f in L), B, 10 * B + 1):
-        peak = io_model.sram_footprint(length, B, D)
+        peak = attention.sram_footprint(length, B, D)
         if length >= B:
             assert peak == full, f"L = {length}: {peak} != {full}"
         else:
@@ -484,15 +480,15 @@ def test_footprint_does_not_depend_on_L(B, D, L):
 
 
 @claim("FA-13")
-def test_largest_block_that_fits_228_KB_at_D_128():
+def test_largest_block_that_fits_228_KB_at_D_128(attention):
     """228 KB per SM (H100), D = 128: the largest B with footprint x bytes <= capacity, for 16-bit
     and 32-bit storage, and for 228 KiB (233,472 bytes) and 228 kB (228,000 bytes)."""
     out = {}
     for capacity, label in ((228 * 1024, "228 KiB"), (228_000, "228 kB")):
         for size, bits in ((2, 16), (4, 32)):
             B = io_model.largest_block(capacity, 128, size)
-            assert io_model.sram_footprint(B, B, 128) * size <= capacity
-            assert io_model.sram_footprint(B + 1, B + 1, 128) * size > capacity
+            assert attention.sram_footprint(B, B, 128) * size <= capacity
+            assert attention.sram_footprint(B + 1, B + 1, 128) * size > capacity
             assert B * B + 514 * B <= capacity // size < (B + 1) ** 2 + 514 * (B + 1)
             out[f"largest B, {label}, {bits}-bit"] = B
     current().record(

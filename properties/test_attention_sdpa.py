@@ -2,6 +2,9 @@
 do where conventions differ. The full properties run on it with --target attention=sdpa-math or
 --target attention=sdpa-flash (properties/adapters/attention.py); these pin the disagreements."""
 
+import signal
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -87,6 +90,27 @@ def test_finding_sdpa_flash_cpu_requires_equal_head_dims():
     with pytest.raises(RuntimeError, match="same head size"):
         torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v[..., :3])
     current().record(finding="SDPA CPU flash needs d_v = d; the adapter pads V with zeros")
+
+
+@finding("FA-03")
+def test_finding_sdpa_flash_cpu_op_dies_on_an_empty_query():
+    """The aten op behind SDPA's CPU flash backend (the one that returns L) kills the process
+    with SIGFPE when N_q = 0, where SDPA itself returns the empty O; the sdpa-flash adapter
+    returns the empty (O, L) without calling it (packed batches can hold no query at all)."""
+    code = (
+        "import torch\n"
+        "q, k = torch.zeros(1, 1, 0, 4), torch.randn(1, 1, 3, 4)\n"
+        "torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, k)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert run.returncode == -signal.SIGFPE, (run.returncode, run.stderr[-400:])
+    q, k = torch.zeros(1, 1, 0, 4, dtype=F64), torch.randn(1, 1, 3, 4, dtype=F64)
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        assert sdpa(q, k, k).shape == (1, 1, 0, 4)
+    current().record(
+        finding="torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: SIGFPE (the "
+        "process dies) on a query of length 0; the public SDPA returns the empty output"
+    )
 
 
 @claim("FA-03")

@@ -1,5 +1,6 @@
 """FA-01, FA-02: safe softmax, the mergeable (max, sum) statistics and the online normaliser
-(impl/attention/softmax.py)."""
+(impl/attention/softmax.py), through the `attention` family; plain softmax (1) is the definition
+they are compared with (a tool)."""
 
 import math
 
@@ -34,9 +35,9 @@ def budget(n):
 
 @claim("FA-01")
 @given(x=moderate)
-def test_safe_softmax_equals_softmax(x):
+def test_safe_softmax_equals_softmax(attention, x):
     x = torch.tensor(x, dtype=F64)
-    p = softmax.safe_softmax(x)
+    p = attention.safe_softmax(x)
     ref = softmax.softmax(x)
     assert_close(p, ref, ulps=2 * (len(x) + 62), scale=ref, what="safe softmax - softmax")
     current().summary = "safe softmax = softmax where softmax does not overflow; merges exact"
@@ -44,68 +45,68 @@ def test_safe_softmax_equals_softmax(x):
 
 @claim("FA-01")
 @given(x=wide, cuts=st.lists(st.integers(0, 40), max_size=4), order=st.randoms())
-def test_statistics_of_any_split_merge_to_those_of_the_whole(x, cuts, order):
+def test_statistics_of_any_split_merge_to_those_of_the_whole(attention, x, cuts, order):
     """Split x at arbitrary points (empty parts allowed), merge the parts' (m, l) in a random
     order and bracketing: same m exactly, same l to rounding; and softmax of the whole from them."""
     x = torch.tensor(x, dtype=F64)
     bounds = sorted({0, len(x), *(min(c, len(x)) for c in cuts)})
-    parts = [softmax.stats(x[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
-    parts += [softmax.stats(x[:0])]  # the empty part, identity of the merge
+    parts = [attention.stats(x[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    parts += [attention.stats(x[:0])]  # the empty part, identity of the merge
     while len(parts) > 1:  # random tree of merges: associativity and commutativity together
         i = order.randrange(len(parts) - 1)
         a, b = parts[i], parts.pop(i + 1)
-        parts[i] = softmax.merge(*((b, a) if order.random() < 0.5 else (a, b)))
-    (m, l), (m_ref, l_ref) = parts[0], softmax.stats(x)
+        parts[i] = attention.merge(*((b, a) if order.random() < 0.5 else (a, b)))
+    (m, l), (m_ref, l_ref) = parts[0], attention.stats(x)
     assert m == m_ref
     assert_close(l, l_ref, ulps=budget(len(x)), scale=l_ref, what="merged l - l of the whole")
     p = torch.exp(x - m) / l
-    assert_close(p, softmax.safe_softmax(x), ulps=budget(len(x)), scale=p,
+    assert_close(p, attention.safe_softmax(x), ulps=budget(len(x)), scale=p,
                  what="softmax from merged statistics")  # fmt: skip
 
 
 @claim("FA-01")
 @given(a=wide, b=wide)
-def test_merge_is_commutative_exactly(a, b):
-    sa, sb = softmax.stats(torch.tensor(a, dtype=F64)), softmax.stats(torch.tensor(b, dtype=F64))
-    ab, ba = softmax.merge(sa, sb), softmax.merge(sb, sa)
+def test_merge_is_commutative_exactly(attention, a, b):
+    sa, sb = (attention.stats(torch.tensor(x, dtype=F64)) for x in (a, b))
+    ab, ba = attention.merge(sa, sb), attention.merge(sb, sa)
     assert ab[0] == ba[0] and ab[1] == ba[1]
 
 
 @claim("FA-01")
-def test_negative_control_softmax_without_max_overflows():
+def test_negative_control_softmax_without_max_overflows(attention):
     """Plain softmax (1) overflows where the safe form does not: minimal row found below."""
     x = find(wide, lambda x: not torch.isfinite(softmax.softmax(torch.tensor(x, dtype=F64))).all())
-    assert torch.isfinite(softmax.safe_softmax(torch.tensor(x, dtype=F64))).all()
+    assert torch.isfinite(attention.safe_softmax(torch.tensor(x, dtype=F64))).all()
     current().record(plain_softmax_overflows_at=x)
 
 
 @claim("FA-02")
 @given(x=wide)
-def test_online_recurrence_ends_at_the_statistics(x):
+def test_online_recurrence_ends_at_the_statistics(attention, x):
     x = torch.tensor(x, dtype=F64)
-    m, d = softmax.online_stats(x)
-    m_ref, l_ref = softmax.stats(x)
+    m, d = attention.online_stats(x)
+    m_ref, l_ref = attention.stats(x)
     assert m == m_ref
     # each step rescales d once (1 u) and adds one term: n steps of (exp 2 u + mul + add)
     assert_close(d, l_ref, ulps=budget(len(x)) + 8 * len(x), scale=l_ref, what="online d_n - l")
-    p = softmax.online_softmax(x)
-    assert_close(p, softmax.safe_softmax(x), ulps=budget(len(x)) + 8 * len(x), scale=p,
+    p = attention.online_softmax(x)
+    assert_close(p, attention.safe_softmax(x), ulps=budget(len(x)) + 8 * len(x), scale=p,
                  what="online softmax - safe softmax")  # fmt: skip
     current().summary = "one pass of the recurrence gives (max, normaliser) of the row"
 
 
 @claim("FA-02")
 @given(x=st.lists(st.lists(floats(-50, 50), min_size=3, max_size=3), min_size=1, max_size=20))
-def test_online_recurrence_runs_row_wise_on_batches(x):
+def test_online_recurrence_runs_row_wise_on_batches(attention, x):
     x = torch.tensor(x, dtype=F64).T  # 3 rows processed together
-    m, d = softmax.online_stats(x)
+    m, d = attention.online_stats(x)
     for row, m_i, d_i in zip(x, m, d, strict=True):
-        m1, d1 = softmax.online_stats(row)
+        m1, d1 = attention.online_stats(row)
         assert m1 == m_i and d1 == d_i
 
 
 @claim("FA-02")
-def test_negative_control_recurrence_without_rescaling():
+def test_negative_control_recurrence_without_rescaling(attention):
     """Tempting wrong recurrence: d_j = d_{j-1} + e^{x_j - m_j} (the old terms keep their old
     max). It disagrees with l as soon as the max moves."""
 
@@ -117,7 +118,7 @@ def test_negative_control_recurrence_without_rescaling():
         return d
 
     def agrees(x):
-        l_ref = float(softmax.stats(torch.tensor(x, dtype=F64))[1])
+        l_ref = float(attention.stats(torch.tensor(x, dtype=F64))[1])
         return abs(wrong(x) - l_ref) <= budget(len(x)) * U * l_ref
 
     x = find(moderate, lambda x: not agrees(x))

@@ -82,8 +82,9 @@ class Problem:
         """Naive attention (the reference implementation) on the given tensors."""
         return reference.attention(q, k, v, mask=self.mask(), scale=self.scale)
 
-    def run(self, q, k, v):
-        o, lse = kernel.forward(
+    def run(self, attention, q, k, v):
+        """The kernel's forward through the family (attention.triton_forward)."""
+        o, lse = attention.triton_forward(
             q.to(DEVICE), k.to(DEVICE), v.to(DEVICE), self.causal, self.scale,
             block_m=self.block_m, block_n=self.block_n,
         )  # fmt: skip
@@ -137,9 +138,9 @@ def assert_lse_close(lse, lse_ref, ulps, scale, what):
 @example(Problem(1, 2, 1, 40, 33, 7, True, 32, 16, 1.0, Seed(2)))  # decoding: N_q = 1
 @example(Problem(1, 1, 40, 40, 40, 40, True, 16, 16, 1.0, Seed(3)))  # full, diagonal, skipped
 @example(Problem(2, 1, 33, 17, 16, 16, False, 32, 16, 100.0, Seed(4)))  # |s| >> 88
-def test_triton_forward_equals_naive_attention_float32(problem):
+def test_triton_forward_equals_naive_attention_float32(attention, problem):
     q, k, v = problem.inputs(torch.float32)
-    o, lse = problem.run(q, k, v)
+    o, lse = problem.run(attention, q, k, v)
     o_ref, lse_ref = problem.standard(q.to(F64), k.to(F64), v.to(F64))
     assert o.dtype == torch.float32 and lse.dtype == torch.float32
     sigma, v_max = budget_terms(q.to(F64), k.to(F64), v.to(F64), problem)
@@ -164,9 +165,11 @@ def test_triton_forward_equals_naive_attention_float32(problem):
 )
 @example(Problem(2, 2, 37, 23, 5, 33, True, 16, 32, 1.0, Seed(1)), torch.bfloat16)
 @example(Problem(1, 1, 40, 40, 40, 40, True, 16, 16, 8.0, Seed(3)), torch.float16)
-def test_low_precision_error_is_at_most_twice_naive_attention_in_that_precision(problem, dtype):
+def test_low_precision_error_is_at_most_twice_naive_attention_in_that_precision(
+    attention, problem, dtype
+):
     q, k, v = problem.inputs(dtype)
-    o, lse = problem.run(q, k, v)
+    o, lse = problem.run(attention, q, k, v)
     assert o.dtype == dtype and lse.dtype == torch.float32
     exact = problem.standard(q.to(F64), k.to(F64), v.to(F64))
     naive = problem.standard(q, k, v)
