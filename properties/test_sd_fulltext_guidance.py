@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from impl.diffusion import guidance, oracle, schedules, thresholding
+from impl.diffusion import oracle, schedules, thresholding
 from impl.diffusion.latent import autoencoder
 from properties import profiles, stats, variants
 from properties.catalogue import claim
@@ -72,8 +72,8 @@ N_RANGE = 100000
 
 
 @functools.cache
-def _guided(variant, scale, n, blend=0.0):
-    ts = schedules.timesteps(1000, STEPS12, "leading")
+def _guided(diffusion, variant, scale, n, blend=0.0):
+    ts = diffusion.timesteps(1000, STEPS12, "leading")
     cond = ONE_D.restrict(TARGET)
 
     def eps(x, t):
@@ -81,16 +81,17 @@ def _guided(variant, scale, n, blend=0.0):
         eps_c, eps_u = cond.eps(x, a), ONE_D.eps(x, a)
         if blend:  # an underfit conditional branch: part of the way back to the unconditional
             eps_c = eps_u + (1 - blend) * (eps_c - eps_u)
-        return guidance.cfg_s(eps_c, eps_u, scale)
+        return diffusion.cfg_s(eps_c, eps_u, scale)
 
     x_T = torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
-    return thresholding.sample(eps, x_T, ABAR, ts)[:, 0]
+    return diffusion.threshold_sample(eps, x_T, ABAR, ts)[:, 0]
 
 
-def guided(scale, n=N12, blend=0.0):
+def guided(diffusion, scale, n=N12, blend=0.0):
     """n DDIM samples (eta = 0, 50 steps, linear schedule) of class 1 with CFG scale s, from
-    common noise (seed 0); cached per variant."""
-    return _guided(variants.active(), scale, n, blend)
+    common noise (seed 0), by `diffusion`'s guidance and sampler; cached per adapter and
+    variant."""
+    return _guided(diffusion, variants.active(), scale, n, blend)
 
 
 def ks_to_class(x):
@@ -111,10 +112,10 @@ def frechet_1d(x):
     return (float(x.mean()) - MU) ** 2 + (float(x.std()) - SD) ** 2
 
 
-def curves():
+def curves(diffusion):
     rows = {}
     for s in SCALES:
-        x = guided(s)
+        x = guided(diffusion, s)
         rows[s] = dict(
             alignment=float(alignment(x).mean()),
             ks=ks_to_class(x),
@@ -124,14 +125,14 @@ def curves():
     return rows
 
 
-def draw_sd12(rows):
+def draw_sd12(diffusion, rows):
     def draw(fig):
         axes = fig.subplots(3, 1, sharex=True)
         s = list(rows)
         axes[0].plot(s, [rows[k]["alignment"] for k in s], "o-")
         axes[0].set_ylabel("E log p(y|x)")
         axes[1].plot(s, [rows[k]["ks"] for k in s], "o-", label="exact oracle")
-        under = [ks_to_class(guided(k, blend=2 / 3)) for k in s]
+        under = [ks_to_class(guided(diffusion, k, blend=2 / 3)) for k in s]
         axes[1].plot(s, under, "s--", label="underfit eps_c (2/3 back to eps_u)")
         axes[1].set_ylabel("KS distance to p(x|y)")
         axes[1].legend(fontsize=7)
@@ -151,14 +152,14 @@ def draw_sd12(rows):
 
 
 @claim("SD-12.alignment")
-def test_alignment_grows_with_the_guidance_scale():
+def test_alignment_grows_with_the_guidance_scale(diffusion):
     """E log p(y=1 | x_0) rises from each scale of SCALES to the next: one-sided paired test
     (common noise; normal approximation of the mean difference, n = 20000, alpha = stats.ALPHA
     per pair)."""
     for lo, hi in zip(SCALES, SCALES[1:], strict=False):
-        paired_below(alignment(guided(lo)), alignment(guided(hi)),
+        paired_below(alignment(guided(diffusion, lo)), alignment(guided(diffusion, hi)),
                      what=f"log p(y|x) up from s = {lo} to {hi}")  # fmt: skip
-    rows = curves()
+    rows = curves(diffusion)
     current().record(
         **{f"s = {k}: E log p(y|x)": round(v["alignment"], 5) for k, v in rows.items()}
     )
@@ -168,10 +169,10 @@ def test_alignment_grows_with_the_guidance_scale():
 
 
 @claim("SD-12.tradeoff")
-def test_distance_grows_beyond_its_minimiser():
+def test_distance_grows_beyond_its_minimiser(diffusion):
     """Beyond the grid's minimiser of the KS distance to p(x|y), the distance rises from each
     scale to the next, each step proven by the DKW comparison (n = 20000, e = 0.0205)."""
-    rows = curves()
+    rows = curves(diffusion)
     best = min(rows, key=lambda k: rows[k]["ks"])
     beyond = [s for s in SCALES if s >= best]
     for lo, hi in zip(beyond, beyond[1:], strict=False):
@@ -181,19 +182,19 @@ def test_distance_grows_beyond_its_minimiser():
         minimiser=best,
         **{f"s = {k}: KS, Frechet": f"{v['ks']:.4f}, {v['frechet']:.4f}" for k, v in rows.items()},
     )
-    draw_sd12(rows)
+    draw_sd12(diffusion, rows)
     current().summary = f"KS distance to p(x|y) minimal at s = {best:g}, then rising: " + ", ".join(
         f"{k:g}: {v['ks']:.3f}" for k, v in rows.items() if k >= best
     )
 
 
 @claim(refutes="SD-12.minimum-above-1")
-def test_distance_is_lowest_at_scale_one_on_the_exact_oracle():
+def test_distance_is_lowest_at_scale_one_on_the_exact_oracle(diffusion):
     """At s = 1 the guided eps is the exact conditional eps, so the samples follow p(x|y) up to
     DDIM's discretisation: the distance at s = 1 is below that at every other scale of the grid,
     each proven by the DKW comparison (n = 20000), the article's 3 included. When a scale of the
     grid above 1 is not proven farther, the claim is not refuted (ClaimNotRefuted)."""
-    rows = curves()
+    rows = curves(diffusion)
     d1 = rows[1.0]["ks"]
     for s in SCALES:
         if s != 1.0 and not significantly_farther(rows[s]["ks"], d1, N12, what="farther than s=1"):
@@ -221,13 +222,13 @@ def test_distance_is_lowest_at_scale_one_on_the_exact_oracle():
 
 
 @claim(refutes="SD-12.out-of-range")
-def test_out_of_range_fraction_first_falls_beyond_the_minimiser():
+def test_out_of_range_fraction_first_falls_beyond_the_minimiser(diffusion):
     """Minimal case on the grid beyond the minimiser s = 1: from s = 1 to 1.5 the fraction outside
     the data's 0.1%..99.9% range falls. Paired sign test on common noise (n = 100000): among the
     samples out at exactly one of the two scales, more are out at s = 1 (exact binomial,
     alpha = stats.ALPHA). Not significant: ClaimNotRefuted. Recorded beside it: the fraction
     grows from s = 2 on (19% at s = 11, the article's "over-saturated")."""
-    lo, hi = guided(1.0, N_RANGE), guided(1.5, N_RANGE)
+    lo, hi = guided(diffusion, 1.0, N_RANGE), guided(diffusion, 1.5, N_RANGE)
     out_lo, out_hi = out_of_range(lo), out_of_range(hi)
     falls = int((out_lo & ~out_hi).sum())
     discordant = falls + int((out_hi & ~out_lo).sum())
@@ -240,7 +241,7 @@ def test_out_of_range_fraction_first_falls_beyond_the_minimiser():
             f"SD-12.out-of-range: {falls} of {discordant} discordant samples out at s = 1 only "
             f"(p = {p:.3g})"
         )
-    rows = curves()
+    rows = curves(diffusion)
     f1, f15 = float(out_lo.double().mean()), float(out_hi.double().mean())
     current().counterexample = (
         f"s = 1 -> 1.5: outside the data's range {f1:.5f} -> {f15:.5f} (n = {N_RANGE}; "
@@ -253,12 +254,12 @@ def test_out_of_range_fraction_first_falls_beyond_the_minimiser():
 
 
 @claim("SD-12.over-saturated-at-11")
-def test_scale_11_leaves_the_data_range_more_than_7_5():
+def test_scale_11_leaves_the_data_range_more_than_7_5(diffusion):
     """Outside the data's 0.1%..99.9% range at s = 11 against s = 7.5: paired sign test on common
     noise (among the samples out at exactly one of the two scales, more are out at s = 11; exact
     binomial, alpha = stats.ALPHA); and against the data's 0.2%: exact binomial test that the
     fraction at s = 11 exceeds 0.002 (stats.binomial_exceeds, alpha = stats.ALPHA). n = 20000."""
-    out_75, out_11 = out_of_range(guided(7.5)), out_of_range(guided(11.0))
+    out_75, out_11 = out_of_range(guided(diffusion, 7.5)), out_of_range(guided(diffusion, 11.0))
     more = int((out_11 & ~out_75).sum())
     discordant = more + int((out_75 & ~out_11).sum())
     assert discordant, "no sample is out of range at exactly one of s = 7.5 and 11"
@@ -282,21 +283,21 @@ RAW_STD = 1 / autoencoder.SD_SCALE  # autoencoder latents of std 5.49, as SD's
 N_TRAIN = 4096 * 4  # entries of the batch the scale factor is computed from
 
 
-def scaled_latents(n, seed):
+def scaled_latents(latent, n, seed):
     """Unit-variance oracle latents: raw latents N(0, RAW_STD^2 I_4) times the scale factor
-    1 / std of a separate training batch (autoencoder.scale_factor, to_diffusion); with the
+    1 / std of a separate training batch (`latent`'s scale_factor, to_diffusion); with the
     scale, which makes their std exactly RAW_STD * scale."""
     gen = seed.torch()
     train = RAW_STD * torch.randn(N_TRAIN // 4, 4, generator=gen, dtype=F64)
     fresh = RAW_STD * torch.randn(n, 4, generator=gen, dtype=F64)
-    scale = autoencoder.scale_factor(train)
-    return autoencoder.to_diffusion(fresh, scale), scale
+    scale = latent.scale_factor(train)
+    return latent.to_diffusion(fresh, scale), scale
 
 
 @claim("SD-13")
 @profiles.statistical()
 @given(seed=seeds)
-def test_scaled_latents_are_not_in_the_unit_range(seed):
+def test_scaled_latents_are_not_in_the_unit_range(latent, seed):
     """The fraction of scaled latents outside [-1, 1]: 2 (1 - Phi(1)) = 0.3173 for unit-variance
     Gaussian latents. The scale factor (1 / std of 4096 x 4 other latents) leaves the std
     sigma = RAW_STD * scale within 6 / sqrt(2 N_TRAIN) = 3.3% of 1 (the sample std's relative
@@ -304,7 +305,7 @@ def test_scaled_latents_are_not_in_the_unit_range(seed):
     2 (1 - Phi(1 / sigma)) is within 0.016 of 0.3173; the count of 4000 x 4 entries outside
     [-1, 1] is then tested against that exact fraction at sigma (exact two-sided binomial,
     alpha = stats.ALPHA)."""
-    z, scale = scaled_latents(4000, seed)
+    z, scale = scaled_latents(latent, 4000, seed)
     sigma = RAW_STD * scale
     assert abs(sigma - 1) <= 6 / math.sqrt(2 * N_TRAIN), f"scaled std {sigma}"
     expected = 2 * float(sps.norm.sf(1 / sigma))
@@ -315,22 +316,22 @@ def test_scaled_latents_are_not_in_the_unit_range(seed):
 
 
 @functools.cache
-def _latent_samples(variant, method, seed):
+def _latent_samples(diffusion, variant, method, seed):
     g = oracle.GaussianMixture([1.0], [[0.0] * 4], [torch.eye(4, dtype=F64).tolist()])
-    ts = schedules.timesteps(1000, 50, "leading")
+    ts = diffusion.timesteps(1000, 50, "leading")
     x_T = torch.randn(4000, 4, generator=torch.Generator().manual_seed(seed), dtype=F64)
     model = g.eps_model(ABAR)
-    return thresholding.sample(model, x_T, ABAR, ts, method, to_data=False)
+    return diffusion.threshold_sample(model, x_T, ABAR, ts, method, to_data=False)
 
 
 @claim("SD-13")
-def test_clipping_x0_hat_changes_the_samples():
+def test_clipping_x0_hat_changes_the_samples(diffusion):
     """DDIM (eta = 0, 50 steps, set_alpha_to_one=False: the last step stops at abar_0) on the
     unit-variance oracle N(0, I_4), with and without clipping x0_hat to [-1, 1] (independent
     noise, 4000 samples each): the KS distance between the first coordinates' empirical laws
     exceeds 2 e (DKW, above: the laws differ, one check at alpha = stats.ALPHA)."""
-    free = _latent_samples(variants.active(), "none", 0)[:, 0]
-    clipped = _latent_samples(variants.active(), "static", 1)[:, 0]
+    free = _latent_samples(diffusion, variants.active(), "none", 0)[:, 0]
+    clipped = _latent_samples(diffusion, variants.active(), "static", 1)[:, 0]
     ks = float(sps.ks_2samp(free.numpy(), clipped.numpy()).statistic)
     stats.checks_made += 1
     e = dkw_radius(4000)
@@ -362,12 +363,12 @@ GUIDANCE = (1.0, 3.0, 7.5, 15.0)
 N18, STEPS18 = 500, 20
 
 
-def image_eps(scale):
+def image_eps(diffusion, scale):
     cond = IMAGES.restrict(1)
 
     def eps(x, t):
         a = float(ABAR[t])
-        return guidance.cfg_s(cond.eps(x, a), IMAGES.eps(x, a), scale)
+        return diffusion.cfg_s(cond.eps(x, a), IMAGES.eps(x, a), scale)
 
     return eps
 
@@ -377,27 +378,28 @@ def image_noise():
 
 
 @functools.cache
-def _images(variant, scale, method):
-    ts = schedules.timesteps(1000, STEPS18, "leading")
-    return thresholding.sample(image_eps(scale), image_noise(), ABAR, ts, method)
+def _images(diffusion, variant, scale, method):
+    ts = diffusion.timesteps(1000, STEPS18, "leading")
+    return diffusion.threshold_sample(image_eps(diffusion, scale), image_noise(), ABAR, ts, method)
 
 
-def images(scale, method):
+def images(diffusion, scale, method):
     """N18 class-1 samples, DDIM (eta = 0, 20 steps) with CFG scale `scale` and x0_hat processed
-    by `method` at every step; common noise; cached per variant."""
-    return _images(variants.active(), scale, method)
+    by `method` at every step (`diffusion`'s sampler); common noise; cached per adapter and
+    variant."""
+    return _images(diffusion, variants.active(), scale, method)
 
 
-def first_x0_hat(scale):
+def first_x0_hat(diffusion, scale):
     """x0_hat at the sampler's first step (t = 950): the same for every method."""
-    t = int(schedules.timesteps(1000, STEPS18, "leading")[0])
+    t = int(diffusion.timesteps(1000, STEPS18, "leading")[0])
     x_T = image_noise()
-    return schedules.eps_to_x0(x_T, image_eps(scale)(x_T, t), float(ABAR[t]))
+    return schedules.eps_to_x0(x_T, image_eps(diffusion, scale)(x_T, t), float(ABAR[t]))
 
 
-def saturation_table(methods):
+def saturation_table(diffusion, methods):
     return {
-        (s, m): float(thresholding.saturated_fraction(images(s, m)).mean())
+        (s, m): float(thresholding.saturated_fraction(images(diffusion, s, m)).mean())
         for s in GUIDANCE
         for m in methods
     }
@@ -424,19 +426,19 @@ def draw_sd18(table):
 
 
 @claim("SD-18.with-division")
-def test_dynamic_thresholding_with_division_reduces_saturation():
+def test_dynamic_thresholding_with_division_reduces_saturation(diffusion):
     """With the division (the code image): every final sample lies in [-1, 1] (exactly: the last
     step returns clip(x0_hat, -s, s) / s); at guidance scales 3, 7.5 and 15 its per-image
     saturated fraction is below static clipping's (one-sided paired test over the 500 images,
     normal approximation, alpha = stats.ALPHA), and the gap grows with the scale."""
-    table = saturation_table(("none", "static", "as-written", "dynamic"))
+    table = saturation_table(diffusion, ("none", "static", "as-written", "dynamic"))
     gaps = []
     for s in GUIDANCE:
-        x = images(s, "dynamic")
+        x = images(diffusion, s, "dynamic")
         assert float(x.abs().max()) <= 1.0, f"scale {s}: dynamic output reaches {x.abs().max()}"
         if s > 1:
             dyn = thresholding.saturated_fraction(x)
-            static = thresholding.saturated_fraction(images(s, "static"))
+            static = thresholding.saturated_fraction(images(diffusion, s, "static"))
             paired_below(dyn, static, what=f"scale {s}: dynamic below static")
             gaps.append(float((static - dyn).mean()))
     assert all(b > a for a, b in zip(gaps, gaps[1:], strict=False)), f"gap not growing: {gaps}"
@@ -448,7 +450,7 @@ def test_dynamic_thresholding_with_division_reduces_saturation():
 
 
 @claim(refutes="SD-18.as-written")
-def test_prose_thresholding_saturates_as_static_clipping():
+def test_prose_thresholding_saturates_as_static_clipping(diffusion):
     """The prose's rule (clip to [-s, s], no division) on the x0_hat of the guided sampler's first
     step: its output leaves [-1, 1] (up to s), and mapped to the image range it has exactly the
     saturated values of static clipping (bit-equal: clip(clip(x, -s, s), -1, 1) = clip(x, -1, 1)
@@ -457,9 +459,9 @@ def test_prose_thresholding_saturates_as_static_clipping():
     as static clipping's 1."""
     rows = []
     for s in GUIDANCE[1:]:
-        x0_hat = first_x0_hat(s)
-        prose = thresholding.dynamic_threshold(x0_hat, 0.99, divide=False)
-        static = thresholding.static_threshold(x0_hat)
+        x0_hat = first_x0_hat(diffusion, s)
+        prose = diffusion.dynamic_threshold(x0_hat, 0.99, divide=False)
+        static = diffusion.static_threshold(x0_hat)
         sat_prose = float(thresholding.saturated_fraction(prose).mean())
         sat_static = float(thresholding.saturated_fraction(static).mean())
         if sat_prose < sat_static:
@@ -470,7 +472,7 @@ def test_prose_thresholding_saturates_as_static_clipping():
         assert torch.equal(thresholding.display(prose), static), s
         rows.append((s, sat_prose, sat_static, float(prose.abs().max())))
     one = torch.tensor([[2.0]], dtype=F64)
-    minimal = thresholding.dynamic_threshold(one, 0.99, divide=False)
+    minimal = diffusion.dynamic_threshold(one, 0.99, divide=False)
     assert float(thresholding.saturated_fraction(minimal)[0]) == 1.0
     current().counterexample = (
         "x0_hat = [[2.0]]: s = 2, clip to [-2, 2] keeps 2, the image range shows 1: saturated, as "
@@ -495,17 +497,17 @@ def test_prose_thresholding_saturates_as_static_clipping():
 
 
 @claim("SD-18.as-written-in-sampler")
-def test_prose_thresholding_in_the_sampler_is_no_thresholding():
+def test_prose_thresholding_in_the_sampler_is_no_thresholding(diffusion):
     """The prose's rule at every step of the sampler: at scales 7.5 and 15 its final samples
     (mapped to [-1, 1]) have fewer saturated pixels than static clipping's (one-sided paired test
     over the 500 images, alpha = stats.ALPHA), and no fewer than with no thresholding at all
     (the same test the other way must not reject: saturated(prose) < saturated(none) is not
     significant)."""
-    table = saturation_table(("none", "static", "as-written", "dynamic"))
+    table = saturation_table(diffusion, ("none", "static", "as-written", "dynamic"))
     for s in GUIDANCE[2:]:
-        prose = thresholding.saturated_fraction(images(s, "as-written"))
-        static = thresholding.saturated_fraction(images(s, "static"))
-        none = thresholding.saturated_fraction(images(s, "none"))
+        prose = thresholding.saturated_fraction(images(diffusion, s, "as-written"))
+        static = thresholding.saturated_fraction(images(diffusion, s, "static"))
+        none = thresholding.saturated_fraction(images(diffusion, s, "none"))
         paired_below(prose, static, what=f"scale {s}: prose below static")
         diff = (prose - none).numpy()
         z = diff.mean() / (diff.std(ddof=1) / math.sqrt(diff.size)) if diff.std() > 0 else 0.0
@@ -536,12 +538,12 @@ def small_x0_hat(draw):
 
 @claim("SD-18.s-at-most-1")
 @given(x0_hat=small_x0_hat())
-def test_dynamic_thresholding_is_static_clipping_when_s_is_at_most_1(x0_hat):
+def test_dynamic_thresholding_is_static_clipping_when_s_is_at_most_1(diffusion, x0_hat):
     q = np.quantile(x0_hat.abs().numpy(), 0.99, axis=1)
     assert np.all(q <= 1), ("the strategy must keep the quantile <= 1", q)  # the test's own check
-    static = thresholding.static_threshold(x0_hat)
+    static = diffusion.static_threshold(x0_hat)
     for divide in (True, False):
-        got = thresholding.dynamic_threshold(x0_hat, 0.99, divide=divide)
+        got = diffusion.dynamic_threshold(x0_hat, 0.99, divide=divide)
         assert torch.equal(got, static), (divide, (got - static).abs().max())
     current().summary = (
         "s = max(q99, 1) = 1: dynamic thresholding, with or without / s, is clip(x, -1, 1)"
