@@ -201,14 +201,20 @@ def violations(path, wrapped, declared):
     return bad
 
 
-def all_violations():
-    wrapped = {}
+def wrapped():
+    """{dotted impl name: 'family.fn'} over every family ('a.fn or b.fn' where two wrap it)."""
+    found = {}
     for family in adapters.FAMILIES:
-        wrapped.update(interface(family))
-    declared = tools()
+        for dotted, name in interface(family).items():
+            found[dotted] = f"{found[dotted]} or {name}" if dotted in found else name
+    return found
+
+
+def all_violations():
+    wrapped_names, declared = wrapped(), tools()
     bad = []
     for path in sorted(ROOT.glob("properties/test_*.py")):
-        bad += violations(path, wrapped, declared)
+        bad += violations(path, wrapped_names, declared)
     return bad
 
 

@@ -103,10 +103,7 @@ def test_no_property_bypasses_its_family(path):
     """A property (@claim) and the local helpers it reaches name impl/ code only through its
     family's fixture, as a tool its family declares (TOOLS), or as the reference it is compared
     with (the module's REFERENCE_CALLS): otherwise --target would not reach it (properties/bypass.py)."""
-    wrapped = {}
-    for family in adapters.FAMILIES:
-        wrapped.update(bypass.interface(family))
-    bad = bypass.violations(path, wrapped, bypass.tools())
+    bad = bypass.violations(path, bypass.wrapped(), bypass.tools())
     assert not bad, "impl/ named around the family:\n  " + "\n  ".join(bad)
 
 

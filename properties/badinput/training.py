@@ -408,8 +408,8 @@ for plan in ("store_all", "sqrt_segments", "recompute_all", "bisection"):
 
 spec(
     "impl.training.checkpoint.segments",
-    valid=lambda: dict(chain=CHAIN, x=x2(), k=2),
-    wrong=dict(chain=chain_wrong, x=x_wrong, k=[bad_int(1, 3)]),
+    valid=lambda: dict(chain=CHAIN, x=x2(), k=2, checkpoint_fn=None),  # None: impl's checkpoint
+    wrong=dict(chain=chain_wrong, x=x_wrong, k=[bad_int(1, 3)], checkpoint_fn=[values(3, "f")]),
 )
 
 for plan in ("revolve", "optimal"):
