@@ -1,5 +1,6 @@
 """The families, their peers and the peer matrix (properties/adapters, properties/peers.py)."""
 
+import ast
 import importlib
 import json
 import subprocess
@@ -129,3 +130,17 @@ def test_the_bypass_check_sees_a_wrapped_name_an_undeclared_one_and_an_exemption
         "test_x.py::test_a: impl.rl.policy.deterministic in test_x.py:model is in no family and "
         "no family's TOOLS",
     ]
+
+
+def test_conftest_fixtures_name_no_impl_code():
+    """The bypass check follows a property's own fixtures but not conftest's: those hand out the
+    families' adapters only, and name nothing of impl/."""
+    tree = ast.parse((ROOT / "properties" / "conftest.py").read_text(encoding="utf-8"))
+    named = [
+        ast.unparse(n)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        and any(m.startswith("impl") for m in [getattr(n, "module", None) or ""]
+                + [a.name for a in n.names])
+    ]  # fmt: skip
+    assert not named, named
