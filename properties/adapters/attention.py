@@ -37,7 +37,11 @@ Adapters: `reference` (impl/attention/tiled.py), `sdpa-math` and `sdpa-flash` (t
 scaled_dot_product_attention with one CPU backend forced; the flash one through the aten op that
 also returns L). SDPA's is_causal=True is top-left aligned, so these adapters pass causal masks as
 an explicit boolean mask in our (bottom-right) convention; test_attention_sdpa.py checks the
-alignment difference itself.
+alignment difference itself. They answer attention and varlen_attention (the packed sequences
+with the reference's block-diagonal mask); the rest is the reference's, and rescales is None.
+The Triton kernel is no adapter of its own: it takes float32/16 only (the tiled properties draw
+float64), no key-padding mask and has no backward; its properties (test_attention_triton.py)
+reach it through triton_forward.
 """
 
 import math
