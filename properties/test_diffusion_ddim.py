@@ -30,6 +30,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 U = 2.0**-53
 ABAR = schedules.alphas_cumprod(schedules.linear_betas())
 F64 = torch.float64
+REFERENCE_CALLS = {
+    "test_update_is_predicted_x0_direction_and_noise": "DDIM-03's lambda, k (ddim.coefficients) "
+    "give the expected lambda x_0 + k x_t + sigma z the step under test is compared with",
+}
 
 
 def step_budget(x_t, eps, z, a, b):
@@ -202,7 +206,7 @@ def test_article_sigma_on_the_articles_skipped_steps(diffusion):
     (t, tau), stopping at tau = 0 (to_data=False: the model is called at the first 19 only),
     sigma with the single-step alpha_t, eta = 1. Each of its steps is the DDIM step with that
     sigma; a step that is not the DDPM posterior step with the same noise refutes the claim."""
-    ts = ddim.article_timesteps().tolist()
+    ts = diffusion.article_timesteps().tolist()
     steps = sampler_steps(diffusion, ts, "article", 0, to_data=False)
     assert len(steps) == 19 and steps[-1][2] == abar_of(0), "19 steps, the last one to tau = 0"
 
@@ -272,7 +276,7 @@ def test_linear_subsequence_is_visited_exactly(diffusion, T, data):
     assert ts.tolist() == [i * T // n for i in range(n - 1, -1, -1)], "tau_i = floor(i T / n)"
     assert len(set(ts.tolist())) == n and torch.all(ts[1:] < ts[:-1])
     visited = []
-    abar = schedules.alphas_cumprod(torch.linspace(1e-4, 0.02, T, dtype=F64))
+    abar = diffusion.alphas_cumprod(torch.linspace(1e-4, 0.02, T, dtype=F64))
     diffusion.ddim_sample(lambda x, t: visited.append(t) or torch.zeros_like(x), torch.zeros(1, 1, dtype=F64),
                           abar, ts, 0.0)  # fmt: skip
     assert visited == ts.tolist() and visited[-1] == ts[-1]

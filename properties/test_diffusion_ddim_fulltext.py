@@ -14,7 +14,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from impl.diffusion import ddim, ddim_article, oracle, schedules
+from impl.diffusion import ddim, oracle, schedules
 from properties import profiles, stats
 from properties.catalogue import claim
 from properties.evidence import current, figure, refute
@@ -26,6 +26,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 F64 = torch.float64
 ABAR = schedules.alphas_cumprod(schedules.linear_betas())
+REFERENCE_CALLS = {
+    "test_grid_rows_are_not_slerps_of_their_own_endpoints": "the per-row SLERP (ddim.slerp on each "
+    "row's own endpoints) is the reference the article's batch slerp is compared with",
+}
 
 
 # DDIM-12: the mean collapses ------------------------------------------------------------------
@@ -33,7 +37,7 @@ ABAR = schedules.alphas_cumprod(schedules.linear_betas())
 
 @claim("DDIM-12")
 @given(inputs=step_inputs(), fraction=floats(0.0, 1.0))
-def test_the_mean_collapses(inputs, fraction):
+def test_the_mean_collapses(diffusion, inputs, fraction):
     """lambda x0_hat + k x_t = sqrt(b) x0_hat + sqrt(1 - b - sigma^2) eps_theta for ANY x_t and
     eps_theta (x_t is drawn on its own, scale 3, not from x_0), every tau < t (tau = -1: the
     data, b = 1) and every sigma^2 <= 1 - b; lambda and k from ddim.coefficients (DDIM-03).
@@ -44,7 +48,7 @@ def test_the_mean_collapses(inputs, fraction):
     and sums add u (sqrt(b/a) + 1)(|x_t| + |eps|) each."""
     t, tau, a, b, x_t, eps, _ = inputs
     sigma = fraction * (1 - b) ** 0.5
-    lam, k = ddim.coefficients(a, b, sigma)
+    lam, k = diffusion.coefficients(a, b, sigma)
     x0_hat = schedules.eps_to_x0(x_t, eps, a)
     lhs = lam * x0_hat + k * x_t
     rhs = b**0.5 * x0_hat + max(1 - b - sigma**2, 0.0) ** 0.5 * eps
@@ -62,21 +66,21 @@ def test_the_mean_collapses(inputs, fraction):
 
 @claim("DDIM-13.independent")
 @given(inputs=step_inputs(), fraction=floats(0.0, 1.0))
-def test_merged_variance_with_independent_noises(inputs, fraction):
+def test_merged_variance_with_independent_noises(diffusion, inputs, fraction):
     """rho = 0: Var(x_tau | x_0) = k^2 (1 - a) + sigma^2 = 1 - b (a few roundings of numbers
     <= 1: 16 u absolute, as DDIM-03)."""
     _, _, a, b, *_ = inputs
     sigma = fraction * (1 - b) ** 0.5
-    assert_close(ddim_article.ansatz_variance(a, b, sigma, 0.0), 1 - b, ulps=16,
+    assert_close(diffusion.ansatz_variance(a, b, sigma, 0.0), 1 - b, ulps=16,
                  what="Var(x_tau | x_0) at rho = 0 - (1 - abar_tau)")  # fmt: skip
     current().summary = "with independent eps_t, eps_tau the ansatz has variance 1 - abar_tau"
 
 
-def _ansatz_samples(a, b, sigma, x0, rho, n, seed):
+def _ansatz_samples(diffusion, a, b, sigma, x0, rho, n, seed):
     """x_tau = lambda x_0 + k x_t + sigma eps_tau, x_t = sqrt(a) x_0 + sqrt(1 - a) eps_t, with
     (eps_t, eps_tau) drawn with correlation rho by impl."""
-    lam, k = ddim.coefficients(a, b, sigma)
-    eps_t, eps_tau = ddim_article.correlated_normals(rho, n, torch.Generator().manual_seed(seed))
+    lam, k = diffusion.coefficients(a, b, sigma)
+    eps_t, eps_tau = diffusion.correlated_normals(rho, n, torch.Generator().manual_seed(seed))
     x_t = a**0.5 * x0 + (1 - a) ** 0.5 * eps_t
     return lam * x0 + k * x_t + sigma * eps_tau
 
@@ -84,12 +88,12 @@ def _ansatz_samples(a, b, sigma, x0, rho, n, seed):
 @claim("DDIM-13.independent")
 @profiles.statistical()
 @given(inputs=step_inputs(), fraction=floats(0.0, 1.0), x0=floats(-3, 3), seed=seeds)
-def test_the_merged_law_with_independent_noises(inputs, fraction, x0, seed):
+def test_the_merged_law_with_independent_noises(diffusion, inputs, fraction, x0, seed):
     """Monte Carlo: n = 4000 draws of the ansatz's x_tau with independent (eps_t, eps_tau) from
     impl are N(sqrt(b) x_0, 1 - b) (stats.normal_law at alpha = stats.ALPHA = 1e-7)."""
     _, _, a, b, *_ = inputs
     sigma = fraction * (1 - b) ** 0.5
-    x_tau = _ansatz_samples(a, b, sigma, x0, 0.0, 4000, seed)
+    x_tau = _ansatz_samples(diffusion, a, b, sigma, x0, 0.0, 4000, seed)
     if b == 1:  # tau = -1, the data: sigma = k = 0, lambda = 1
         assert torch.equal(x_tau, torch.full_like(x_tau, x0)), "x_tau at abar_tau = 1 is x_0"
         return
@@ -105,7 +109,7 @@ merge_cases = st.tuples(
 
 
 @claim(refutes="DDIM-13.standard-normal-only")
-def test_two_standard_normals_do_not_merge_unless_independent():
+def test_two_standard_normals_do_not_merge_unless_independent(diffusion):
     """The article's reason ("both standard normal") with correlation rho: Var = k^2 (1 - a) +
     sigma^2 + 2 rho k sqrt(1 - a) sigma. The minimal (t, tau, sigma/sqrt(1 - b), rho) whose
     variance misses 1 - b by more than its rounding, then a Monte Carlo check at that case
@@ -119,7 +123,7 @@ def test_two_standard_normals_do_not_merge_unless_independent():
     def merged(case):
         (t, tau), fraction, rho = case
         a, b = ABAR[t].item(), ABAR[tau].item()
-        v = ddim_article.ansatz_variance(a, b, fraction * (1 - b) ** 0.5, rho)
+        v = diffusion.ansatz_variance(a, b, fraction * (1 - b) ** 0.5, rho)
         return abs(v - (1 - b)) <= 16 * U + 4 * U**0.5 * (1 - b)
 
     (t, tau), fraction, rho = refute(merge_cases, merged, claim="DDIM-13.standard-normal-only",
@@ -127,8 +131,8 @@ def test_two_standard_normals_do_not_merge_unless_independent():
                            f"rho = {c[2]}")  # fmt: skip
     a, b = ABAR[t].item(), ABAR[tau].item()
     sigma = fraction * (1 - b) ** 0.5
-    v = ddim_article.ansatz_variance(a, b, sigma, rho)
-    x_tau = _ansatz_samples(a, b, sigma, 0.5, rho, 20_000, 0)
+    v = diffusion.ansatz_variance(a, b, sigma, rho)
+    x_tau = _ansatz_samples(diffusion, a, b, sigma, 0.5, rho, 20_000, 0)
     stats.normal_law(x_tau.numpy(), b**0.5 * 0.5, v,
                      what=f"ansatz x_tau (rho = {rho}) vs N(sqrt(b) x_0, computed variance)")  # fmt: skip
     current().record(abar_t=a, abar_tau=b, sigma=sigma, rho=rho, variance=v,
@@ -162,10 +166,10 @@ def _templates():
     return oracle.isotropic_mixture(templates, 0.1)
 
 
-def _article_run(dtype, n=16, seed=0):
+def _article_run(diffusion, dtype, n=16, seed=0):
     """The article's sampler (T = 1000, linear betas, 20 steps, eta = 0) on n images: (returned
     tensor before to_image, its trace, the sampler)."""
-    sampler = ddim_article.DDIM(dtype=dtype)
+    sampler = diffusion.article_ddim(dtype=dtype)
     model = _templates().eps_model(sampler.alphas_cumprod.double())
 
     def eps_model(x, t):
@@ -178,13 +182,13 @@ def _article_run(dtype, n=16, seed=0):
 
 
 @claim(refutes="DDIM-14")
-def test_the_article_sampler_returns_x_at_abar_index_0():
+def test_the_article_sampler_returns_x_at_abar_index_0(diffusion):
     """At eta = 0 the article's sampler returns sqrt(abar[0]) x0_hat + sqrt(1 - abar[0]) eps_theta
     (its last step goes to tau = 0, abar[0] = 0.9999): an image differs from the last x0_hat by
     more than the step's rounding (4 u (|x0_hat| + |eps|), float64); the difference is
     (sqrt(abar[0]) - 1) x0_hat + sqrt(1 - abar[0]) eps_theta within 8 u (|x0_hat| + |eps|)."""
-    out, trace, sampler = _article_run(F64)
-    assert sampler.timesteps.tolist() == ddim.article_timesteps().tolist(), (
+    out, trace, sampler = _article_run(diffusion, F64)
+    assert sampler.timesteps.tolist() == diffusion.article_timesteps().tolist(), (
         "int(linspace(999, 0, 20))"
     )
     assert len(trace) == 19 and trace[-1]["tau"] == 0, "19 steps, the last one to tau = 0"
@@ -202,9 +206,9 @@ def test_the_article_sampler_returns_x_at_abar_index_0():
     assert_close(diff, formula, ulps=0, abs_floor=2 * rounding,
                  what="returned - x0_hat - ((sqrt(abar[0]) - 1) x0_hat + sqrt(1 - abar[0]) eps)")  # fmt: skip
     # the article's own dtype (float32) and its 8-bit output
-    out32, trace32, _ = _article_run(torch.float32)
-    p_out = ddim_article.to_uint8(ddim_article.to_image(out32))
-    p_x0 = ddim_article.to_uint8(ddim_article.to_image(trace32[-1]["x0_hat"]))
+    out32, trace32, _ = _article_run(diffusion, torch.float32)
+    p_out = diffusion.to_uint8(diffusion.to_image(out32))
+    p_x0 = diffusion.to_uint8(diffusion.to_image(trace32[-1]["x0_hat"]))
     changed = float((p_out != p_x0).double().mean())
     levels = int((p_out.int() - p_x0.int()).abs().max())
     current().record(abar_index_0=a0, coefficient_of_x0_hat=a0**0.5 - 1,
@@ -258,7 +262,7 @@ grid_cases = st.tuples(
 
 
 @claim(refutes="DDIM-15.per-row")
-def test_grid_rows_are_not_slerps_of_their_own_endpoints():
+def test_grid_rows_are_not_slerps_of_their_own_endpoints(diffusion):
     """The grid (float64 corners) against a per-row SLERP of each row's own endpoints; a row
     differs when an element misses by more than the two slerps' rounding: the cosine of n
     entries is within (2 n + 6) u of exact, so each slerp is within 16 (n + 4) u |x| /
@@ -266,7 +270,7 @@ def test_grid_rows_are_not_slerps_of_their_own_endpoints():
 
     def per_row(case):
         rows, cols, d, seed = case
-        grid = ddim_article.grid_from_corners(*_corners(d, seed), rows, cols).reshape(rows, cols, d)
+        grid = diffusion.grid_from_corners(*_corners(d, seed), rows, cols).reshape(rows, cols, d)
         stacked = _angle(grid[:, 0].reshape(-1), grid[:, -1].reshape(-1))
         for r in range(rows):
             left, right = grid[r, 0], grid[r, -1]
@@ -281,7 +285,7 @@ def test_grid_rows_are_not_slerps_of_their_own_endpoints():
 
     rows, cols, d, seed = refute(grid_cases, per_row, claim="DDIM-15.per-row",
         describe=lambda c: f"rows = {c[0]}, cols = {c[1]}, d = {c[2]}, corners seed {c[3]}")  # fmt: skip
-    grid = ddim_article.grid_from_corners(*_corners(d, seed), rows, cols).reshape(rows, cols, d)
+    grid = diffusion.grid_from_corners(*_corners(d, seed), rows, cols).reshape(rows, cols, d)
     stacked = _angle(grid[:, 0].reshape(-1), grid[:, -1].reshape(-1))
     own = [_angle(grid[r, 0], grid[r, -1]) for r in range(rows)]
     errors = _row_errors(grid, rows, cols)
@@ -294,7 +298,7 @@ def test_grid_rows_are_not_slerps_of_their_own_endpoints():
                      w0_stacked=w_stacked, w0_rows=w_own,
                      max_relative_error_per_row=errors)  # fmt: skip
     # the article's dimension, 3 x 64 x 64, 4 x 8 grid, its float32 code
-    big = ddim_article.interpolation_grid(4, 8, 3, 64, torch.Generator().manual_seed(0))
+    big = diffusion.interpolation_grid(4, 8, 3, 64, torch.Generator().manual_seed(0))
     big_errors = _row_errors(big, 4, 8)
     big_rows = big.double().reshape(4, 8, -1)
     big_own = [math.degrees(_angle(big_rows[r, 0], big_rows[r, -1])) for r in range(4)]
@@ -302,7 +306,7 @@ def test_grid_rows_are_not_slerps_of_their_own_endpoints():
     current().record(article_3x64x64_max_relative_error=max(big_errors),
                      article_3x64x64_rows_theta_deg=[round(x, 3) for x in big_own],
                      article_3x64x64_stacked_theta_deg=round(big_stacked, 3))  # fmt: skip
-    _figure_error_against_dimension()
+    _figure_error_against_dimension(diffusion)
     current().discrepancy(
         what="the grid's middle elements vs SLERP between each row's own endpoints",
         article="each row's middle elements interpolated between that row's leftmost and "
@@ -322,14 +326,14 @@ def test_grid_rows_are_not_slerps_of_their_own_endpoints():
 DIMS = [*range(2, 17), 3 * 64 * 64]
 
 
-def _figure_error_against_dimension():
+def _figure_error_against_dimension(diffusion):
     """Per-row relative error of the article's grid (4 x 8, float64 corners) against the
     dimension: median and max over 40 corner draws (10 at 3 x 64 x 64) of the worst row."""
 
     def draw(fig):
         med, top = [], []
         for d in DIMS:
-            worst = [max(_row_errors(ddim_article.grid_from_corners(*_corners(d, s), 4, 8), 4, 8))
+            worst = [max(_row_errors(diffusion.grid_from_corners(*_corners(d, s), 4, 8), 4, 8))
                      for s in range(40 if d < 100 else 10)]  # fmt: skip
             med.append(float(np.median(worst)))
             top.append(max(worst))
@@ -356,7 +360,7 @@ parallel_cases = st.tuples(
 )
 
 
-def _parallel_grid(case):
+def _parallel_grid(diffusion, case):
     """The article's 4 x 5 grid whose left column's corners are parallel (bottom left = c top
     left: "column") or whose every row's endpoints are (right corners = c left corners: "row")."""
     kind, c, dtype, d, seed = case
@@ -365,11 +369,11 @@ def _parallel_grid(case):
         bl = c * tl
     else:
         tr, br = c * tl, c * bl
-    return ddim_article.grid_from_corners(tl, tr, bl, br, 4, 5).reshape(4, 5, d)
+    return diffusion.grid_from_corners(tl, tr, bl, br, 4, 5).reshape(4, 5, d)
 
 
 @claim(refutes="DDIM-15.angle-zero")
-def test_grid_with_endpoints_at_angle_zero():
+def test_grid_with_endpoints_at_angle_zero(diffusion):
     """Endpoints at angle 0 (parallel): the interpolation is (1 - alpha) x0 + alpha x1 (the SLERP
     limit). The grid must be finite and, where it interpolates parallel endpoints (the left
     column for "column", every row for "row"), within 4 (2 n + 6) eps (|x0| + |x1|) of that
@@ -378,7 +382,7 @@ def test_grid_with_endpoints_at_angle_zero():
 
     def interpolates(case):
         kind, c, dtype, d, seed = case
-        grid = _parallel_grid(case)
+        grid = _parallel_grid(diffusion, case)
         if not torch.isfinite(grid).all():
             return False
         eps = torch.finfo(dtype).eps
@@ -400,7 +404,7 @@ def test_grid_with_endpoints_at_angle_zero():
     nan_share = {}
     for dtype in (torch.float32, F64):
         for kind in ("column", "row"):
-            bad = sum(not torch.isfinite(_parallel_grid((kind, 1.0, dtype, 8, s))).all()
+            bad = sum(not torch.isfinite(_parallel_grid(diffusion, (kind, 1.0, dtype, 8, s))).all()
                       for s in range(200))  # fmt: skip
             nan_share[f"{kind}, {str(dtype)[6:]}"] = bad / 200
     current().record(**{f"NaN grids over 200 draws, {k}, d = 8": v for k, v in nan_share.items()})
@@ -440,7 +444,7 @@ def test_same_x_T_gives_similar_x0_across_step_counts(diffusion, seed):
     x_T, x_T2 = torch.randn(2, 256, 2, generator=g, dtype=F64)
 
     def x0(x, n):
-        return diffusion.ddim_sample(model, x, ABAR, ddim.article_timesteps(1000, n), 0.0)
+        return diffusion.ddim_sample(model, x, ABAR, diffusion.article_timesteps(1000, n), 0.0)
 
     out = {n: x0(x_T, n) for n in STEP_COUNTS[:-1]}
     out[1000], independent = x0(torch.cat([x_T, x_T2]), 1000).split(256)  # one run: per-step cost

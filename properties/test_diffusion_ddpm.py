@@ -43,8 +43,8 @@ def test_composed_one_step_kernels_give_the_marginal_exactly(r):
 
 @claim("DDIM-01")
 @given(beta=st.lists(floats(1e-5, 0.5), min_size=1, max_size=200))
-def test_alphas_cumprod_is_the_product(beta):
-    abar = schedules.alphas_cumprod(torch.tensor(beta, dtype=torch.float64))
+def test_alphas_cumprod_is_the_product(diffusion, beta):
+    abar = diffusion.alphas_cumprod(torch.tensor(beta, dtype=torch.float64))
     exact = [Fraction(1)]
     for b in beta:
         exact.append(exact[-1] * (1 - Fraction(b)))
@@ -59,7 +59,7 @@ def test_alphas_cumprod_is_the_product(beta):
 @claim("DDIM-01")
 @statistical()
 @given(t=st.integers(1, 300), x0=floats(-3, 3), seed=seeds)
-def test_simulated_chain_has_the_forward_marginal(t, x0, seed):
+def test_simulated_chain_has_the_forward_marginal(diffusion, t, x0, seed):
     """4000 chains of t one-step kernels on the linear schedule: x_t ~ N(sqrt(abar_t) x_0, 1 - abar_t)."""
     betas = schedules.linear_betas()[:t]
     gen = seed.torch()
@@ -68,7 +68,7 @@ def test_simulated_chain_has_the_forward_marginal(t, x0, seed):
         x = (1 - beta) ** 0.5 * x + beta**0.5 * torch.randn(
             4000, generator=gen, dtype=torch.float64
         )
-    a = schedules.alphas_cumprod(betas)[-1].item()
+    a = diffusion.alphas_cumprod(betas)[-1].item()
     stats.normal_law(x.numpy(), a**0.5 * x0, 1 - a, what="x_t from the chain vs q(x_t|x_0)")
 
 
@@ -143,7 +143,7 @@ def test_sampler_takes_the_ancestral_steps(diffusion, seed, n, variance):
     """sample() over decreasing t_1 > ... > t_n: x <- ancestral_step(x, eps(x, t_k), abar[t_k],
     abar[t_{k+1}] (1 for the last step), z_k) with z_k ~ N(0, I) in x's dtype from the caller's
     generator only; abar as a Python list gives the same."""
-    abar = schedules.alphas_cumprod(schedules.linear_betas())
+    abar = diffusion.alphas_cumprod(schedules.linear_betas())
     ts = sorted(torch.randperm(1000, generator=seed.torch())[:n].tolist(), reverse=True)
     x_T = torch.randn(3, 2, generator=seed.torch(), dtype=torch.float64)
     model = lambda x, t: 0.2 * x + 1e-3 * t  # noqa: E731

@@ -410,11 +410,14 @@ def test_finding_diffusers_ddpm_fixed_small_final_step_adds_1e_10_noise():
 
 
 def test_diffusers_sigma_form_adapter_smoke():
-    """The `sde` family's diffusers adapter (properties/adapters/sde_diffusers.py): Heun's
+    """The `sde` family's diffusers peer (--target sde=diffusers, properties/adapters/
+    sde_diffusers.py), the default gate's smoke check of it: Heun's
     sampler = the reference's to float64 rounding; Euler's to the float32 rounding of its sample
     (the DDIM-10 finding above)."""
+    from properties.adapters import resolve
     from properties.adapters.sde import Reference
-    from properties.adapters.sde_diffusers import Diffusers
+
+    Diffusers = resolve("sde", "diffusers")
 
     def denoiser(x, s):
         return x / (1 + s[:, None] ** 2) + 0.1 * torch.sin(x)

@@ -11,7 +11,7 @@ import torch
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from impl.diffusion import cfg_training, ddim, guidance, oracle, schedules
+from impl.diffusion import cfg_training, guidance, oracle, schedules
 from properties import stats
 from properties.catalogue import claim
 from properties.evidence import current, figure, refute
@@ -79,11 +79,11 @@ def test_bayes_rule_for_scores(case):
 
 @claim("CFG-02")
 @given(d=st.integers(1, 4), seed=seeds, s2=floats(0.01, 4.0))
-def test_gaussian_times_linear_tilt_is_a_shifted_gaussian(d, seed, s2):
+def test_gaussian_times_linear_tilt_is_a_shifted_gaussian(diffusion, d, seed, s2):
     gen = seed.torch()
     mu, g_vec = torch.randn(2, d, generator=gen, dtype=F64)
     x = 3 * torch.randn(32, d, generator=gen, dtype=F64)
-    shifted = guidance.guided_mean(mu, s2, g_vec, 1.0)
+    shifted = diffusion.guided_mean(mu, s2, g_vec, 1.0)
 
     def log_normal(x, m):
         return -0.5 * ((x - m) ** 2).sum(1) / s2
@@ -97,17 +97,17 @@ def test_gaussian_times_linear_tilt_is_a_shifted_gaussian(d, seed, s2):
 
 @claim("CFG-02")
 @given(case=points(), gamma=floats(0.0, 5.0))
-def test_eps_form_of_classifier_guidance(case, gamma):
+def test_eps_form_of_classifier_guidance(diffusion, case, gamma):
     """eps - sqrt(1 - a) gamma grad log p(y|x) = -sqrt(1 - a) (score + gamma grad log p(y|x)); at
     gamma = 1 it is the class-conditional eps."""
     g, a, x, y = case
     grad = grad_log_classifier(g, x, a, y)
-    guided = guidance.classifier_guided_eps(g.eps(x, a), a, grad, gamma)
+    guided = diffusion.classifier_guided_eps(g.eps(x, a), a, grad, gamma)
     want = -((1 - a) ** 0.5) * (g.score(x, a) + gamma * grad)
     assert_close(
         guided, want, ulps=0, abs_floor=budget(g, x, a, guided, grad) * (1 + gamma), what="eps form"
     )
-    conditional = guidance.classifier_guided_eps(g.eps(x, a), a, grad, 1.0)
+    conditional = diffusion.classifier_guided_eps(g.eps(x, a), a, grad, 1.0)
     assert_close(conditional, g.restrict(y).eps(x, a), ulps=0, abs_floor=budget(g, x, a, conditional, grad),
                  what="gamma = 1: conditional eps")  # fmt: skip
 
@@ -151,14 +151,14 @@ def test_tilted_score_is_exact_at_gamma_one_and_zero():
 
 
 @claim(refutes="CFG-03.tilted-distribution")
-def test_guided_score_is_not_the_score_of_the_tilted_distribution():
+def test_guided_score_is_not_the_score_of_the_tilted_distribution(diffusion):
     g = oracle.isotropic_mixture([[-1.0], [1.0]], 0.8, classes=[0, 1])
 
     def guided_score(gamma, a, x):
         """-(guided eps) / sqrt(1 - abar_t): the score classifier guidance samples with."""
         xt = torch.tensor([[x]], dtype=F64)
         grad = grad_log_classifier(g, xt, a, 1)
-        return float(-guidance.classifier_guided_eps(g.eps(xt, a), a, grad, gamma)[0, 0]
+        return float(-diffusion.classifier_guided_eps(g.eps(xt, a), a, grad, gamma)[0, 0]
                      / (1 - a) ** 0.5)  # fmt: skip
 
     def matches(case):
@@ -183,27 +183,27 @@ def test_guided_score_is_not_the_score_of_the_tilted_distribution():
     )
 
 
-def guided_samples(gamma, n=4000, steps=50):
-    ts = schedules.timesteps(1000, steps, "leading")
+def guided_samples(diffusion, gamma, n=4000, steps=50):
+    ts = diffusion.timesteps(1000, steps, "leading")
 
     def eps(x, t):
         a = float(ABAR[t])
-        return guidance.classifier_guided_eps(
+        return diffusion.classifier_guided_eps(
             TWO_CLASSES.eps(x, a), a, grad_log_classifier(TWO_CLASSES, x, a, 1), gamma
         )
 
     x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
-    return ddim.sample(eps, x_T, ABAR, ts, 1.0, torch.Generator().manual_seed(1))
+    return diffusion.ddim_sample(eps, x_T, ABAR, ts, 1.0, torch.Generator().manual_seed(1))
 
 
 @claim("CFG-03.tradeoff")
-def test_guidance_scale_trades_diversity_for_fidelity():
+def test_guidance_scale_trades_diversity_for_fidelity(diffusion):
     """Two classes N((-1, 0), 0.64 I), N((1, 0), 0.64 I); DDIM (eta = 1, 50 steps), 4000 samples
     with common noise for gamma in {0, 1, 2, 4}. Fidelity: p(y = 1 | x_0) rises for more than half
     of the paired samples (sign test, alpha = 1e-7). Diversity: the spread |x - mean|^2 falls (a
     one-sided test of its paired mean difference, normal approximation, alpha = 1e-7)."""
     gammas = (0.0, 1.0, 2.0, 4.0)
-    samples = {gamma: guided_samples(gamma) for gamma in gammas}
+    samples = {gamma: guided_samples(diffusion, gamma) for gamma in gammas}
     conf = {k: TWO_CLASSES.class_posterior(x, 1.0)[:, 1] for k, x in samples.items()}
     spread = {k: ((x - x.mean(0)) ** 2).sum(1) for k, x in samples.items()}
     for lo, hi in zip(gammas, gammas[1:], strict=False):
@@ -247,26 +247,26 @@ def test_guidance_scale_trades_diversity_for_fidelity():
 
 @claim("CFG-04")
 @given(seed=seeds, w=floats(-2.0, 20.0))
-def test_the_two_parametrisations_agree(seed, w):
+def test_the_two_parametrisations_agree(diffusion, seed, w):
     eps_c, eps_u = torch.randn(2, 32, generator=seed.torch(), dtype=F64)
     s = 1 + w
-    a, b = guidance.cfg_w(eps_c, eps_u, w), guidance.cfg_s(eps_c, eps_u, s)
+    a, b = diffusion.cfg_w(eps_c, eps_u, w), diffusion.cfg_s(eps_c, eps_u, s)
     scale = (abs(s) + abs(w) + 2) * (eps_c.abs() + eps_u.abs())
     assert_close(
         a, b, ulps=4, scale=scale, what="(1 + w) eps_c - w eps_u - (eps_u + s (eps_c - eps_u))"
     )
-    assert torch.equal(guidance.cfg_s(eps_c, eps_u, 0.0), eps_u)
+    assert torch.equal(diffusion.cfg_s(eps_c, eps_u, 0.0), eps_u)
     assert_close(
-        guidance.cfg_s(eps_c, eps_u, 1.0),
+        diffusion.cfg_s(eps_c, eps_u, 1.0),
         eps_c,
         ulps=2,
         scale=eps_c.abs() + eps_u.abs(),
         what="s = 1",
     )
-    assert torch.equal(guidance.cfg_s(eps_u, eps_u, s), eps_u), (
+    assert torch.equal(diffusion.cfg_s(eps_u, eps_u, s), eps_u), (
         "independent of s when eps_c = eps_u"
     )
-    mid = guidance.cfg_s(eps_c, eps_u, s / 2)  # linear in s: the midpoint of s = 0 and s
+    mid = diffusion.cfg_s(eps_c, eps_u, s / 2)  # linear in s: the midpoint of s = 0 and s
     assert_close(mid, (eps_u + b) / 2, ulps=8, scale=scale, what="linearity in s")
     current().summary = (
         "(1 + w) eps_c - w eps_u = eps_u + s (eps_c - eps_u); s = 0, 1, linearity, eps_c = eps_u"
@@ -275,13 +275,13 @@ def test_the_two_parametrisations_agree(seed, w):
 
 @claim("CFG-05")
 @given(case=points(), s=floats(0.0, 10.0))
-def test_cfg_is_classifier_guidance_with_the_bayes_classifier(case, s):
+def test_cfg_is_classifier_guidance_with_the_bayes_classifier(diffusion, case, s):
     g, a, x, y = case
     eps_c, eps_u = g.restrict(y).eps(x, a), g.eps(x, a)
     grad = grad_log_classifier(g, x, a, y)
-    cfg = guidance.cfg_s(eps_c, eps_u, s)
-    on_u = guidance.classifier_guided_eps(eps_u, a, grad, s)
-    on_c = guidance.classifier_guided_eps(eps_c, a, grad, s - 1)
+    cfg = diffusion.cfg_s(eps_c, eps_u, s)
+    on_u = diffusion.classifier_guided_eps(eps_u, a, grad, s)
+    on_c = diffusion.classifier_guided_eps(eps_c, a, grad, s - 1)
     tol = budget(g, x, a, cfg, grad, eps_c, eps_u) * (1 + s)
     assert_close(
         cfg, on_u, ulps=0, abs_floor=tol, what="CFG - classifier guidance (scale s) on eps_u"
@@ -289,7 +289,7 @@ def test_cfg_is_classifier_guidance_with_the_bayes_classifier(case, s):
     assert_close(
         cfg, on_c, ulps=0, abs_floor=tol, what="CFG - classifier guidance (scale s - 1) on eps_c"
     )
-    implied = guidance.implied_classifier_grad(eps_c, eps_u, a)
+    implied = diffusion.implied_classifier_grad(eps_c, eps_u, a)
     assert_close(
         implied, grad, ulps=0, abs_floor=tol / (1 - a) ** 0.5, what="implied classifier gradient"
     )
@@ -350,22 +350,22 @@ def test_eps_network_is_the_written_out_mlp():
 
 
 @claim("CFG-06")
-def test_condition_dropout_replaces_labels_by_the_null_label():
+def test_condition_dropout_replaces_labels_by_the_null_label(diffusion):
     """drop_labels keeps a label or replaces it by the null label n_classes, at rate p_uncond:
     exact two-sided binomial test (alpha 1e-7) on 20000 labels at p_uncond = 0.1; p_uncond = 0
     drops none, p_uncond = 1 all."""
     gen = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (20000,), generator=gen)
-    c = cfg_training.drop_labels(y, 0.1, 3, gen)
+    c = diffusion.drop_labels(y, 0.1, 3, gen)
     dropped = c != y
     assert torch.all(c[dropped] == 3), "a dropped label must become the null label 3"
     stats.binomial_two_sided(int(dropped.sum()), 20000, 0.1, what="labels dropped at 0.1")
-    assert torch.equal(cfg_training.drop_labels(y, 0.0, 3, gen), y)
-    assert torch.all(cfg_training.drop_labels(y, 1.0, 3, gen) == 3)
+    assert torch.equal(diffusion.drop_labels(y, 0.0, 3, gen), y)
+    assert torch.all(diffusion.drop_labels(y, 1.0, 3, gen) == 3)
 
 
 @claim("CFG-06")
-def test_condition_dropout_trains_one_network_for_both():
+def test_condition_dropout_trains_one_network_for_both(diffusion):
     """Two classes in 2-D; a 128-wide MLP trained 1500 Adam steps (batch 512) with p_uncond = 0.1.
     On abar_t in [0.05, 0.95], where the guidance direction eps*_c - eps*_u is large, its errors
     (guidance_errors: mean squared error over the direction's mean squared norm) must be below
@@ -379,13 +379,13 @@ def test_condition_dropout_trains_one_network_for_both():
     by |eps*|^2, limit 0.05) put p_uncond = 0 at 0.060, one fifth above its limit."""
     g = oracle.isotropic_mixture([[-1.0, 0.0], [1.0, 0.0]], 0.5, classes=[0, 1])
     with_dropout = guidance_errors(
-        cfg_training.train(g, ABAR, 0.1, 1500, torch.Generator().manual_seed(0)), g
+        diffusion.cfg_train(g, ABAR, 0.1, 1500, torch.Generator().manual_seed(0)), g
     )
     current().record(p_uncond_0_1={k: round(v, 4) for k, v in with_dropout.items()})
     # checked before the negative control is trained: a failure here needs no second network
     assert all(v < CFG06_LIMIT for v in with_dropout.values()), with_dropout
     without = guidance_errors(
-        cfg_training.train(g, ABAR, 0.0, 1500, torch.Generator().manual_seed(0)), g
+        diffusion.cfg_train(g, ABAR, 0.0, 1500, torch.Generator().manual_seed(0)), g
     )
     current().record(p_uncond_0={k: round(v, 4) for k, v in without.items()})
     current().summary = (
@@ -414,13 +414,13 @@ def test_negative_control_sign_flip_in_guidance():
 
 
 @claim("CFG-04")
-def test_negative_control_w_for_s_confusion():
+def test_negative_control_w_for_s_confusion(diffusion):
     """Passing w as the guidance_scale s (s = w instead of 1 + w) is rejected by the agreement
     check above whenever eps_c != eps_u: eps_u + w (eps_c - eps_u) differs from (1 + w) eps_c - w eps_u
     by eps_c - eps_u."""
     eps_c, eps_u = torch.randn(2, 32, generator=torch.Generator().manual_seed(0), dtype=F64)
     w = 7.5
-    wrong, right = guidance.cfg_s(eps_c, eps_u, w), guidance.cfg_w(eps_c, eps_u, w)
+    wrong, right = diffusion.cfg_s(eps_c, eps_u, w), diffusion.cfg_w(eps_c, eps_u, w)
     assert_close(wrong - right, eps_u - eps_c, ulps=64, scale=(eps_c.abs() + eps_u.abs()) * (2 * w + 2),
                  what="(s = w) - (w parametrisation) = -(eps_c - eps_u)")  # fmt: skip
     assert float((wrong - right).abs().max()) > 1.0

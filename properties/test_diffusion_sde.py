@@ -17,7 +17,7 @@ from scipy import integrate
 from scipy import stats as sps
 
 from impl import ode
-from impl.diffusion import oracle, schedules
+from impl.diffusion import oracle
 from impl.diffusion import sde as sdes
 from properties import stats
 from properties.catalogue import claim
@@ -124,14 +124,14 @@ def test_euler_maruyama_law_converges_at_order_one():
 
 
 @claim("SDE-02")
-def test_ddpm_tends_to_the_vp_sde_at_rate_one_over_n():
+def test_ddpm_tends_to_the_vp_sde_at_rate_one_over_n(diffusion):
     """beta_i = beta(i/N)/N: prod_{i<=N} (1 - beta_i) -> exp(-int_0^1 beta) = abar(1), error O(1/N)."""
     vp = SDES["VP"]
     exact = math.exp(-vp.integral(1.0))
     errors = {}
     for N in (1000, 2000, 4000, 8000, 16000):
         betas = torch.tensor([vp.beta(i / N) / N for i in range(1, N + 1)], dtype=F64)
-        errors[N] = abs(schedules.alphas_cumprod(betas)[-1].item() - exact) / exact
+        errors[N] = abs(diffusion.alphas_cumprod(betas)[-1].item() - exact) / exact
     values = list(errors.values())
     ratios = [values[i] / values[i + 1] for i in range(len(values) - 1)]
     assert all(1.9 < r < 2.1 for r in ratios), ratios
@@ -139,7 +139,7 @@ def test_ddpm_tends_to_the_vp_sde_at_rate_one_over_n():
     c, _ = vp.kernel(1.0)
     N = 16000
     betas = torch.tensor([vp.beta(i / N) / N for i in range(1, N + 1)], dtype=F64)
-    assert abs(schedules.alphas_cumprod(betas)[-1].item() ** 0.5 - c) / c < 2 * values[-1]
+    assert abs(diffusion.alphas_cumprod(betas)[-1].item() ** 0.5 - c) / c < 2 * values[-1]
     current().record(**{f"relative error, N = {N}": f"{e:.2e}" for N, e in errors.items()})
     current().summary = (
         f"prod(1 - beta_i) -> exp(-int beta); the error halves per doubling of N ({values[-1]:.1e})"

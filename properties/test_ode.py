@@ -36,17 +36,17 @@ def test_euler_and_heun_converge_to_scipy_at_their_orders(sde, x1):
     halves and Heun's quarters per doubling of the steps (within 20%). The PF-ODE drift and the
     fixed-step solver are the family's (`sde`)."""
 
-    def drift(x, t):
+    def pf_drift(x, t):  # not the module's drift (impl's): the family's
         return sde.ode_drift(VP, score, x, t)
 
     def rhs(t, y):
-        return drift(torch.as_tensor(y, dtype=F64)[None], t)[0].numpy()
+        return pf_drift(torch.as_tensor(y, dtype=F64)[None], t)[0].numpy()
 
     ref = integrate.solve_ivp(rhs, (1.0, 1e-3), [x1], method="DOP853", rtol=1e-12, atol=1e-12).y[
         0, -1
     ]
     for method, order in (("euler", 1), ("heun", 2)):
-        errs = [abs(float(sde.ode_solve(drift, torch.tensor([[x1]], dtype=F64), 1.0, 1e-3, n, method)) - ref)
+        errs = [abs(float(sde.ode_solve(pf_drift, torch.tensor([[x1]], dtype=F64), 1.0, 1e-3, n, method)) - ref)
                 for n in (200, 400, 800)]  # fmt: skip
         if errs[0] < 1e-4:  # the leading error term nearly vanishes from this start: accuracy only
             assert max(errs) < 1e-4, (method, errs)
