@@ -1,6 +1,7 @@
 """FLOW-03, FLOW-04: continuous normalizing flows (impl/flows/cnf.py) and the continuity equation
-(the OT path's marginal field and density, impl/flows/matching.py, pushed with impl/ode.py), through
-the family `flows` (properties/adapters/flows.py); impl/ode.py's solver is a tool of the checks."""
+(the OT path's marginal field and density, impl/flows/matching.py), through the family `flows`
+(properties/adapters/flows.py); the ODE solver, a tool of the checks, is the family's own
+flows.ode_solve (impl/ode.py)."""
 
 import math
 
@@ -8,7 +9,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impl import ode
 from impl.diffusion import oracle
 from impl.flows import cnf
 from properties.catalogue import claim
@@ -61,7 +61,7 @@ def test_nonlinear_cnf_matches_the_change_of_variables_of_its_flow_map(flows, se
     _, fine = flows.push(v, z0, log_p0, 50)
 
     def flow_map(u):
-        return ode.ode_solve(v, u[None], 0.0, 1.0, 400)[0]
+        return flows.ode_solve(v, u[None], 0.0, 1.0, 400)[0]
 
     logdets = torch.stack(
         [torch.linalg.slogdet(torch.autograd.functional.jacobian(flow_map, row))[1] for row in z0]
@@ -135,7 +135,7 @@ def mixture_cdf_1d(data, x, t, sigma_min):
 @settings(max_examples=10)
 @given(seed=seeds, k=st.integers(1, 4), sigma_min=floats(0.0, 0.5), t_end=floats(0.5, 0.95))
 def test_marginal_field_transports_the_gaussian_to_the_path(flows, seed, k, sigma_min, t_end):
-    """Push N(0, 1) through ode.ode_solve (Heun) with the marginal field of a random 1-D mixture:
+    """Push N(0, 1) through flows.ode_solve (Heun) with the marginal field of a random 1-D mixture:
     the ODE map is increasing, so if u generates p_t it carries the z-quantile of N(0, 1) to the
     z-quantile of p_t: F_t(X_t(z)) = Phi(z) with F_t the mixture CDF of t x_1 + sigma_t x_0 (exact,
     no sampling). The Heun error at n = 80 steps is estimated by Richardson from n = 40 vs 80
@@ -148,13 +148,13 @@ def test_marginal_field_transports_the_gaussian_to_the_path(flows, seed, k, sigm
     def field(x, t):
         return flows.ot_marginal_field(data, x, t, sigma_min)
 
-    coarse = mixture_cdf_1d(data, ode.ode_solve(field, z, 0.0, t1, 40), t1, sigma_min)
-    fine = mixture_cdf_1d(data, ode.ode_solve(field, z, 0.0, t1, 80), t1, sigma_min)
+    coarse = mixture_cdf_1d(data, flows.ode_solve(field, z, 0.0, t1, 40), t1, sigma_min)
+    fine = mixture_cdf_1d(data, flows.ode_solve(field, z, 0.0, t1, 80), t1, sigma_min)
     assert_within_richardson(coarse, fine, torch.special.ndtr(z[:, 0]), floor=1e-12,
                              what="F_t(X_t(z)) - Phi(z)")  # fmt: skip
     # the density is the derivative of that law's CDF (autograd; both sums of k Gaussian terms,
     # each with a few u of relative error: 64 u of the density)
-    x = ode.ode_solve(field, z, 0.0, t1, 80).requires_grad_(True)
+    x = flows.ode_solve(field, z, 0.0, t1, 80).requires_grad_(True)
     (pdf,) = torch.autograd.grad(mixture_cdf_1d(data, x, t1, sigma_min).sum(), x)
     density = flows.ot_marginal_log_density(data, x.detach(), t1, sigma_min).exp()
     assert_close(density, pdf[:, 0], ulps=64, scale=pdf[:, 0],

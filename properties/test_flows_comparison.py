@@ -7,6 +7,11 @@ same budget (1500 Adam steps, batch 512), and measured: held-out log-likelihood,
 evaluations and time to draw 10,000 samples. The checks that hold for any parameters (exact
 likelihood, one exact pass to sample, the ODE solvers' orders) also run on untrained networks
 first: cheaply, so that a wrong variant is caught before the pair is trained.
+
+Through the family `flows`: the flow (realnvp, train, forward, log_prob, sample) and the flow
+matching model's training, likelihood and sampler (train_rectified_flow, log_density, euler_t);
+the velocity network (VelocityMLP) and the data (two_moons) are its declared tools. Asked of the
+reference only: the exact-sampling budget reads the log-scale bound of each coupling layer.
 """
 
 import math
@@ -15,7 +20,7 @@ import time
 import torch
 from hypothesis import given
 
-from impl.flows import cnf, coupling, matching, toy
+from impl.flows import matching, toy
 from properties.catalogue import claim
 from properties.evidence import current, figure
 from properties.profiles import costly
@@ -29,72 +34,83 @@ def std_normal_log_density(z):
     return -0.5 * (z**2).sum(-1) - math.log(2 * math.pi)
 
 
-def assert_flow_likelihood_is_exact(flow, x):
+def assert_flow_likelihood_is_exact(flows, flow, x):
     """The flow's likelihood is exact: its log-density is the change of variables of its map,
     log pi(f(x)) + log|det df/dx| with the Jacobian by autograd (to rounding)."""
     with torch.no_grad():
-        ll = flow.log_prob(x)
+        ll = flows.log_prob(flow, x)
     jac = torch.stack(
         [
             torch.linalg.slogdet(
-                torch.autograd.functional.jacobian(lambda u: flow(u[None])[0][0], r)
+                torch.autograd.functional.jacobian(lambda u: flows.forward(flow, u[None])[0][0], r)
             )[1]
             for r in x
         ]
     )
-    z = flow(x)[0].detach()
+    z = flows.forward(flow, x)[0].detach()
     assert_close(ll, std_normal_log_density(z) + jac, ulps=0, abs_floor=1e-9 * (1 + ll.abs()),
                  what="flow log p - (log pi(f(x)) + log|det df/dx|)")  # fmt: skip
 
 
-def assert_flow_samples_in_one_exact_pass(flow, n, seed):
-    """The flow samples in one pass through its layers (each coupling network evaluated once),
-    and the sample is exact: f(sample) = z to rounding (8 u (|z| + 1) e^(2 scale L) per layer,
-    as in test_flows_coupling's inverse budget). The noise z comes from torch.Generator seeded
-    with `seed`. Returns the samples and the seconds taken."""
-    couplings = [m for m in flow.layers if isinstance(m, coupling.AffineCoupling)]
-    net_calls = [0] * len(couplings)
+def log_scale_bounds(flow):
+    """The log-scale bound of each coupling layer of the flow (|s| <= scale, so exp(s) lies in
+    [e^-scale, e^scale]): the reference's coupling layers carry it as `scale` beside their
+    conditioner `net`. A flow without such layers cannot be given the sampling budget below."""
+    bounds = [m.scale for m in flow.modules() if hasattr(m, "net") and hasattr(m, "scale")]
+    assert bounds, "the flow's coupling layers state no log-scale bound"
+    return bounds
+
+
+def assert_flow_samples_in_one_exact_pass(flows, flow, n, seed):
+    """The flow samples in one pass through its layers (each network layer of the flow, every
+    torch Linear of its coupling networks, evaluated once), and the sample is exact:
+    f(sample) = z to rounding (8 u (|z| + 1) e^(2 scale L) per layer, as in test_flows_coupling's
+    inverse budget). The noise z comes from torch.Generator seeded with `seed`. Returns the
+    samples and the seconds taken."""
+    linears = [m for m in flow.modules() if isinstance(m, torch.nn.Linear)]
+    net_calls = [0] * len(linears)
     hooks = [
-        c.net.register_forward_hook(lambda *_, i=i: net_calls.__setitem__(i, net_calls[i] + 1))
-        for i, c in enumerate(couplings)
+        m.register_forward_hook(lambda *_, i=i: net_calls.__setitem__(i, net_calls[i] + 1))
+        for i, m in enumerate(linears)
     ]
     z = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=F64)
     with torch.no_grad():
         start = time.perf_counter()
-        samples = flow.sample(n, 2, torch.Generator().manual_seed(seed))
+        samples = flows.sample(flow, n, 2, torch.Generator().manual_seed(seed))
         seconds = time.perf_counter() - start
         for h in hooks:
             h.remove()
-        assert net_calls == [1] * len(couplings), f"coupling network calls: {net_calls}"
-        growth = math.exp(2 * sum(c.scale for c in couplings)) * len(couplings)
-        assert_close(flow(samples)[0], z, ulps=8 * growth, scale=z.abs() + 1,
+        assert linears and net_calls == [1] * len(linears), f"network layer calls: {net_calls}"
+        bounds = log_scale_bounds(flow)
+        growth = math.exp(2 * sum(bounds)) * len(bounds)
+        assert_close(flows.forward(flow, samples)[0], z, ulps=8 * growth, scale=z.abs() + 1,
                      what="f(flow sample) - z")  # fmt: skip
     return samples, seconds
 
 
-def cnf_likelihood_at_order_2(velocity, x):
+def cnf_likelihood_at_order_2(flows, velocity, x):
     """The flow-matching model's likelihood comes from an ODE solve (Heun, impl/flows/cnf.py):
     an approximation that converges at the solver's order 2, so successive differences of
     LL(25), LL(50), LL(100) shrink by 2^2 = 4 (order 1 would give 2); window [3, 5.5] fixed from
     the order before running. Returns {steps: LL} and the ratio."""
     v = lambda z, t: velocity(z, t)  # noqa: E731
     with torch.enable_grad():
-        ll = {n: cnf.log_density(v, x, std_normal_log_density, n).detach() for n in (25, 50, 100)}
+        ll = {n: flows.log_density(v, x, std_normal_log_density, n).detach() for n in (25, 50, 100)}
     ratio = float((ll[25] - ll[50]).abs().mean()) / float((ll[50] - ll[100]).abs().mean())
     assert 3.0 <= ratio <= 5.5, f"CNF log-likelihood: difference ratio {ratio}"
     return ll, ratio
 
 
-def euler_samples_at_order_1(velocity, x_noise):
+def euler_samples_at_order_1(flows, velocity, x_noise):
     """Flow matching samples by 50 Euler steps (50 network evaluations) with an error of order 1:
     differences of the 25-, 50- and 100-step samples shrink by 2 (window [1.6, 2.5], fixed before
     running; zero differences fail it). Returns {steps: samples}, the ratio and the seconds the
     50 steps took."""
     with torch.no_grad():
         start = time.perf_counter()
-        samples = {50: matching.euler_t(velocity, x_noise, 50)}
+        samples = {50: flows.euler_t(velocity, x_noise, 50)}
         seconds = time.perf_counter() - start
-        samples.update({n: matching.euler_t(velocity, x_noise, n) for n in (25, 100)})
+        samples.update({n: flows.euler_t(velocity, x_noise, n) for n in (25, 100)})
     ratio = float((samples[25] - samples[50]).norm(dim=1).mean()) / float(
         (samples[50] - samples[100]).norm(dim=1).mean()
     )
@@ -105,40 +121,40 @@ def euler_samples_at_order_1(velocity, x_noise):
 @claim("FLOW-09")
 @costly()
 @given(seed=seeds)
-def test_the_contrast_holds_for_untrained_networks(seed):
+def test_the_contrast_holds_for_untrained_networks(flows, seed):
     """What the comparison measures of the two models holds for any parameters (it is about the
     maps and the solvers, not about what was learned): the same checks as on the trained pair
     below, on freshly initialised networks and a smaller batch. Cheap, so it decides a wrong
     variant before the trained pair is trained."""
     gen = seed.torch()
-    flow = coupling.realnvp(2, 6, 64, gen)
+    flow = flows.realnvp(2, 6, 64, gen)
     torch.manual_seed(int(seed))
     velocity = matching.VelocityMLP(2, 128)
     x = toy.two_moons(64, gen)
-    assert_flow_likelihood_is_exact(flow, x[:3])
-    assert_flow_samples_in_one_exact_pass(flow, 256, int(seed))
-    cnf_likelihood_at_order_2(velocity, x)
-    euler_samples_at_order_1(velocity, torch.randn(256, 2, generator=gen, dtype=F64))
+    assert_flow_likelihood_is_exact(flows, flow, x[:3])
+    assert_flow_samples_in_one_exact_pass(flows, flow, 256, int(seed))
+    cnf_likelihood_at_order_2(flows, velocity, x)
+    euler_samples_at_order_1(flows, velocity, torch.randn(256, 2, generator=gen, dtype=F64))
 
 
 @claim("FLOW-09")
-def test_flow_versus_flow_matching_on_two_moons():
+def test_flow_versus_flow_matching_on_two_moons(flows):
     gen = torch.Generator().manual_seed(0)
-    flow = coupling.realnvp(2, 6, 64, gen)
-    coupling.train(flow, toy.two_moons, 1500, gen)
+    flow = flows.realnvp(2, 6, 64, gen)
+    flows.train(flow, toy.two_moons, 1500, gen)
     torch.manual_seed(1)
     velocity = matching.VelocityMLP(2, 128)
-    matching.train_rectified_flow(velocity, toy.two_moons, 1500, gen)
+    flows.train_rectified_flow(velocity, toy.two_moons, 1500, gen)
     held_out = toy.two_moons(500, torch.Generator().manual_seed(99))
     with torch.no_grad():
-        ll_flow = flow.log_prob(held_out)
-    assert_flow_likelihood_is_exact(flow, held_out[:3])
-    ll_fm, ll_order_ratio = cnf_likelihood_at_order_2(velocity, held_out)
+        ll_flow = flows.log_prob(flow, held_out)
+    assert_flow_likelihood_is_exact(flows, flow, held_out[:3])
+    ll_fm, ll_order_ratio = cnf_likelihood_at_order_2(flows, velocity, held_out)
     ll_fm_50 = ll_fm[50]
     ode_dependence = float((ll_fm[25] - ll_fm[50]).abs().mean())
-    samples_flow, t_flow = assert_flow_samples_in_one_exact_pass(flow, 10_000, 5)
+    samples_flow, t_flow = assert_flow_samples_in_one_exact_pass(flows, flow, 10_000, 5)
     x_noise = torch.randn(10_000, 2, generator=torch.Generator().manual_seed(6), dtype=F64)
-    by_steps, euler_ratio, t_fm = euler_samples_at_order_1(velocity, x_noise)
+    by_steps, euler_ratio, t_fm = euler_samples_at_order_1(flows, velocity, x_noise)
     samples_fm = by_steps[50]
     euler_error_50 = float((samples_fm - by_steps[100]).norm(dim=1).mean())
 

@@ -14,6 +14,36 @@ Continuous flows and flow matching (FLOW-03..FLOW-08; impl/flows/cnf.py and matc
 arguments): push(v, z0, log_p0, n), log_density(v, x, log_p0_fn, n), ot_path, conditional_field,
 ot_conditional_field, ot_marginal_field, ot_marginal_log_density, rectified_flow_pair, euler_t,
 euler_sigma, t_velocity_as_sigma, shift.
+Training and the ODE solver the flows properties measure with (FLOW-03, FLOW-09, FLOW-13, FLOW-15):
+    train(flow, sample_data, steps, generator) -> losses     maximum likelihood of a coupling flow
+                                    (impl/flows/coupling.py: Adam, batches of sample_data(n, gen))
+    train_rectified_flow(model, sample_data, steps, generator) -> losses
+                                    rectified-flow regression of a velocity model (impl/flows/matching.py)
+    ode_solve(drift, x, t_start, t_end, n, method) -> x(t_end)
+                                    n equal "euler" or "heun" steps of dx/dt = drift(x, t)
+                                    (impl/ode.py). A tool of the checks (a flow map to compare a CNF
+                                    with, the trajectories FLOW-13/15 measure), not what a flows claim
+                                    is about; the family carries it itself rather than taking it from
+                                    the `sde` family, so that --target sde=... (which swaps the solver
+                                    SDE-05 audits) leaves the flows properties' instrument unchanged.
+The flow-matching article's full text (FLOW-10..FLOW-15; impl/flows/marginal.py and
+pushforward.py for the equations; t = 0 Gaussian, t = 1 data; `path` a GaussianPath of
+gaussian_path; `data` an impl.diffusion.oracle.GaussianMixture):
+    gaussian_path(kind, **params) -> path   the article's Gaussian conditional path: kind "OT"
+                                    (sigma_min), "VP" (beta_min, beta_max) or "VE" (sigma_lo,
+                                    sigma_hi); .coefficients(t) -> (a_t, sigma_t) with mu_t = a_t x1,
+                                    .derivatives(t) -> (a'_t, sigma'_t)
+    psi(path, x, x1, t) = sigma_t x + mu_t(x1)        psi_inverse(path, y, x1, t) = (y - mu_t)/sigma_t
+    psi_dot(path, x, x1, t) = sigma'_t x + mu'_t(x1)  (Theorem 3's psi'_t)
+    path_conditional_field(path, y, x1, t) = sigma'_t/sigma_t (y - mu_t(x1)) + mu'_t(x1)
+                                    (Theorem 3's result, u_t(y|x1))
+    middle_member_as_written(path, y, x1, t) = psi'_t(sigma'_t y + mu'_t)   (the proof's middle
+                                    member as the article writes it)
+    conditional_log_density(path, x, x1, t) = log N(x; mu_t(x1), sigma_t^2 I)
+    marginal_log_density(path, data, x, t) = log p_t(x)     marginal_field(path, data, x, t) = u_t(x)
+                                    (Theorem 1's marginals of mixture data q)
+    push_forward_as_written(log_p0, inverse, x) = p_0(phi^-1(x)) det[d phi^-1/dx] per row, without
+                                    an absolute value (the article's push-forward, FLOW-13)
 
 A Coupling(mask, weights, scale) is the affine coupling of impl/flows/coupling.py with these
 parameters: mask a (d,) tensor of zeros and ones (1: the coordinate conditions, 0: it is
@@ -39,7 +69,11 @@ it against the reference, to rounding); their conventions where they differ from
   `inverse`, and MaskedAffineFlow's inverse is (y - t) exp(-s). Our layer is its inverse with
   s' = -s and t' = -t exp(-s) (two small modules on our conditioner), and the layer list is
   reversed. A Permute layer gets perm = argsort(ours) so that its inverse is our permutation.
-Peer libraries are imported inside the methods only.
+Peer libraries are imported inside the methods only. The peers keep the reference's training,
+solver and full-text functions (neither library has flow matching or these paths; their flows are
+not impl's Flow, which `train` takes): FLOW-09..FLOW-15 are not asked of them.
+
+TOOLS: the impl code the flows properties call directly, as inputs (models, data, maps).
 """
 
 import math
@@ -47,10 +81,20 @@ from dataclasses import dataclass
 
 import torch
 
-from impl.flows import cnf, coupling, matching
+from impl.flows import cnf, coupling, marginal, matching, pushforward
 from properties.adapters import Peer, late
 
 F64 = torch.float64
+
+TOOLS = {
+    "impl.flows.matching.VelocityMLP": "the velocity network (an MLP of (x, t)): the model "
+    "train_rectified_flow fits and the random fields v of FLOW-05/FLOW-11",
+    "impl.flows.toy.two_moons": "the 2-D toy data of FLOW-09",
+    "impl.flows.pushforward.reflection": "an orientation-reversing map the push-forward formula "
+    "is evaluated on (FLOW-13's input)",
+    "impl.flows.pushforward.coupling_inverse": "the inverse of a 2-D affine coupling with a "
+    "negative scale, another map the push-forward formula is evaluated on (FLOW-13's input)",
+}
 
 
 @dataclass(frozen=True)
@@ -168,6 +212,23 @@ class Reference:
     euler_sigma = late(matching, "euler_sigma")
     t_velocity_as_sigma = late(matching, "t_velocity_as_sigma")
     shift = late(matching, "shift")
+    train = late(coupling, "train")
+    train_rectified_flow = late(matching, "train_rectified_flow")
+    ode_solve = late("impl.ode", "ode_solve")
+
+    @staticmethod
+    def gaussian_path(kind, **params):
+        return {"OT": marginal.OT, "VP": marginal.VP, "VE": marginal.VE}[kind](**params)
+
+    psi = late(marginal, "psi")
+    psi_inverse = late(marginal, "psi_inverse")
+    psi_dot = late(marginal, "psi_dot")
+    path_conditional_field = late(marginal, "conditional_field")
+    middle_member_as_written = late(marginal, "middle_member_as_written")
+    conditional_log_density = late(marginal, "conditional_log_density")
+    marginal_log_density = late(marginal, "marginal_log_density")
+    marginal_field = late(marginal, "marginal_field")
+    push_forward_as_written = late(pushforward, "push_forward_as_written")
 
 
 # zuko
@@ -383,17 +444,27 @@ _ZUKO_CNF = (
     "zuko's CNF (FreeFormJacobianTransform) integrates with an adaptive solver (atol, rtol); "
     "FLOW-03's properties fix the step count n and bound the error by Richardson between n and 2n"
 )
+_FULL_TEXT = {
+    "FLOW-09": "the comparison trains its flow with `train`, impl's maximum-likelihood loop on "
+    "impl's Flow (the library has no training loop), against the reference's flow matching",
+    **{
+        c: "the flow-matching article's Gaussian paths, marginal fields and push-forward formula: "
+        "the library has none"
+        for c in ("FLOW-10", "FLOW-11", "FLOW-12", "FLOW-13", "FLOW-14", "FLOW-15")
+    },
+}
+_MATCHING = ("FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")
 PEERS = {
     "zuko": Peer(
         library="zuko",
         claims=("FLOW-01", "FLOW-02"),
-        not_asked={"FLOW-03": _ZUKO_CNF}
-        | {c: _NO_MATCHING for c in ("FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")},
+        not_asked={"FLOW-03": _ZUKO_CNF} | {c: _NO_MATCHING for c in _MATCHING} | _FULL_TEXT,
     ),
     "normflows": Peer(
         library="normflows",
         claims=("FLOW-01", "FLOW-02"),
         not_asked={"FLOW-03": "the library has no continuous normalizing flow"}
-        | {c: _NO_MATCHING for c in ("FLOW-04", "FLOW-05", "FLOW-06", "FLOW-07", "FLOW-08")},
+        | {c: _NO_MATCHING for c in _MATCHING}
+        | _FULL_TEXT,
     ),
 }
