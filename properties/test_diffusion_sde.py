@@ -124,9 +124,9 @@ def test_euler_maruyama_law_converges_at_order_one():
 
 
 @claim("SDE-02")
-def test_ddpm_tends_to_the_vp_sde_at_rate_one_over_n(diffusion):
+def test_ddpm_tends_to_the_vp_sde_at_rate_one_over_n(diffusion, sde):
     """beta_i = beta(i/N)/N: prod_{i<=N} (1 - beta_i) -> exp(-int_0^1 beta) = abar(1), error O(1/N)."""
-    vp = SDES["VP"]
+    vp = sde.vp()
     exact = math.exp(-vp.integral(1.0))
     errors = {}
     for N in (1000, 2000, 4000, 8000, 16000):
@@ -163,9 +163,9 @@ def kernel_by_its_moment_equations(process, t):
     return sol.y[0, -1], sol.y[1, -1]
 
 
-def assert_kernel_solves_the_sde(name, t):
-    c, s2 = kernel_by_its_moment_equations(SDES[name], t)
-    closed_c, closed_s2 = SDES[name].kernel(t)
+def assert_kernel_solves_the_sde(name, process, t):
+    c, s2 = kernel_by_its_moment_equations(process, t)
+    closed_c, closed_s2 = process.kernel(t)
     # rtol 1e-12 per step, a few hundred steps at most: 1e-9 of the larger of 1 and the value
     assert abs(c - closed_c) <= 1e-9 * max(1.0, closed_c), (name, t, c, closed_c)
     assert abs(s2 - closed_s2) <= 1e-9 * max(1.0, closed_s2), (name, t, s2, closed_s2)
@@ -173,14 +173,14 @@ def assert_kernel_solves_the_sde(name, t):
 
 @claim("SDE-02")
 @given(t=floats(0.01, 1.0))
-def test_vp_kernel_solves_the_moment_equations_of_the_vp_sde(t):
+def test_vp_kernel_solves_the_moment_equations_of_the_vp_sde(sde, t):
     """The VP SDE as implemented (f = -beta x / 2, g = sqrt(beta)) has the kernel
     N(x0 exp(-B/2), (1 - exp(-B)) I): its moment equations, solved numerically, give
     VP.kernel(t). And one Euler-Maruyama step of it is DDPM's step to first order in beta_i =
     beta(t) h: 1 + f' h = sqrt(1 - beta_i) + O(h^2) (|difference| <= beta_i^2 / 2 for beta_i
     <= 1/2) and g^2 h = beta_i."""
-    assert_kernel_solves_the_sde("VP", t)
-    vp, h = SDES["VP"], 1e-3
+    vp, h = sde.vp(), 1e-3
+    assert_kernel_solves_the_sde("VP", vp, t)
     beta_i = vp.beta(t) * h
     one, zero = torch.ones(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64)
     mean_factor = 1 + (vp.f(one, t) - vp.f(zero, t)).item() * h
@@ -191,12 +191,12 @@ def test_vp_kernel_solves_the_moment_equations_of_the_vp_sde(t):
 
 @claim("SDE-03")
 @given(t=floats(0.01, 1.0))
-def test_kernels_solve_their_moment_equations(t):
+def test_kernels_solve_their_moment_equations(sde, t):
     """dc/dt = f' c, d s^2/dt = 2 f' s^2 + g^2 (f' = df/dx, from the implementation's f and g)
     from c(0) = 1, s^2(0) = 0, solved to rtol 1e-12, equal the closed forms: VE c = 1,
     s^2 = sigma(t)^2 - sigma(0)^2; sub-VP c = e^{-B/2}, s^2 = (1 - e^{-B})^2."""
-    for name in ("VE", "sub-VP"):
-        assert_kernel_solves_the_sde(name, t)
+    for name, process in (("VE", sde.ve()), ("sub-VP", sde.subvp())):
+        assert_kernel_solves_the_sde(name, process, t)
     current().summary = "VE and sub-VP kernels solve their SDEs' moment equations"
 
 
@@ -763,10 +763,10 @@ def test_hutchinson_probes_on_a_diagonal_jacobian(sde, d, seed):
 def test_the_papers_default_sdes(sde):
     """Song et al.'s defaults: VP beta from 0.1 to 20 (c(1)^2 = exp(-(0.1 + 19.9/2))), VE sigma
     from 0.01 to 50 (s(1)^2 = 50^2 - 0.01^2); the consistency map is the identity at its eps."""
-    c, s2 = sdes.VP().kernel(1.0)
+    c, s2 = sde.vp().kernel(1.0)
     assert math.isclose(c**2, math.exp(-(0.1 + 19.9 / 2)), rel_tol=1e-14)
     assert math.isclose(s2, -math.expm1(-(0.1 + 19.9 / 2)), rel_tol=1e-15)
-    ve = sdes.VE()
+    ve = sde.ve()
     assert ve.kernel(1.0) == (1.0, ve.sigma(1.0) ** 2 - 0.01**2)
     assert math.isclose(ve.sigma(1.0), 50.0, rel_tol=1e-14) and ve.sigma(0.0) == 0.01
     x = torch.tensor([[0.3, -1.2]], dtype=F64)

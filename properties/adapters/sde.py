@@ -2,6 +2,9 @@
 
 Interface (impl/diffusion/sde.py, impl/ode.py and impl/diffusion/ddim.py for the equations;
 `process` is an impl.diffusion.sde VP, SubVP or VE: f(x, t), g(t), kernel(t); x (n, d) float64):
+    vp(beta_min, beta_max), subvp(beta_min, beta_max), ve(sigma_min, sigma_max) -> process
+                                                                SDE-02/03 are about these: their
+                                                                f, g and closed-form kernels
     euler_maruyama(process, x, t0, t1, n, generator)            SDE-01: n EM steps, t0 < t1
     reverse_euler_maruyama(process, score, x, t1, t0, n, generator)   SDE-04: t1 down to t0
     predictor_corrector(process, score, x, t1, t0, n, generator, snr)  SDE-04
@@ -67,10 +70,6 @@ F64 = torch.float64
 
 TOOLS = {
     "impl.ode.grid": "the time grid t_k = t_start + k (t_end - t_start) / n fed to the steps",
-    "impl.diffusion.sde.VP": "a forward SDE (f, g and its closed-form kernel): the `process` every "
-    "sde function takes as input, and the exact marginals it is compared with",
-    "impl.diffusion.sde.SubVP": "a forward SDE, as VP",
-    "impl.diffusion.sde.VE": "a forward SDE, as VP",
 }
 
 _SDE, _ODE, _DDIM = "impl.diffusion.sde", "impl.ode", "impl.diffusion.ddim"
@@ -99,6 +98,9 @@ class Reference:
     probes = late(_SDE, "probes")
     consistency_coefficients = late(_SDE, "consistency_coefficients")
     consistency_function = late(_SDE, "consistency_function")
+    vp = late(_SDE, "VP")
+    subvp = late(_SDE, "SubVP")
+    ve = late(_SDE, "VE")
 
     ode_solve = late(_ODE, "ode_solve")
 
