@@ -394,6 +394,14 @@ ADAPTERS = {
     "kdiffusion": KDiffusion,
 }
 
+_TORCHDIFFEQ = Peer(
+    library="torchdiffeq",
+    claims=("SDE-05.*", "SDE-07"),
+    not_asked={
+        "SDE-01": "an ODE solver: no Brownian term (asked of torchsde)",
+        "SDE-04": "an ODE solver: the reverse SDE has a Brownian term (asked of torchsde)",
+    },
+)
 PEERS = {
     "torchsde": Peer(
         library="torchsde",
@@ -403,22 +411,8 @@ PEERS = {
             "SDE-07": "an SDE solver: the likelihood is an ODE integral (asked of torchdiffeq)",
         },
     ),
-    "torchdiffeq": Peer(
-        library="torchdiffeq",
-        claims=("SDE-05.*", "SDE-07"),
-        not_asked={
-            "SDE-01": "an ODE solver: no Brownian term (asked of torchsde)",
-            "SDE-04": "an ODE solver: the reverse SDE has a Brownian term (asked of torchsde)",
-        },
-    ),
-    "torchdiffeq-adjoint": Peer(
-        library="torchdiffeq",
-        claims=("SDE-05.*", "SDE-07"),
-        not_asked={
-            "SDE-01": "an ODE solver: no Brownian term (asked of torchsde)",
-            "SDE-04": "an ODE solver: the reverse SDE has a Brownian term (asked of torchsde)",
-        },
-    ),
+    "torchdiffeq": _TORCHDIFFEQ,
+    "torchdiffeq-adjoint": _TORCHDIFFEQ,
     "kdiffusion": Peer(
         library="k-diffusion",
         claims=("SDE-04", "SDE-05.*", "DDIM-10"),

@@ -363,6 +363,15 @@ ADAPTERS = {
 }
 
 _NO_PACKERS = "no packers"
+_TORCH = Peer(
+    library="torch",
+    claims=("CKPT-01", "CKPT-02", "CKPT-04"),
+    not_asked={
+        "CKPT-03": "no recompute-all plan",
+        "CKPT-05": "no recursive (revolve) plan",
+        "CKPT-06": "no accumulation function (a training loop's backward per micro-batch)",
+    },
+)
 PEERS = {
     "transformers": Peer(
         library="transformers",
@@ -373,35 +382,17 @@ PEERS = {
             "CKPT-01": "its gradient checkpointing is torch.utils.checkpoint (the torch peers)",
         },
     ),
-    "torch-reentrant": Peer(
-        library="torch",
-        claims=("CKPT-01", "CKPT-02", "CKPT-04"),
-        not_asked={
-            "CKPT-03": "no recompute-all plan",
-            "CKPT-05": "no recursive (revolve) plan",
-            "CKPT-06": "no accumulation function (a training loop's backward per micro-batch)",
-        },  # fmt: skip
-    ),
+    "torch-reentrant": _TORCH,
     "torch-non-reentrant": Peer(
         library="torch",
         claims=("CKPT-01", "CKPT-02"),
         not_asked={
-            "CKPT-03": "no recompute-all plan",
-            "CKPT-05": "no recursive (revolve) plan",
+            **_TORCH.not_asked,
             "CKPT-04": "its own saved-tensor hooks hide what it saves from SavedBytes; measured "
             "by the allocator in test_training_checkpoint_torch.py (finding)",
-            "CKPT-06": "no accumulation function (a training loop's backward per micro-batch)",
-        },  # fmt: skip
-    ),
-    "torch-sequential": Peer(
-        library="torch",
-        claims=("CKPT-01", "CKPT-02", "CKPT-04"),
-        not_asked={
-            "CKPT-03": "no recompute-all plan",
-            "CKPT-05": "no recursive (revolve) plan",
-            "CKPT-06": "no accumulation function (a training loop's backward per micro-batch)",
         },
     ),
+    "torch-sequential": _TORCH,
     "lmms-engine": Peer(
         library="lmms-engine",
         claims=("PACK-01", "PACK-02", "PACK-04"),
